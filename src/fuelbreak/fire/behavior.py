@@ -1,0 +1,197 @@
+"""Fire behaviour per cell for one scenario, computed by pyretechnics.
+
+Rothermel's surface model with wind and slope, Van Wagner's crown fire initiation and Cruz's crown
+spread all come from `pyretechnics.burn_cells.burn_all_cells_toward_azimuth`; nothing here
+re-derives them. What this module adds is the bridge between the two grid conventions and units:
+
+* our rasters have row 0 at the north edge (GeoTIFF); pyretechnics' row 0 is the south edge, so
+  every array is flipped on the way in and out;
+* slope in degrees becomes rise/run, canopy cover % becomes a fraction, every non-burnable code
+  (91-99) becomes 91, a code pyretechnics knows (it crashes on unknown ones, see DESIGN.md);
+* pyretechnics reports spread rates along the slope plane; a spread engine working on the map
+  needs the horizontal component, so each rate is multiplied by the horizontal length of
+  pyretechnics' own 3-D spread direction (the cosine of the slope along the azimuth).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fuelbreak.errors import InputError
+from fuelbreak.fire.scenario import Scenario
+from fuelbreak.landscape.core import NONBURNABLE, Landscape
+
+# The 16-neighbour stencil as (d_row, d_col) with row 0 north: 4 cardinal, 4 diagonal, 8 knight moves.
+STENCIL16: tuple[tuple[int, int], ...] = (
+    (-1, 0), (0, 1), (1, 0), (0, -1),
+    (-1, 1), (1, 1), (1, -1), (-1, -1),
+    (-2, 1), (-1, 2), (1, 2), (2, 1), (2, -1), (1, -2), (-1, -2), (-2, -1),
+)  # fmt: skip
+STENCIL8 = STENCIL16[:8]
+
+
+def azimuth_of(d_row: int, d_col: int) -> float:
+    """Compass azimuth (degrees clockwise from north) of a move on a north-up grid."""
+    return math.degrees(math.atan2(d_col, -d_row)) % 360.0
+
+
+def pyretechnics_cubes(landscape: Landscape, scenario: Scenario, bands: int = 1) -> dict:
+    """The dict of pyretechnics SpaceTimeCubes for a landscape (flipped south-up) and a scenario."""
+    from pyretechnics.space_time_cube import SpaceTimeCube
+
+    lay = landscape.layers
+    h, w = landscape.shape
+    shape = (bands, h, w)
+
+    def grid(a: np.ndarray) -> SpaceTimeCube:
+        return SpaceTimeCube(shape, np.ascontiguousarray(np.flipud(a), dtype=np.float32))
+
+    def const(v: float) -> SpaceTimeCube:
+        return SpaceTimeCube(shape, float(v))
+
+    fuel = lay["fbfm"].astype(np.int32)
+    fuel = np.where(np.isin(fuel, sorted(NONBURNABLE)), 91, fuel)
+    return {
+        "slope": grid(np.tan(np.radians(lay["slp"]))),
+        "aspect": grid(lay["asp"]),
+        "fuel_model": grid(fuel.astype(np.float32)),
+        "canopy_cover": grid(lay["cc"] / 100.0),
+        "canopy_height": grid(lay["ch"]),
+        "canopy_base_height": grid(lay["cbh"]),
+        "canopy_bulk_density": grid(lay["cbd"]),
+        "wind_speed_10m": const(scenario.wind_speed),
+        "upwind_direction": const(scenario.wind_direction % 360.0),
+        "fuel_moisture_dead_1hr": const(scenario.m1h),
+        "fuel_moisture_dead_10hr": const(scenario.m10h),
+        "fuel_moisture_dead_100hr": const(scenario.m100h),
+        "fuel_moisture_live_herbaceous": const(scenario.herb),
+        "fuel_moisture_live_woody": const(scenario.woody),
+        "foliar_moisture": const(scenario.foliar),
+    }
+
+
+@dataclass
+class FireBehavior:
+    """Directional fire behaviour of every cell, north-up.
+
+    ros[k]        horizontal speed at which fire travels from the cell toward stencil direction k,
+                  m/min: the radius of the spread ellipse (ignition at its rear focus) in that
+                  direction, projected onto the map; 0 where non-burnable
+    intensity[k]  fireline intensity of a front facing direction k, kW/m (pyretechnics' value)
+    fire_type     most severe type over directions: 0 none, 1 surface, 2 passive crown, 3 active crown
+    """
+
+    stencil: tuple[tuple[int, int], ...]
+    ros: np.ndarray
+    intensity: np.ndarray
+    fire_type: np.ndarray
+
+    @property
+    def head_ros(self) -> np.ndarray:
+        return self.ros.max(axis=0)
+
+    def intensity_toward(self, azimuth: float) -> np.ndarray:
+        """Intensity toward the stencil direction closest to `azimuth` (degrees clockwise from north)."""
+        az = np.array([azimuth_of(*d) for d in self.stencil])
+        k = int(np.argmin(np.abs((az - azimuth + 180.0) % 360.0 - 180.0)))
+        return self.intensity[k]
+
+
+def ray_speed(max_spread_rate: float, eccentricity: float, cos_w: float) -> float:
+    """Distance per minute from the ignition point of an elliptical fire, at angle w from its head.
+
+    With the ignition at the rear focus, the ellipse in polar form is r(w) = a(1-e^2)/(1-e cos w) and
+    the head distance is a(1+e), so r(w) = R_head (1-e)/(1-e cos w). pyretechnics gives the
+    front-normal rate (what a level set needs); a path-based engine needs this ray speed instead,
+    which is slower on the flanks (using the normal rate there widens fires by about a third).
+    """
+    return max_spread_rate * (1.0 - eccentricity) / (1.0 - eccentricity * cos_w)
+
+
+def _cell_behavior(params: tuple, scenario: Scenario, azimuths: list[float]) -> tuple[list, list, int]:
+    """Rates (ray, horizontal) and intensities toward each azimuth for one burnable cell."""
+    import pyretechnics.conversion as conv
+    import pyretechnics.crown_fire as cf
+    import pyretechnics.fuel_models as fm
+    import pyretechnics.surface_fire as sf
+    import pyretechnics.vector_utils as vu
+
+    fuel, slope, aspect, cc, ch, cbh, cbd = params
+    fuel_model = fm.get_fuel_model(int(fuel))
+    moisture = (scenario.m1h, scenario.m10h, scenario.m100h, 0.0, scenario.herb, scenario.woody)
+    moist_model = fm.moisturize(fuel_model, moisture)
+    wind_20ft = conv.km_hr_to_m_min(conv.wind_speed_10m_to_wind_speed_20ft(scenario.wind_speed))
+    midflame = sf.calc_midflame_wind_speed(wind_20ft, fuel_model["delta"], conv.m_to_ft(ch), cc)
+    surface_min = sf.calc_surface_fire_behavior_no_wind_no_slope(moist_model, 1.0)
+    upwind = scenario.wind_direction % 360.0
+    surface_max = sf.calc_surface_fire_behavior_max(surface_min, midflame, upwind, slope, aspect, True, "behave")
+    crown_max = None
+    slope_vector = conv.azimuthal_to_cartesian(slope, conv.opposite_direction(aspect))
+    rates, intensities, fire_type = [], [], 1
+    for az in azimuths:
+        u = vu.as_unit_vector_3d(vu.to_slope_plane(conv.azimuthal_to_cartesian(1.0, az), slope_vector))
+        horizontal = math.hypot(u[0], u[1])
+        front = sf.calc_surface_fire_behavior_in_direction(surface_max, u)
+        rate = ray_speed(
+            surface_max["max_spread_rate"], surface_max["eccentricity"], vu.dot_3d(surface_max["max_spread_direction"], u)
+        )
+        if cf.van_wagner_crown_fire_initiation(front["fireline_intensity"], cc, cbh, scenario.foliar):
+            if crown_max is None:
+                heat = conv.Btu_lb_to_kJ_kg(fuel_model["h"][0])
+                crown_max = cf.calc_crown_fire_behavior_max(
+                    ch, cbh, cbd, heat, scenario.m1h, scenario.wind_speed, upwind, slope, aspect, 1e10
+                )
+            crown_front = cf.calc_crown_fire_behavior_in_direction(crown_max, u)
+            front = cf.calc_combined_fire_behavior(front, crown_front)
+            if crown_front["spread_rate"] > 0.0:
+                crown_rate = ray_speed(
+                    crown_max["max_spread_rate"], crown_max["eccentricity"], vu.dot_3d(crown_max["max_spread_direction"], u)
+                )
+                rate = max(rate, crown_rate)
+            fire_type = max(fire_type, front["fire_type"])
+        rates.append(rate * horizontal)
+        intensities.append(front["fireline_intensity"])
+    return rates, intensities, fire_type
+
+
+def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16) -> FireBehavior:
+    """Fire behaviour toward every stencil direction, from pyretechnics, for a validated landscape.
+
+    Mirrors `pyretechnics.burn_cells.burn_cell_toward_azimuth` (surface fire, Van Wagner crown
+    initiation on the front facing each direction, Cruz crown spread, combined behaviour) and adds
+    the ray speed a path-based engine needs. Cells with identical inputs are computed once.
+    """
+    landscape.validate()  # pyretechnics crashes the process on fuel codes it does not know
+    lay = landscape.layers
+    h, w = landscape.shape
+    n = len(stencil)
+    ros = np.zeros((n, h, w), dtype=np.float32)
+    intensity = np.zeros((n, h, w), dtype=np.float32)
+    fire_type = np.zeros((h, w), dtype=np.uint8)
+    azimuths = [azimuth_of(*d) for d in stencil]
+    params = np.stack(
+        [
+            lay["fbfm"],
+            np.tan(np.radians(lay["slp"])),
+            lay["asp"],
+            lay["cc"] / 100.0,
+            lay["ch"],
+            lay["cbh"],
+            lay["cbd"],
+        ],
+        axis=-1,
+    ).astype(np.float32)
+    cache: dict[bytes, tuple] = {}
+    for r, c in np.argwhere(landscape.burnable):
+        p = params[r, c]
+        key = p.tobytes()
+        if key not in cache:
+            cache[key] = _cell_behavior(tuple(float(x) for x in p), scenario, azimuths)
+        rates, ints, ftype = cache[key]
+        ros[:, r, c] = rates
+        intensity[:, r, c] = ints
+        fire_type[r, c] = ftype
+    return FireBehavior(tuple(stencil), ros, intensity, fire_type)

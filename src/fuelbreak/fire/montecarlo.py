@@ -1,0 +1,133 @@
+"""Monte Carlo scoring of a plan: ignitions, weather, expected burned area and burn probability.
+
+Everything takes a seed or a `numpy.random.Generator`; the same seed gives the same fires.
+A plan is scored on a fixed `FireSet` (common random numbers), so two plans are compared on the
+same fires and a difference is the plan's, not the dice's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fuelbreak.errors import InputError
+from fuelbreak.fire.behavior import FireBehavior, compute_behavior
+from fuelbreak.fire.mtt import MTTEngine, check_breaks
+from fuelbreak.fire.scenario import Scenario, Weather
+from fuelbreak.landscape.core import Landscape
+
+ENGINES = ("mtt", "levelset")
+
+
+def make_engine(name: str, landscape: Landscape, scenario: Scenario, **kwargs):
+    """Build a spread engine by name ('mtt', the fast default, or 'levelset', the reference)."""
+    if name == "mtt":
+        return MTTEngine(landscape, scenario, **kwargs)
+    if name == "levelset":
+        from fuelbreak.fire.levelset import LevelSetEngine
+
+        return LevelSetEngine(landscape, scenario, **kwargs)
+    raise InputError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+
+
+def sample_ignitions(
+    landscape: Landscape, n: int, rng: np.random.Generator | int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """`n` ignition cells (flat indices), drawn with replacement over burnable cells.
+
+    Uniform by default; `weights` (an ignition-density layer of the tile's shape) makes some
+    cells likelier. Non-burnable cells never ignite.
+    """
+    rng = np.random.default_rng(rng)
+    p = landscape.burnable.ravel().astype(np.float64)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != landscape.shape:
+            raise InputError(f"ignition weight layer has shape {weights.shape}, the landscape has {landscape.shape}")
+        if not np.all(np.isfinite(weights)) or (weights < 0).any():
+            raise InputError("ignition weight layer must be finite and non-negative")
+        p = p * weights.ravel()
+    total = p.sum()
+    if total <= 0:
+        raise InputError(f"landscape '{landscape.name}' has no burnable cell to ignite")
+    return rng.choice(p.size, size=n, replace=True, p=p / total).astype(np.int64)
+
+
+@dataclass
+class FireSet:
+    """Fixed fires to score plans on: ignitions grouped by the scenario they burn under.
+
+    `groups[i]` holds the ignitions burning under `scenarios[i]`; the expected value of a plan is
+    the mean over all fires (scenarios were drawn in proportion to their weights).
+    """
+
+    scenarios: list[Scenario]
+    groups: list[np.ndarray]
+    engines: list = field(default_factory=list, repr=False)
+
+    @property
+    def n_fires(self) -> int:
+        return int(sum(len(g) for g in self.groups))
+
+    def ignitions(self) -> np.ndarray:
+        return np.concatenate(self.groups) if self.groups else np.zeros(0, dtype=np.int64)
+
+
+def draw_fires(
+    landscape: Landscape,
+    weather: Weather,
+    n_fires: int,
+    seed: int | np.random.Generator,
+    engine: str = "mtt",
+    ignition_weights: np.ndarray | None = None,
+    behaviors: dict[Scenario, FireBehavior] | None = None,
+) -> FireSet:
+    """Draw `n_fires` (scenario, ignition) pairs and build one engine per scenario drawn."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(weather.scenarios), size=n_fires, p=weather.weights)
+    ign = sample_ignitions(landscape, n_fires, rng, ignition_weights)
+    scenarios, groups, engines = [], [], []
+    for i, scenario in enumerate(weather.scenarios):
+        sel = idx == i
+        if not sel.any():
+            continue
+        scenarios.append(scenario)
+        groups.append(ign[sel])
+        kwargs = {}
+        if engine == "mtt" and behaviors is not None and scenario in behaviors:
+            kwargs["behavior"] = behaviors[scenario]
+        engines.append(make_engine(engine, landscape, scenario, **kwargs))
+    return FireSet(scenarios, groups, engines)
+
+
+def burn_fire_set(fires: FireSet, breaks=None) -> np.ndarray:
+    """Burned masks (n_fires, H, W) of every fire of the set, in the set's order."""
+    out = [eng.burn(g, breaks).burned for eng, g in zip(fires.engines, fires.groups, strict=True)]
+    return np.concatenate(out, axis=0)
+
+
+def burned_areas(fires: FireSet, breaks=None) -> np.ndarray:
+    """Burned cells of each fire (n_fires,), in the set's order."""
+    out = [eng.burn(g, breaks).area for eng, g in zip(fires.engines, fires.groups, strict=True)]
+    return np.concatenate(out).astype(np.float64)
+
+
+def expected_burned_area(fires: FireSet, breaks=None) -> float:
+    """Mean burned cells per fire."""
+    return float(burned_areas(fires, breaks).mean())
+
+
+def burn_probability(fires: FireSet, breaks=None) -> np.ndarray:
+    """Fraction of the fires that burn each cell (H, W)."""
+    return burn_fire_set(fires, breaks).mean(axis=0)
+
+
+def behaviors_for(landscape: Landscape, weather: Weather) -> dict[Scenario, FireBehavior]:
+    """Fire behaviour of every scenario of a weather distribution (the costly part of an engine)."""
+    return {s: compute_behavior(landscape, s) for s in weather.scenarios}
+
+
+def check_plan(landscape: Landscape, breaks) -> np.ndarray:
+    """A break mask of the landscape's shape, as bool."""
+    return check_breaks(breaks, landscape.shape)

@@ -1,0 +1,101 @@
+"""Weather scenarios: the inputs of fire behaviour that are not the landscape.
+
+A list of scenarios with weights is a weather distribution; Monte Carlo draws from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from fuelbreak.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One weather scenario, uniform over the tile for the whole burn.
+
+    wind_speed      km/h at 10 m
+    wind_direction  degrees clockwise from north the wind blows FROM (meteorological)
+    m1h..m100h      dead fuel moisture, fraction (0.06 = 6 %)
+    herb, woody     live fuel moisture, fraction
+    foliar          foliar moisture, fraction (about 1.0 is normal)
+    duration        burn duration, minutes
+    """
+
+    wind_speed: float = 0.0
+    wind_direction: float = 270.0
+    m1h: float = 0.06
+    m10h: float = 0.08
+    m100h: float = 0.10
+    herb: float = 0.60
+    woody: float = 0.90
+    foliar: float = 1.0
+    duration: float = 240.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "wind_speed": (0.0, 200.0),
+            "wind_direction": (-360.0, 720.0),
+            "m1h": (0.01, 0.6),
+            "m10h": (0.01, 0.6),
+            "m100h": (0.01, 0.6),
+            "herb": (0.05, 3.0),
+            "woody": (0.05, 3.0),
+            "foliar": (0.5, 3.0),
+            "duration": (1.0, 60.0 * 24 * 14),
+        }
+        for key, (lo, hi) in checks.items():
+            value = getattr(self, key)
+            if not (np.isfinite(value) and lo <= value <= hi):
+                raise ConfigError(f"scenario {key}={value!r} is outside [{lo:g}, {hi:g}]")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Weather:
+    """A weather distribution: scenarios and their probabilities (weights are normalised)."""
+
+    scenarios: tuple[Scenario, ...]
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.scenarios:
+            raise ConfigError("a weather distribution needs at least one scenario")
+        if len(self.weights) != len(self.scenarios):
+            raise ConfigError("weather: one weight per scenario is needed")
+        w = np.asarray(self.weights, dtype=float)
+        if not (np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0):
+            raise ConfigError(f"weather weights must be non-negative with a positive sum, got {self.weights}")
+        object.__setattr__(self, "weights", tuple(float(x) for x in w / w.sum()))
+
+    @classmethod
+    def single(cls, scenario: Scenario) -> Weather:
+        return cls((scenario,), (1.0,))
+
+    def sample(self, rng: np.random.Generator) -> Scenario:
+        return self.scenarios[int(rng.choice(len(self.scenarios), p=self.weights))]
+
+    def to_dict(self) -> dict:
+        return {"scenarios": [s.to_dict() for s in self.scenarios], "weights": list(self.weights)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Weather:
+        return cls(tuple(Scenario(**s) for s in d["scenarios"]), tuple(d["weights"]))
+
+
+def default_weather() -> Weather:
+    """Summer afternoon fire weather on dry fuels: calm, and moderate winds from the west quarter."""
+    base = dict(m1h=0.06, m10h=0.08, m100h=0.10, herb=0.60, woody=0.90, foliar=1.0, duration=240.0)
+    return Weather(
+        (
+            Scenario(wind_speed=0.0, wind_direction=270.0, **base),
+            Scenario(wind_speed=15.0, wind_direction=225.0, **base),
+            Scenario(wind_speed=20.0, wind_direction=270.0, **base),
+            Scenario(wind_speed=25.0, wind_direction=315.0, **base),
+        ),
+        (0.2, 0.3, 0.3, 0.2),
+    )

@@ -1,0 +1,155 @@
+"""The `Landscape` type: eight named LANDFIRE layers on one grid, and their validation.
+
+Row 0 is the **north** edge, as in a GeoTIFF. Units (what every other module may rely on):
+
+    dem  elevation, m                  cc   canopy cover, %
+    slp  slope, degrees                ch   canopy height, m
+    asp  aspect, degrees cw from north cbh  canopy base height, m
+    fbfm Scott & Burgan 40 fuel model  cbd  canopy bulk density, kg/m^3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from fuelbreak.errors import InputError
+
+LAYERS: tuple[str, ...] = ("dem", "slp", "asp", "fbfm", "cc", "ch", "cbh", "cbd")
+
+UNITS: dict[str, str] = {
+    "dem": "m",
+    "slp": "degrees",
+    "asp": "degrees clockwise from north",
+    "fbfm": "Scott & Burgan 40 fuel model code",
+    "cc": "percent",
+    "ch": "m",
+    "cbh": "m",
+    "cbd": "kg/m^3",
+}
+
+# Physical ranges a value must fall in (inclusive). Wide enough for any real landscape on Earth.
+RANGES: dict[str, tuple[float, float]] = {
+    "dem": (-500.0, 9000.0),
+    "slp": (0.0, 90.0),
+    "asp": (0.0, 360.0),
+    "cc": (0.0, 100.0),
+    "ch": (0.0, 150.0),
+    "cbh": (0.0, 100.0),
+    "cbd": (0.0, 2.0),
+}
+
+# Scott & Burgan (2005) 40 burnable fuel models, by family.
+SB40_BURNABLE: frozenset[int] = frozenset(
+    list(range(101, 110))  # GR1-GR9 grass
+    + list(range(121, 125))  # GS1-GS4 grass-shrub
+    + list(range(141, 150))  # SH1-SH9 shrub
+    + list(range(161, 166))  # TU1-TU5 timber understory
+    + list(range(181, 190))  # TL1-TL9 timber litter
+    + list(range(201, 205))  # SB1-SB4 slash-blowdown
+)
+# 91 urban, 92 snow/ice, 93 agriculture, 98 water, 99 barren; LANDFIRE reserves 91-99.
+NONBURNABLE: frozenset[int] = frozenset(range(91, 100))
+VALID_FUELS: frozenset[int] = SB40_BURNABLE | NONBURNABLE
+
+DEFAULT_BREAK_FUEL = 91
+
+
+@dataclass
+class Landscape:
+    """Named float32 layers of one shape, a cell size, and an optional geo-reference.
+
+    `crs` is a WKT or EPSG string and `transform` the six GDAL-order affine coefficients
+    (a, b, c, d, e, f) of rasterio's `Affine`; both are None for synthetic tiles.
+    """
+
+    layers: dict[str, np.ndarray]
+    cell_size: float = 30.0
+    crs: str | None = None
+    transform: tuple[float, ...] | None = None
+    name: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.layers = {k: np.asarray(v, dtype=np.float32) for k, v in self.layers.items()}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.layers[key]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.layers[LAYERS[0]].shape if LAYERS[0] in self.layers else next(iter(self.layers.values())).shape
+
+    @property
+    def n_cells(self) -> int:
+        h, w = self.shape
+        return h * w
+
+    @property
+    def burnable(self) -> np.ndarray:
+        """Boolean mask of cells carrying a burnable fuel model."""
+        return np.isin(self.layers["fbfm"].astype(np.int32), sorted(SB40_BURNABLE))
+
+    def validate(self) -> Landscape:
+        """Raise `InputError` naming the layer and the problem; return self when all is well."""
+        where = f" in landscape '{self.name}'" if self.name else ""
+        missing = [k for k in LAYERS if k not in self.layers]
+        if missing:
+            raise InputError(f"missing layer(s) {', '.join(missing)}{where}; a landscape needs {' '.join(LAYERS)}")
+        shape = self.layers[LAYERS[0]].shape
+        if len(shape) != 2 or min(shape) < 1:
+            raise InputError(f"layer 'dem'{where} must be a non-empty 2-D grid, got shape {shape}")
+        for key in LAYERS:
+            arr = self.layers[key]
+            if arr.shape != shape:
+                raise InputError(f"layer '{key}'{where} has shape {arr.shape}, but 'dem' has {shape}")
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise InputError(
+                    f"layer '{key}'{where} has {int(bad.sum())} NaN or infinite value(s), first at row {r}, col {c}"
+                )
+            if key in RANGES:
+                lo, hi = RANGES[key]
+                out = (arr < lo) | (arr > hi)
+                if out.any():
+                    r, c = np.argwhere(out)[0]
+                    raise InputError(
+                        f"layer '{key}'{where} has {int(out.sum())} value(s) outside [{lo:g}, {hi:g}] {UNITS[key]}, "
+                        f"first {arr[r, c]:g} at row {r}, col {c}"
+                    )
+        fuel = self.layers["fbfm"]
+        if (fuel != np.round(fuel)).any():
+            raise InputError(f"layer 'fbfm'{where} holds non-integer fuel codes")
+        codes = np.unique(fuel.astype(np.int64))
+        unknown = [int(c) for c in codes if int(c) not in VALID_FUELS]
+        if unknown:
+            raise InputError(
+                f"layer 'fbfm'{where} has unknown fuel code(s) {unknown[:10]}: expected Scott & Burgan 40 "
+                "codes (101-204) or non-burnable 91-99; clean no-data (e.g. 32767) before use"
+            )
+        if not (np.isfinite(self.cell_size) and self.cell_size > 0):
+            raise InputError(f"cell size{where} must be a positive number of metres, got {self.cell_size}")
+        return self
+
+    def with_breaks(self, breaks: np.ndarray, fuel: int = DEFAULT_BREAK_FUEL) -> Landscape:
+        """A copy in which the break cells carry `fuel` (non-burnable 91 by default) and no canopy."""
+        breaks = np.asarray(breaks, dtype=bool)
+        if breaks.shape != self.shape:
+            raise InputError(f"break mask has shape {breaks.shape}, landscape has {self.shape}")
+        layers = {k: v.copy() for k, v in self.layers.items()}
+        layers["fbfm"][breaks] = fuel
+        if fuel in NONBURNABLE:
+            for key in ("cc", "ch", "cbh", "cbd"):
+                layers[key][breaks] = 0.0
+        return replace(self, layers=layers, meta=dict(self.meta))
+
+    def window(self, row: int, col: int, height: int, width: int, name: str = "") -> Landscape:
+        """The sub-grid starting at (row, col), keeping its geo-reference (the transform is shifted)."""
+        layers = {k: v[row : row + height, col : col + width].copy() for k, v in self.layers.items()}
+        transform = None
+        if self.transform is not None:
+            a, b, c, d, e, f = self.transform[:6]
+            transform = (a, b, c + col * a + row * b, d, e, f + col * d + row * e)
+        return Landscape(layers, self.cell_size, self.crs, transform, name or self.name, dict(self.meta))
