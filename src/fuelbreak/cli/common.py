@@ -1,0 +1,39 @@
+"""Argument helpers shared by subcommands: weather flags and seeds."""
+
+from __future__ import annotations
+
+import argparse
+
+from fuelbreak.fire.scenario import Scenario, Weather, default_weather
+
+
+def add_weather_args(parser: argparse.ArgumentParser) -> None:
+    """Flags for one scenario; without --wind-speed the default weather distribution is used."""
+    g = parser.add_argument_group("weather (default: the built-in distribution of calm and 15-25 km/h winds)")
+    g.add_argument("--wind-speed", type=float, help="wind speed at 10 m, km/h")
+    g.add_argument("--wind-direction", type=float, default=270.0, help="direction the wind blows FROM, degrees")
+    g.add_argument("--m1h", type=float, default=0.06, help="1-h dead fuel moisture, fraction")
+    g.add_argument("--m10h", type=float, default=0.08, help="10-h dead fuel moisture, fraction")
+    g.add_argument("--m100h", type=float, default=0.10, help="100-h dead fuel moisture, fraction")
+    g.add_argument("--herb", type=float, default=0.60, help="live herbaceous moisture, fraction")
+    g.add_argument("--woody", type=float, default=0.90, help="live woody moisture, fraction")
+    g.add_argument("--foliar", type=float, default=1.0, help="foliar moisture, fraction")
+    g.add_argument("--duration", type=float, default=240.0, help="burn duration, minutes")
+
+
+def weather_from_args(args: argparse.Namespace) -> Weather:
+    if args.wind_speed is None:
+        return default_weather()
+    return Weather.single(
+        Scenario(
+            wind_speed=args.wind_speed,
+            wind_direction=args.wind_direction,
+            m1h=args.m1h,
+            m10h=args.m10h,
+            m100h=args.m100h,
+            herb=args.herb,
+            woody=args.woody,
+            foliar=args.foliar,
+            duration=args.duration,
+        )
+    )
