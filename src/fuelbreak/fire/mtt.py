@@ -273,15 +273,23 @@ class MTTEngine:
             )
         self.shape = landscape.shape
         self.scenario = scenario
-        self.behavior = behavior
         self.nonburnable = ~landscape.burnable
-        self.travel = travel_times(behavior, landscape.cell_size)
         self._offsets, _, self._counts = _stencil_tables(stencil)
         # The search runs on a grid padded by 2 blocked cells, so that no move needs a bounds check.
         p = self._pad = 2
         h, w = self.shape
-        self._travel_padded = np.full((self.travel.shape[0], h + 2 * p, w + 2 * p), np.inf, dtype=np.float32)
-        self._travel_padded[:, p:-p, p:-p] = self.travel
+        self._travel_padded = np.full((len(stencil), h + 2 * p, w + 2 * p), np.inf, dtype=np.float32)
+        self._travel_padded[:, p:-p, p:-p] = travel_times(behavior, landscape.cell_size)
+
+    @property
+    def travel(self) -> np.ndarray:
+        """(n_dir, H, W) minutes from each cell to its neighbour in each stencil direction (inf: no spread)."""
+        p = self._pad
+        return self._travel_padded[:, p:-p, p:-p]
+
+    @property
+    def stencil(self) -> tuple[tuple[int, int], ...]:
+        return STENCIL16 if len(self._counts) == 16 else STENCIL8
 
     def _blocked(self, breaks: np.ndarray) -> np.ndarray:
         p = self._pad

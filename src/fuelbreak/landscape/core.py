@@ -74,6 +74,43 @@ class Landscape:
     def __post_init__(self) -> None:
         self.layers = {k: np.asarray(v, dtype=np.float32) for k, v in self.layers.items()}
 
+    @classmethod
+    def uniform(
+        cls,
+        shape: tuple[int, int] = (50, 50),
+        fuel: int = 102,
+        slope: float = 0.0,
+        aspect: float = 0.0,
+        cc: float = 0.0,
+        ch: float = 0.0,
+        cbh: float = 0.0,
+        cbd: float = 0.0,
+        cell_size: float = 30.0,
+        name: str = "uniform",
+    ) -> Landscape:
+        """A landscape with the same value everywhere: the hand-built tile of tests and examples.
+
+        Elevation follows the slope (rising toward the up-slope side) so that terrain stays consistent.
+        """
+        h, w = shape
+        rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
+        up = np.radians((aspect + 180.0) % 360.0)  # aspect faces downslope
+        # Distance along the up-slope direction; row index grows southward.
+        along = (cols * np.sin(up) - rows * np.cos(up)) * cell_size
+        dem = 500.0 + np.tan(np.radians(slope)) * (along - along.min())
+        full = lambda v: np.full(shape, v, dtype=np.float32)  # noqa: E731
+        layers = {
+            "dem": dem,
+            "slp": full(slope),
+            "asp": full(aspect),
+            "fbfm": full(fuel),
+            "cc": full(cc),
+            "ch": full(ch),
+            "cbh": full(cbh),
+            "cbd": full(cbd),
+        }
+        return cls(layers, cell_size, name=name)
+
     def __getitem__(self, key: str) -> np.ndarray:
         return self.layers[key]
 

@@ -1,0 +1,289 @@
+"""`FuelBreakEnv`: place fuel breaks on a tile under a budget; reward = fall in expected burned area.
+
+An episode takes one tile, one weather scenario drawn from the weather distribution, and a fixed set
+of ignitions (common random numbers: every step is scored on the same fires, so a reward measures the
+plan, not the dice). Each step places `cells_per_step` cells; the reward is the fall in the mean
+burned area of the episode's fires caused by the step, as a fraction of the tile, so an episode's
+return is the plan's total reduction. The episode ends when the budget is spent.
+
+The heavy work of `reset` and `step` is a pure task (`fuelbreak.env.simulation`). `step` runs it in
+process; a vector environment instead calls `step_task` / `complete_step` (and `reset_task` /
+`complete_reset`) and runs the task on a worker, so a worker that hangs or dies loses only a task.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from fuelbreak.env.observation import CHANNELS, static_channels, with_dynamic
+from fuelbreak.env.simulation import StepResult, TileFire, simulate_step, start_episode
+from fuelbreak.env.spaces import CellSpace, CellsSpace
+from fuelbreak.errors import ConfigError, InputError
+from fuelbreak.fire.montecarlo import ENGINES, sample_ignitions
+from fuelbreak.fire.scenario import Weather, default_weather
+from fuelbreak.landscape.core import Landscape
+
+SPLITS = ("train", "val", "test", "all")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A pure function and its arguments, to run in process or on a worker."""
+
+    fn: Any
+    args: tuple
+
+    def run(self):
+        return self.fn(*self.args)
+
+
+def budget_cells(budget: float, n_cells: int, cells_per_step: int) -> int:
+    """Budget in cells: a fraction of the tile (< 1) or a count, rounded down to whole steps."""
+    if not (np.isfinite(budget) and budget > 0):
+        raise ConfigError(f"budget must be a positive fraction of the tile or a cell count, got {budget!r}")
+    cells = int(round(budget * n_cells)) if budget < 1 else int(budget)
+    cells -= cells % cells_per_step
+    if cells < cells_per_step:
+        raise ConfigError(
+            f"budget {budget!r} gives {cells} cell(s) on a {n_cells}-cell tile, less than one step of "
+            f"cells_per_step={cells_per_step}"
+        )
+    return cells
+
+
+def resolve_tiles(data, split: str, split_seed: int, n_tiles: int, tile_size: int, tiles_seed: int):
+    """The tiles of one split: (dataset, indices). `data` is None (synthetic), a path, or a sequence."""
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if data is None or isinstance(data, str | bytes) or hasattr(data, "__fspath__"):
+        from fuelbreak.landscape.dataset import open_dataset
+
+        dataset = open_dataset(data, n=n_tiles, size=tile_size, seed=tiles_seed)
+    else:
+        dataset = data
+    n = len(dataset)
+    if n == 0:
+        raise InputError("the dataset has no tiles")
+    if split == "all":
+        return dataset, list(range(n))
+    from fuelbreak.landscape.dataset import split_indices
+
+    indices = list(split_indices(n, split_seed)[split])
+    if not indices:
+        raise InputError(f"the dataset's {split!r} split is empty ({n} tiles); use more tiles or split='all'")
+    return dataset, indices
+
+
+class FuelBreakEnv(gym.Env):
+    """Place fuel breaks cell by cell; see the module docstring. Registered as `fuelbreak/FuelBreak-v0`.
+
+    data            None for the built-in synthetic tiles, a dataset folder, or a sequence of Landscapes
+    split           which tiles episodes draw from: train, val, test (disjoint, by `split_seed`) or all
+    budget          a fraction of the tile's cells (< 1) or a cell count; rounded down to whole steps
+    cells_per_step  cells placed by one action (1: Discrete action; k > 1: k distinct cells at once)
+    n_ignitions     fires per episode, fixed for the whole episode
+    bp_fires        fires for the baseline burn-probability channel (fixed per tile and scenario)
+    weather         a `Weather`; the default mixes calm and 15-25 km/h winds on dry fuels
+
+    Observation: float32 (C, H, W), channels `CHANNELS`. Action: a flat cell index (row * W + col).
+    `info["action_mask"]` marks legal cells (burnable, not yet a break). An illegal action raises
+    `InputError`. Options of `reset`: {"tile": index into the split, "scenario": index into the
+    weather} fix the episode's tile and scenario (for validation and evaluation).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        data=None,
+        split: str = "train",
+        split_seed: int = 0,
+        n_tiles: int = 500,
+        tile_size: int = 50,
+        tiles_seed: int = 0,
+        budget: float = 0.05,
+        cells_per_step: int = 1,
+        n_ignitions: int = 10,
+        bp_fires: int = 64,
+        weather: Weather | None = None,
+        engine: str = "mtt",
+        cache_size: int = 32,
+    ):
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        for name, value in (("cells_per_step", cells_per_step), ("n_ignitions", n_ignitions), ("bp_fires", bp_fires)):
+            if int(value) != value or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        self.dataset, self.tile_indices = resolve_tiles(data, split, split_seed, n_tiles, tile_size, tiles_seed)
+        self.weather = weather or default_weather()
+        self.engine_name = engine
+        self.cells_per_step = int(cells_per_step)
+        self.n_ignitions = int(n_ignitions)
+        self.bp_fires = int(bp_fires)
+        self.budget_arg = budget
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[int, int], TileFire] = OrderedDict()
+
+        first = self._tile(0)
+        self.shape = first.shape
+        h, w = self.shape
+        self.n_cells = h * w
+        self.budget = budget_cells(budget, self.n_cells, self.cells_per_step)
+        self.channels = CHANNELS
+        self.observation_space = spaces.Box(-1.0, 1.0, (len(CHANNELS), h, w), dtype=np.float32)
+        self.action_space = (
+            CellSpace(self.n_cells) if self.cells_per_step == 1 else CellsSpace(self.n_cells, self.cells_per_step)
+        )
+        self._pending: np.ndarray | None = None
+        self._episode_ready = False
+
+    # ----------------------------------------------------------------------------------------- tiles
+    def _tile(self, i: int) -> Landscape:
+        land = self.dataset[self.tile_indices[i]]
+        if hasattr(self, "shape") and land.shape != self.shape:
+            raise InputError(f"tile {self.tile_indices[i]} has shape {land.shape}; this environment's tiles are {self.shape}")
+        return land
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.tile_indices)
+
+    # ----------------------------------------------------------------------------------------- reset
+    def reset_task(self, seed: int | None = None, options: dict | None = None) -> Task:
+        """Choose the episode (tile, scenario, ignitions) and return the task that prepares it."""
+        super().reset(seed=seed)
+        options = options or {}
+        rng = self.np_random
+        tile_i = int(options["tile"]) if "tile" in options else int(rng.integers(self.n_tiles))
+        if not 0 <= tile_i < self.n_tiles:
+            raise ConfigError(f"reset option tile={tile_i} is outside this split's {self.n_tiles} tiles")
+        n_scen = len(self.weather.scenarios)
+        scen_i = int(options["scenario"]) if "scenario" in options else int(rng.choice(n_scen, p=self.weather.weights))
+        if not 0 <= scen_i < n_scen:
+            raise ConfigError(f"reset option scenario={scen_i} is outside the weather's {n_scen} scenarios")
+        landscape = self._tile(tile_i)
+        legal = landscape.burnable.ravel()
+        if legal.sum() < self.budget:
+            raise InputError(
+                f"tile {self.tile_indices[tile_i]} has {int(legal.sum())} burnable cells, fewer than the budget {self.budget}"
+            )
+        self.landscape = landscape
+        self.tile_index = tile_i
+        self.scenario_index = scen_i
+        self.scenario = self.weather.scenarios[scen_i]
+        self.ignitions = sample_ignitions(landscape, self.n_ignitions, rng)
+        self.breaks = np.zeros(self.shape, dtype=bool)
+        self.placed: list[int] = []
+        self._legal = legal.copy()
+        self._episode_ready = False
+        key = (tile_i, scen_i)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+        bp_rng = np.random.default_rng([tile_i, scen_i, 7919])  # fixed per (tile, scenario)
+        bp_ignitions = sample_ignitions(landscape, self.bp_fires, bp_rng)
+        return Task(start_episode, (cached, landscape, self.scenario, self.ignitions, bp_ignitions, self.engine_name))
+
+    def complete_reset(self, result: tuple[TileFire, StepResult]) -> tuple[np.ndarray, dict]:
+        tile_fire, start = result
+        key = (self.tile_index, self.scenario_index)
+        self._cache[key] = tile_fire
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        self.tile_fire = tile_fire
+        self._static = static_channels(self.landscape, tile_fire.intensity, tile_fire.burn_probability)
+        self.initial_area = self.area = start.mean_area
+        self._last = start
+        self._episode_ready = True
+        self._sync_space()
+        return self._obs(), self._info(burned_before=self.area, cells=np.zeros(0, dtype=np.int64))
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        return self.complete_reset(self.reset_task(seed, options).run())
+
+    # ------------------------------------------------------------------------------------------ step
+    def step_task(self, action) -> Task:
+        """Check the action, and return the task that burns the episode's fires through the new breaks."""
+        if not self._episode_ready:
+            raise InputError("step() called before reset() or after the episode ended; call reset() first")
+        cells = self._check_action(action)
+        self._pending = cells
+        breaks = self.breaks.copy()
+        breaks.flat[cells] = True
+        return Task(simulate_step, (self.tile_fire.engine, breaks, self.ignitions))
+
+    def complete_step(self, result: StepResult):
+        cells = self._pending
+        self._pending = None
+        self.breaks.flat[cells] = True
+        self._legal[cells] = False
+        self.placed.extend(int(c) for c in cells)
+        before = self.area
+        self.area = result.mean_area
+        self._last = result
+        reward = (before - self.area) / self.n_cells
+        terminated = len(self.placed) >= self.budget
+        if terminated:
+            self._episode_ready = False
+        self._sync_space()
+        return self._obs(), float(reward), terminated, False, self._info(burned_before=before, cells=cells)
+
+    def step(self, action):
+        return self.complete_step(self.step_task(action).run())
+
+    def abandon_step(self) -> None:
+        """Forget a step whose task failed: the episode cannot go on (a vector env truncates it)."""
+        self._pending = None
+        self._episode_ready = False
+
+    # --------------------------------------------------------------------------------------- helpers
+    def _check_action(self, action) -> np.ndarray:
+        cells = np.asarray(action, dtype=np.int64).reshape(-1)
+        if cells.size != self.cells_per_step:
+            raise InputError(f"action must hold {self.cells_per_step} cell index(es), got {cells.size}")
+        if len(np.unique(cells)) != cells.size:
+            raise InputError(f"action repeats a cell: {cells.tolist()}")
+        h, w = self.shape
+        for c in cells:
+            if not 0 <= c < self.n_cells:
+                raise InputError(f"illegal action: cell {int(c)} is outside the {h}x{w} tile (0..{self.n_cells - 1})")
+            if not self._legal[c]:
+                why = "already a break" if self.breaks.flat[c] else "not burnable"
+                raise InputError(
+                    f"illegal action: cell {int(c)} (row {c // w}, col {c % w}) is {why}; see info['action_mask']"
+                )
+        return cells
+
+    def _sync_space(self) -> None:
+        self.action_space.legal = self._legal.copy()
+
+    def _obs(self) -> np.ndarray:
+        fraction = self._last.burn_count / max(self.n_ignitions, 1)
+        return with_dynamic(self._static, fraction, self.breaks)
+
+    def _info(self, burned_before: float, cells: np.ndarray) -> dict:
+        return {
+            "action_mask": self._legal.copy(),
+            "burned_before": float(burned_before),
+            "burned_after": float(self.area),
+            "initial_burned": float(self.initial_area),
+            "reduction": float((self.initial_area - self.area) / self.n_cells),
+            "cells": np.asarray(cells, dtype=np.int64),
+            "budget_left": int(self.budget - len(self.placed)),
+            "tile": int(self.tile_indices[self.tile_index]),
+            "scenario": int(self.scenario_index),
+        }
+
+    def action_mask(self) -> np.ndarray:
+        return self._legal.copy()
+
+    def episode_fires(self, breaks: np.ndarray | None = None) -> StepResult:
+        """The episode's fires through `breaks` (the current breaks by default), computed here."""
+        return simulate_step(self.tile_fire.engine, self.breaks if breaks is None else breaks, self.ignitions)

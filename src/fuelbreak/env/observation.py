@@ -1,0 +1,64 @@
+"""Observation channels of `FuelBreakEnv`: a (C, H, W) float32 stack, each channel roughly in [0, 1].
+
+The list `CHANNELS` is recorded in every checkpoint, so a model knows what it was trained on. Scales
+are fixed constants (not per-tile statistics, except elevation, whose absolute value says nothing
+about fire), so the same cell looks the same on every tile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fuelbreak.landscape.core import Landscape
+
+CHANNELS: tuple[str, ...] = (
+    "elevation",  # (dem - tile min) / tile relief, 0 on a flat tile
+    "slope",  # degrees / 45, clipped to 1
+    "aspect_east",  # sin(aspect) * slope channel: downslope direction, weighted by steepness
+    "aspect_north",  # cos(aspect) * slope channel
+    "burnable",  # 1 where the fuel model burns
+    "canopy_cover",  # % / 100
+    "canopy_height",  # m / 40, clipped
+    "canopy_base_height",  # m / 10, clipped
+    "canopy_bulk_density",  # kg/m^3 / 0.4, clipped
+    "intensity_north",  # log1p(kW/m) / log1p(1e5), clipped: intensity of a front heading north
+    "intensity_east",
+    "intensity_south",
+    "intensity_west",
+    "burn_probability",  # baseline burn probability under the episode's weather, no breaks
+    "episode_burned",  # fraction of the episode's fires burning the cell through the current breaks
+    "breaks",  # 1 where a break has been placed
+)
+CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
+_LOG_I = float(np.log1p(1e5))
+
+
+def static_channels(landscape: Landscape, intensity: np.ndarray, burn_probability: np.ndarray) -> np.ndarray:
+    """The channels that do not change within an episode, (C, H, W) with the dynamic ones zero."""
+    lay = landscape.layers
+    h, w = landscape.shape
+    obs = np.zeros((len(CHANNELS), h, w), dtype=np.float32)
+    dem = lay["dem"]
+    relief = float(dem.max() - dem.min())
+    obs[0] = np.clip((dem - dem.min()) / relief, 0.0, 1.0) if relief > 0 else 0.0  # float32 can round past 1
+    slope = np.clip(lay["slp"] / 45.0, 0.0, 1.0)
+    obs[1] = slope
+    asp = np.radians(lay["asp"])
+    obs[2] = np.sin(asp) * slope
+    obs[3] = np.cos(asp) * slope
+    obs[4] = landscape.burnable
+    obs[5] = lay["cc"] / 100.0
+    obs[6] = np.clip(lay["ch"] / 40.0, 0.0, 1.0)
+    obs[7] = np.clip(lay["cbh"] / 10.0, 0.0, 1.0)
+    obs[8] = np.clip(lay["cbd"] / 0.4, 0.0, 1.0)
+    obs[9:13] = np.clip(np.log1p(np.maximum(intensity, 0.0)) / _LOG_I, 0.0, 1.0)
+    obs[13] = burn_probability
+    return obs
+
+
+def with_dynamic(static: np.ndarray, episode_burned: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """A copy of the static stack with the current burn fraction and break mask filled in."""
+    obs = static.copy()
+    obs[CHANNEL_INDEX["episode_burned"]] = episode_burned
+    obs[CHANNEL_INDEX["breaks"]] = breaks
+    return obs
