@@ -11,7 +11,9 @@ def add_weather_args(parser: argparse.ArgumentParser) -> None:
     """Flags for one scenario; without --wind-speed the default weather distribution is used."""
     g = parser.add_argument_group("weather (default: the built-in distribution of calm and 15-25 km/h winds)")
     g.add_argument("--wind-speed", type=float, help="wind speed at 10 m, km/h")
-    g.add_argument("--wind-direction", type=float, default=270.0, help="direction the wind blows FROM, degrees")
+    g.add_argument(
+        "--wind-direction", type=float, default=270.0, help="direction the wind blows FROM, degrees"
+    )
     g.add_argument("--m1h", type=float, default=0.06, help="1-h dead fuel moisture, fraction")
     g.add_argument("--m10h", type=float, default=0.08, help="10-h dead fuel moisture, fraction")
     g.add_argument("--m100h", type=float, default=0.10, help="100-h dead fuel moisture, fraction")

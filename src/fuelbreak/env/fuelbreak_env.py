@@ -117,10 +117,16 @@ class FuelBreakEnv(gym.Env):
     ):
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        for name, value in (("cells_per_step", cells_per_step), ("n_ignitions", n_ignitions), ("bp_fires", bp_fires)):
+        for name, value in (
+            ("cells_per_step", cells_per_step),
+            ("n_ignitions", n_ignitions),
+            ("bp_fires", bp_fires),
+        ):
             if int(value) != value or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        self.dataset, self.tile_indices = resolve_tiles(data, split, split_seed, n_tiles, tile_size, tiles_seed)
+        self.dataset, self.tile_indices = resolve_tiles(
+            data, split, split_seed, n_tiles, tile_size, tiles_seed
+        )
         self.weather = weather or default_weather()
         self.engine_name = engine
         self.cells_per_step = int(cells_per_step)
@@ -138,7 +144,9 @@ class FuelBreakEnv(gym.Env):
         self.channels = CHANNELS
         self.observation_space = spaces.Box(-1.0, 1.0, (len(CHANNELS), h, w), dtype=np.float32)
         self.action_space = (
-            CellSpace(self.n_cells) if self.cells_per_step == 1 else CellsSpace(self.n_cells, self.cells_per_step)
+            CellSpace(self.n_cells)
+            if self.cells_per_step == 1
+            else CellsSpace(self.n_cells, self.cells_per_step)
         )
         self._pending: np.ndarray | None = None
         self._episode_ready = False
@@ -147,7 +155,9 @@ class FuelBreakEnv(gym.Env):
     def _tile(self, i: int) -> Landscape:
         land = self.dataset[self.tile_indices[i]]
         if hasattr(self, "shape") and land.shape != self.shape:
-            raise InputError(f"tile {self.tile_indices[i]} has shape {land.shape}; this environment's tiles are {self.shape}")
+            raise InputError(
+                f"tile {self.tile_indices[i]} has shape {land.shape}; this environment's tiles are {self.shape}"
+            )
         return land
 
     @property
@@ -164,7 +174,11 @@ class FuelBreakEnv(gym.Env):
         if not 0 <= tile_i < self.n_tiles:
             raise ConfigError(f"reset option tile={tile_i} is outside this split's {self.n_tiles} tiles")
         n_scen = len(self.weather.scenarios)
-        scen_i = int(options["scenario"]) if "scenario" in options else int(rng.choice(n_scen, p=self.weather.weights))
+        scen_i = (
+            int(options["scenario"])
+            if "scenario" in options
+            else int(rng.choice(n_scen, p=self.weather.weights))
+        )
         if not 0 <= scen_i < n_scen:
             raise ConfigError(f"reset option scenario={scen_i} is outside the weather's {n_scen} scenarios")
         landscape = self._tile(tile_i)
@@ -188,7 +202,9 @@ class FuelBreakEnv(gym.Env):
             self._cache.move_to_end(key)
         bp_rng = np.random.default_rng([tile_i, scen_i, 7919])  # fixed per (tile, scenario)
         bp_ignitions = sample_ignitions(landscape, self.bp_fires, bp_rng)
-        return Task(start_episode, (cached, landscape, self.scenario, self.ignitions, bp_ignitions, self.engine_name))
+        return Task(
+            start_episode, (cached, landscape, self.scenario, self.ignitions, bp_ignitions, self.engine_name)
+        )
 
     def complete_reset(self, result: tuple[TileFire, StepResult]) -> tuple[np.ndarray, dict]:
         tile_fire, start = result
@@ -253,7 +269,9 @@ class FuelBreakEnv(gym.Env):
         h, w = self.shape
         for c in cells:
             if not 0 <= c < self.n_cells:
-                raise InputError(f"illegal action: cell {int(c)} is outside the {h}x{w} tile (0..{self.n_cells - 1})")
+                raise InputError(
+                    f"illegal action: cell {int(c)} is outside the {h}x{w} tile (0..{self.n_cells - 1})"
+                )
             if not self._legal[c]:
                 why = "already a break" if self.breaks.flat[c] else "not burnable"
                 raise InputError(

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fuelbreak.errors import InputError
 from fuelbreak.fire.scenario import Scenario
 from fuelbreak.landscape.core import NONBURNABLE, Landscape
 
@@ -127,7 +126,9 @@ def _cell_behavior(params: tuple, scenario: Scenario, azimuths: list[float]) -> 
     midflame = sf.calc_midflame_wind_speed(wind_20ft, fuel_model["delta"], conv.m_to_ft(ch), cc)
     surface_min = sf.calc_surface_fire_behavior_no_wind_no_slope(moist_model, 1.0)
     upwind = scenario.wind_direction % 360.0
-    surface_max = sf.calc_surface_fire_behavior_max(surface_min, midflame, upwind, slope, aspect, True, "behave")
+    surface_max = sf.calc_surface_fire_behavior_max(
+        surface_min, midflame, upwind, slope, aspect, True, "behave"
+    )
     crown_max = None
     slope_vector = conv.azimuthal_to_cartesian(slope, conv.opposite_direction(aspect))
     rates, intensities, fire_type = [], [], 1
@@ -136,7 +137,9 @@ def _cell_behavior(params: tuple, scenario: Scenario, azimuths: list[float]) -> 
         horizontal = math.hypot(u[0], u[1])
         front = sf.calc_surface_fire_behavior_in_direction(surface_max, u)
         rate = ray_speed(
-            surface_max["max_spread_rate"], surface_max["eccentricity"], vu.dot_3d(surface_max["max_spread_direction"], u)
+            surface_max["max_spread_rate"],
+            surface_max["eccentricity"],
+            vu.dot_3d(surface_max["max_spread_direction"], u),
         )
         if cf.van_wagner_crown_fire_initiation(front["fireline_intensity"], cc, cbh, scenario.foliar):
             if crown_max is None:
@@ -148,7 +151,9 @@ def _cell_behavior(params: tuple, scenario: Scenario, azimuths: list[float]) -> 
             front = cf.calc_combined_fire_behavior(front, crown_front)
             if crown_front["spread_rate"] > 0.0:
                 crown_rate = ray_speed(
-                    crown_max["max_spread_rate"], crown_max["eccentricity"], vu.dot_3d(crown_max["max_spread_direction"], u)
+                    crown_max["max_spread_rate"],
+                    crown_max["eccentricity"],
+                    vu.dot_3d(crown_max["max_spread_direction"], u),
                 )
                 rate = max(rate, crown_rate)
             fire_type = max(fire_type, front["fire_type"])

@@ -62,6 +62,8 @@ class LevelSetEngine:
                 max_duration=duration,
                 max_cells_per_timestep=self.max_cells_per_timestep,
             )
-            toa = np.flipud(np.asarray(out["spread_state"].get_full_matrices(["time_of_arrival"])["time_of_arrival"]))
+            toa = np.flipud(
+                np.asarray(out["spread_state"].get_full_matrices(["time_of_arrival"])["time_of_arrival"])
+            )
             arrival[f] = np.where(np.isfinite(toa) & (toa <= duration), toa, np.inf)
         return BurnResult(arrival, duration)

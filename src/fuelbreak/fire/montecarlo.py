@@ -44,7 +44,9 @@ def sample_ignitions(
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != landscape.shape:
-            raise InputError(f"ignition weight layer has shape {weights.shape}, the landscape has {landscape.shape}")
+            raise InputError(
+                f"ignition weight layer has shape {weights.shape}, the landscape has {landscape.shape}"
+            )
         if not np.all(np.isfinite(weights)) or (weights < 0).any():
             raise InputError("ignition weight layer must be finite and non-negative")
         p = p * weights.ravel()

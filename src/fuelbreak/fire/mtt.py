@@ -233,7 +233,9 @@ def as_flat_ignitions(ignitions, shape: tuple[int, int]) -> np.ndarray:
     elif ign.ndim == 0:
         ign = ign.reshape(1)
     elif ign.ndim != 1:
-        raise InputError(f"ignitions must be flat cell indices (K,) or (row, col) pairs (K, 2), got shape {ign.shape}")
+        raise InputError(
+            f"ignitions must be flat cell indices (K,) or (row, col) pairs (K, 2), got shape {ign.shape}"
+        )
     if ign.size and ((ign < 0).any() or (ign >= h * w).any()):
         raise InputError(f"ignition cell index outside the {h}x{w} grid")
     return ign

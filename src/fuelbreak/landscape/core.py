@@ -116,7 +116,11 @@ class Landscape:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.layers[LAYERS[0]].shape if LAYERS[0] in self.layers else next(iter(self.layers.values())).shape
+        return (
+            self.layers[LAYERS[0]].shape
+            if LAYERS[0] in self.layers
+            else next(iter(self.layers.values())).shape
+        )
 
     @property
     def n_cells(self) -> int:
@@ -133,7 +137,9 @@ class Landscape:
         where = f" in landscape '{self.name}'" if self.name else ""
         missing = [k for k in LAYERS if k not in self.layers]
         if missing:
-            raise InputError(f"missing layer(s) {', '.join(missing)}{where}; a landscape needs {' '.join(LAYERS)}")
+            raise InputError(
+                f"missing layer(s) {', '.join(missing)}{where}; a landscape needs {' '.join(LAYERS)}"
+            )
         shape = self.layers[LAYERS[0]].shape
         if len(shape) != 2 or min(shape) < 1:
             raise InputError(f"layer 'dem'{where} must be a non-empty 2-D grid, got shape {shape}")
