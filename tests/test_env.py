@@ -1,0 +1,153 @@
+"""FuelBreakEnv: the gymnasium API, reproducibility, rewards, masks and errors."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import fuelbreak  # noqa: F401  (registers the environment id)
+from fuelbreak.env import CHANNELS, ENV_ID, FuelBreakEnv
+from fuelbreak.errors import ConfigError, InputError
+from fuelbreak.fire import Scenario, Weather
+from fuelbreak.landscape import Landscape
+
+
+def two_beds(size=20):
+    """Grass with a band of rock, so that some cells are illegal and breaks matter."""
+    land = Landscape.uniform((size, size), fuel=102, name="beds")
+    land.layers["fbfm"][:, size // 2] = 99
+    land.layers["fbfm"][size // 2, size // 2] = 102  # one gap joins the two halves
+    return land
+
+
+WEATHER = Weather(
+    (Scenario(wind_speed=10, duration=300), Scenario(wind_speed=20, wind_direction=200, duration=300)),
+    (0.5, 0.5),
+)
+
+
+def make_env(**kw):
+    kw.setdefault("data", [two_beds(), Landscape.uniform((20, 20), fuel=122)])
+    kw.setdefault("split", "all")
+    kw.setdefault("weather", WEATHER)
+    kw.setdefault("budget", 8)
+    kw.setdefault("n_ignitions", 6)
+    kw.setdefault("bp_fires", 16)
+    return FuelBreakEnv(**kw)
+
+
+def test_registered_and_passes_the_gymnasium_checker():
+    env = gym.make(ENV_ID, data=[two_beds()], split="all", weather=WEATHER, budget=6, bp_fires=8)
+    check_env(env.unwrapped)
+    obs, info = env.reset(seed=1)
+    assert obs.shape == (len(CHANNELS), 20, 20) and obs.dtype == np.float32
+    assert info["action_mask"].shape == (400,)
+
+
+def test_reset_with_a_seed_is_reproducible():
+    a, b = make_env(), make_env()
+    oa, ia = a.reset(seed=5)
+    ob, ib = b.reset(seed=5)
+    assert np.array_equal(oa, ob) and ia["tile"] == ib["tile"] and ia["scenario"] == ib["scenario"]
+    assert np.array_equal(a.ignitions, b.ignitions)
+    cells = np.flatnonzero(ia["action_mask"])[:3]
+    for c in cells:
+        ra, rb = a.step(c)[1], b.step(c)[1]
+        assert ra == rb
+
+
+def test_rewards_sum_to_the_plans_total_reduction():
+    env = make_env()
+    _, info = env.reset(seed=3, options={"tile": 0, "scenario": 1})
+    start = info["burned_before"]
+    total, done = 0.0, False
+    rng = np.random.default_rng(0)
+    while not done:
+        action = rng.choice(np.flatnonzero(info["action_mask"]))
+        _, r, done, trunc, info = env.step(action)
+        total += r
+        assert not trunc
+    assert total == pytest.approx(info["reduction"])
+    assert total == pytest.approx((start - info["burned_after"]) / 400)
+    # the episode's fires re-burned through the final plan give the same area
+    assert env.episode_fires().mean_area == pytest.approx(info["burned_after"])
+    assert len(env.placed) == env.budget == 8
+
+
+def test_cutting_the_gap_is_rewarded():
+    env = make_env(budget=1, n_ignitions=20)
+    _, info = env.reset(seed=0, options={"tile": 0, "scenario": 0})
+    _, reward, done, _, info = env.step(10 * 20 + 10)  # the gap cell joining the two beds
+    assert done and reward > 0
+
+
+def test_action_mask_marks_nonburnable_and_broken_cells():
+    env = make_env()
+    _, info = env.reset(seed=0, options={"tile": 0})
+    mask = info["action_mask"].reshape(20, 20)
+    assert not mask[0, 10] and mask[10, 10] and mask[0, 0]
+    _, _, _, _, info = env.step(0)
+    assert not info["action_mask"][0]
+    assert env.action_space.legal[0] == False  # noqa: E712  sample() draws legal cells only
+    samples = [int(env.action_space.sample()) for _ in range(200)]
+    assert all(info["action_mask"][s] for s in samples)
+
+
+def test_illegal_actions_are_errors_with_a_clear_message():
+    env = make_env()
+    env.reset(seed=0, options={"tile": 0})
+    with pytest.raises(InputError, match="not burnable"):
+        env.step(10)  # row 0, col 10: rock
+    env.step(0)
+    with pytest.raises(InputError, match="already a break"):
+        env.step(0)
+    with pytest.raises(InputError, match="outside"):
+        env.step(400)
+
+
+def test_several_cells_per_step():
+    env = make_env(cells_per_step=4, budget=8)
+    assert env.action_space.shape == (4,)
+    _, info = env.reset(seed=2)
+    _, _, done, _, info = env.step(env.action_space.sample())
+    assert not done and info["budget_left"] == 4 and len(info["cells"]) == 4
+    with pytest.raises(InputError, match="repeats"):
+        env.step([1, 1, 2, 3])
+    _, _, done, _, _ = env.step(env.action_space.sample())
+    assert done
+    with pytest.raises(InputError, match="reset"):
+        env.step(env.action_space.sample())
+
+
+def test_bad_configuration_is_an_error():
+    with pytest.raises(ConfigError, match="budget"):
+        make_env(budget=0)
+    with pytest.raises(ConfigError, match="cells_per_step"):
+        make_env(budget=3, cells_per_step=4)
+    with pytest.raises(ConfigError, match="engine"):
+        make_env(engine="fast")
+    with pytest.raises(ConfigError, match="split"):
+        make_env(split="holdout")
+    with pytest.raises(InputError, match="shape"):
+        FuelBreakEnv(data=[two_beds(), Landscape.uniform((10, 10))], split="all").reset(
+            seed=0, options={"tile": 1}
+        )
+    env = make_env()
+    with pytest.raises(ConfigError, match="tile"):
+        env.reset(seed=0, options={"tile": 9})
+
+
+def test_any_tile_size_works():
+    env = make_env(data=[Landscape.uniform((13, 29), fuel=122)], budget=0.05)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (len(CHANNELS), 13, 29) and env.budget == round(0.05 * 13 * 29)
+
+
+def test_observation_channels_are_documented_and_bounded():
+    env = make_env()
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert obs[CHANNELS.index("breaks")].sum() == 0
+    cell = int(np.flatnonzero(env.action_mask())[0])
+    obs, *_ = env.step(cell)
+    assert obs[CHANNELS.index("breaks")].flat[cell] == 1.0
