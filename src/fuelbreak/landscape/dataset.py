@@ -1,0 +1,302 @@
+"""Datasets of tiles: a folder with one GeoTIFF per tile and a manifest, or synthetic tiles in memory.
+
+A dataset folder holds `tile_00000.tif ...` (written by `write_landscape`) and `manifest.json`:
+source, layers, units, seed, size, overlap, crs, count, and per tile its file, offset in the source
+raster, no-data fraction and fuel-class fractions. Tiles are read when indexed. Anything missing or
+malformed is an `InputError` naming the path; nothing is ever replaced by made-up data.
+
+`Dataset`, `SyntheticDataset` share one interface: `len()`, `ds[i] -> Landscape`, `manifest`, `tile_shape`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from rasterio.crs import CRS
+from tqdm import tqdm
+
+from fuelbreak.errors import ConfigError, InputError
+from fuelbreak.landscape.core import LAYERS, NONBURNABLE, UNITS, Landscape
+from fuelbreak.landscape.geotiff import read_landscape, write_landscape
+from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
+
+MANIFEST = "manifest.json"
+FORMAT = "fuelbreak-dataset-1"
+# Fuel classes reported in a manifest: Scott & Burgan families by code range, and non-burnable.
+FUEL_CLASSES: dict[str, tuple[int, int]] = {
+    "GR": (101, 109),
+    "GS": (121, 124),
+    "SH": (141, 149),
+    "TU": (161, 165),
+    "TL": (181, 189),
+    "SB": (201, 204),
+    "NB": (min(NONBURNABLE), max(NONBURNABLE)),
+}
+REQUIRED_KEYS = ("format", "source", "layers", "size", "count", "tiles")
+
+
+def tile_file(index: int) -> str:
+    return f"tile_{index:05d}.tif"
+
+
+def fuel_class_fractions(fbfm: np.ndarray) -> dict[str, float]:
+    """Share of cells in each fuel class (FUEL_CLASSES) of a fuel-model grid."""
+    codes = np.asarray(fbfm)
+    return {
+        k: round(float(np.mean((codes >= lo) & (codes <= hi))), 6) for k, (lo, hi) in FUEL_CLASSES.items()
+    }
+
+
+def _nodata_fraction(tile: Landscape) -> float:
+    mask = tile.meta.get("nodata_mask")
+    return float(np.mean(mask)) if mask is not None else 0.0
+
+
+def _epsg(crs: str | None) -> int | None:
+    return CRS.from_user_input(crs).to_epsg() if crs else None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically: a temp file in the same folder, then os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _clear(out: Path, overwrite: bool) -> None:
+    """Make `out` an empty-of-tiles folder; refuse to touch an existing dataset unless `overwrite`."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"dataset path {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    old = [
+        p for p in out.iterdir() if p.name == MANIFEST or (p.name.startswith("tile_") and p.suffix == ".tif")
+    ]
+    if old and not overwrite:
+        raise InputError(
+            f"{out} already holds a dataset ({len(old)} files); choose another folder or overwrite it"
+        )
+    for p in old:
+        p.unlink()
+
+
+def write_dataset(
+    tiles: Iterable[Landscape],
+    out: str | Path,
+    *,
+    source: str,
+    seed: int | None = None,
+    overlap: int | None = None,
+    total: int | None = None,
+    extra: dict | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write tiles (all of one shape) and then the manifest into folder `out`; return the manifest path.
+
+    `tiles` may be a generator (tiles are written one by one); `total` sizes the progress bar.
+    `extra` adds provenance fields (bbox, files, scalings...) to the manifest.
+    """
+    out = Path(out)
+    _clear(out, overwrite)
+    if total is None and hasattr(tiles, "__len__"):
+        total = len(tiles)
+    entries: list[dict] = []
+    shape = crs = cell_size = None
+    for i, tile in enumerate(
+        tqdm(tiles, total=total, desc=f"writing {out.name}", unit="tile", disable=not progress)
+    ):
+        if shape is None:
+            shape, crs, cell_size = tile.shape, tile.crs, tile.cell_size
+        elif tile.shape != shape:
+            raise InputError(
+                f"tile {i} ('{tile.name}') has shape {tile.shape}, but the first tile has {shape}"
+            )
+        name = tile_file(i)
+        write_landscape(tile, out / name)
+        entries.append(
+            {
+                "file": name,
+                "name": tile.name,
+                "offset": [int(tile.meta.get("row_offset", 0)), int(tile.meta.get("col_offset", 0))],
+                "nodata_fraction": round(_nodata_fraction(tile), 6),
+                "fuel_fractions": fuel_class_fractions(tile.layers["fbfm"]),
+            }
+        )
+    if not entries:
+        raise InputError(f"no tiles to write to {out}")
+    manifest = {
+        "format": FORMAT,
+        "source": source,
+        "layers": list(LAYERS),
+        "units": dict(UNITS),
+        "seed": seed,
+        "size": list(shape),
+        "overlap": overlap,
+        "cell_size": cell_size,
+        "crs": crs,
+        "epsg": _epsg(crs),
+        "count": len(entries),
+        "fuel_fractions": {
+            k: round(float(np.mean([e["fuel_fractions"][k] for e in entries])), 6) for k in FUEL_CLASSES
+        },
+        "nodata_fraction": round(float(np.mean([e["nodata_fraction"] for e in entries])), 6),
+        **(extra or {}),
+        "tiles": entries,
+    }
+    path = out / MANIFEST
+    _write_json(path, manifest)
+    return path
+
+
+class Dataset:
+    """A dataset folder: `len()`, `ds[i]` reads tile i (checked against the manifest), `manifest`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"dataset {self.path} does not exist")
+        if not self.path.is_dir():
+            raise InputError(f"dataset {self.path} is not a folder")
+        mpath = self.path / MANIFEST
+        if not mpath.is_file():
+            raise InputError(f"dataset {self.path} has no {MANIFEST}: not a fuelbreak dataset folder")
+        try:
+            manifest = json.loads(mpath.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{mpath} is not valid JSON: {exc}") from exc
+        if not isinstance(manifest, dict):
+            raise InputError(f"{mpath} does not hold a JSON object")
+        missing = [k for k in REQUIRED_KEYS if k not in manifest]
+        if missing:
+            raise InputError(f"{mpath} lacks field(s) {', '.join(missing)}")
+        if manifest["format"] != FORMAT:
+            raise InputError(f"{mpath} has format '{manifest['format']}', expected '{FORMAT}'")
+        tiles = manifest["tiles"]
+        if not isinstance(tiles, list) or len(tiles) != manifest["count"]:
+            raise InputError(f"{mpath} lists {len(tiles)} tiles but says count {manifest['count']}")
+        absent = [t.get("file") for t in tiles if not (self.path / str(t.get("file"))).is_file()]
+        if absent:
+            raise InputError(
+                f"dataset {self.path}: {len(absent)} tile file(s) listed in {MANIFEST} are missing, "
+                f"e.g. {self.path / str(absent[0])}"
+            )
+        size = manifest["size"]
+        if not (
+            isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)
+        ):
+            raise InputError(f"{mpath} has size {size!r}; expected [height, width]")
+        self.manifest = manifest
+        self.tile_shape: tuple[int, int] = (size[0], size[1])
+
+    def __len__(self) -> int:
+        return len(self.manifest["tiles"])
+
+    def __getitem__(self, index: int) -> Landscape:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"tile index {index} out of range for dataset {self.path} of {n} tiles")
+        path = self.path / self.manifest["tiles"][index % n]["file"]
+        tile = read_landscape(path)
+        if tile.shape != self.tile_shape:
+            raise InputError(
+                f"{path} has shape {tile.shape}, but {self.path / MANIFEST} says {self.tile_shape}"
+            )
+        return tile
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.path)!r}, {len(self)} tiles of {self.tile_shape})"
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Open a dataset folder (manifest and file list checked now; tiles read when indexed)."""
+    return Dataset(path)
+
+
+class SyntheticDataset:
+    """`n` synthetic tiles made on demand: tile i is `synthetic_tile(size, tile_seed(seed, i))`."""
+
+    def __init__(self, n: int = 500, size: int = 50, seed: int = 0, cell_size: float = 30.0):
+        if int(n) < 1:
+            raise ConfigError(f"a synthetic dataset needs at least 1 tile, got {n}")
+        if int(size) < 4:
+            raise ConfigError(f"tile size must be at least 4 cells, got {size}")
+        self.n, self.size, self.seed, self.cell_size = int(n), int(size), int(seed), float(cell_size)
+        self.tile_shape = (self.size, self.size)
+        self.manifest = {
+            "format": FORMAT,
+            "source": "synthetic",
+            "layers": list(LAYERS),
+            "units": dict(UNITS),
+            "seed": self.seed,
+            "size": [self.size, self.size],
+            "overlap": None,
+            "cell_size": self.cell_size,
+            "crs": None,
+            "epsg": None,
+            "count": self.n,
+        }
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> Landscape:
+        if not -self.n <= index < self.n:
+            raise IndexError(f"tile index {index} out of range for a synthetic dataset of {self.n} tiles")
+        i = index % self.n
+        return synthetic_tile(
+            self.size, tile_seed(self.seed, i), self.cell_size, name=f"synthetic-s{self.seed}-{i:05d}"
+        )
+
+    def __repr__(self) -> str:
+        return f"SyntheticDataset(n={self.n}, size={self.size}, seed={self.seed})"
+
+
+def open_dataset(
+    path: str | Path | None, n: int = 500, size: int = 50, seed: int = 0
+) -> Dataset | SyntheticDataset:
+    """The dataset folder at `path`, or, when `path` is None, `n` synthetic tiles of `size` from `seed`."""
+    if path is None:
+        return SyntheticDataset(n, size, seed)
+    return load_dataset(path)
+
+
+def split_indices(
+    n: int, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> dict[str, list[int]]:
+    """Disjoint train/val/test index lists covering range(n), shuffled by `seed`, each sorted.
+
+    Sizes follow `fractions` by largest remainder; a part with a positive fraction gets at least
+    one index when n allows it.
+    """
+    if n < 0:
+        raise ConfigError(f"cannot split {n} items")
+    f = np.asarray(fractions, dtype=np.float64)
+    if f.shape != (3,) or (f < 0).any() or not np.isclose(f.sum(), 1.0):
+        raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+    exact = f * n
+    counts = np.floor(exact).astype(int)
+    for k in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
+        counts[k] += 1
+    for k in np.flatnonzero((f > 0) & (counts == 0)):
+        donor = int(np.argmax(counts))
+        if counts[donor] > 1:
+            counts[donor] -= 1
+            counts[k] += 1
+    order = np.random.default_rng(seed).permutation(n)
+    parts = np.split(order, np.cumsum(counts)[:-1])
+    return {
+        name: sorted(int(i) for i in part) for name, part in zip(("train", "val", "test"), parts, strict=True)
+    }
