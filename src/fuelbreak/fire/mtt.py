@@ -144,7 +144,7 @@ def _effective_travel(travel, blocked, offsets, counts):
     also forbidden when both cells beside it are blocked (it would slip between their corners).
     """
     n_dir, hp, wp = travel.shape
-    out = np.full((hp * wp, n_dir), np.inf, dtype=np.float64)
+    out = np.full((hp * wp, n_dir), np.inf, dtype=np.float32)
     for r in range(2, hp - 2):
         for c in range(2, wp - 2):
             if blocked[r, c]:
@@ -176,8 +176,8 @@ def _burn(travel, step, starts, duration, arrival):
     more than the fire front. A start of -1 (a blocked ignition cell) burns nothing.
     """
     n_cells, n_dir = travel.shape
-    heap = np.empty(n_cells, dtype=np.int64)
-    pos = np.empty(n_cells, dtype=np.int64)  # -1 never reached, -2 settled, else index in heap
+    heap = np.empty(n_cells, dtype=np.int32)
+    pos = np.empty(n_cells, dtype=np.int32)  # -1 never reached, -2 settled, else index in heap
     for f in range(starts.shape[0]):
         best = arrival[f]
         best[:] = np.inf
@@ -312,7 +312,7 @@ class MTTEngine:
         rows, cols = ign // w + p, ign % w + p
         starts = np.where(blocked[rows, cols] == 0, rows * wp + cols, -1)
         step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array([wp, 1])
-        arrival = np.empty((len(ign), hp * wp), dtype=np.float64)
-        _burn(travel, step, starts, duration, arrival)
-        arrival = arrival.reshape(len(ign), hp, wp)[:, p:-p, p:-p].astype(np.float32)
+        arrival = np.empty((len(ign), hp * wp), dtype=np.float32)
+        _burn(travel, step, starts, np.float32(duration), arrival)
+        arrival = np.ascontiguousarray(arrival.reshape(len(ign), hp, wp)[:, p:-p, p:-p])
         return BurnResult(arrival, duration)

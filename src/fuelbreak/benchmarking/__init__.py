@@ -1,0 +1,1 @@
+"""Benchmarks shared by `benchmarks/` scripts and `fuelbreak bench`: each measures ours against a reference in one run."""

@@ -1,0 +1,44 @@
+"""`fuelbreak bench`: the benchmarks whose figures the README quotes, each against its reference in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="measure speed and agreement against the references")
+    p.add_argument(
+        "what", nargs="?", default="fire", choices=["fire", "env"], help="which benchmark (default: fire)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
+    p.add_argument("--tiles", type=int, default=5, help="fire: 50x50 tiles compared (default 5)")
+    p.add_argument("--fires", type=int, default=6, help="fire: fires per tile (default 6, so 30 fires)")
+    p.add_argument(
+        "--sizes", type=int, nargs="*", default=[100, 200, 500], help="fire: grid sizes for scaling"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def _progress(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.what == "fire":
+        from fuelbreak.benchmarking.fire import compare_engines, format_fire_report, scaling
+
+        cmp = compare_engines(args.tiles, args.fires, 50, args.seed, progress=_progress)
+        scale = scaling(tuple(args.sizes), seed=args.seed, progress=_progress)
+        if args.json:
+            print(json.dumps({"engines": cmp, "scaling": scale}, indent=2))
+        else:
+            print(format_fire_report(cmp, scale))
+        return 0
+    from fuelbreak.benchmarking.env import format_env_report, run_env_benchmark
+
+    result = run_env_benchmark(seed=args.seed, progress=_progress)
+    print(json.dumps(result, indent=2) if args.json else format_env_report(result))
+    return 0

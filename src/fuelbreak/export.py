@@ -1,0 +1,150 @@
+"""A plan as GIS files: a GeoTIFF aligned cell for cell with its tile, and GeoJSON polygons.
+
+Both keep the tile's CRS and transform so the plan opens in QGIS on top of the input rasters. A
+synthetic tile has no geo-reference: its GeoJSON then uses cell coordinates (x = column, y = -row,
+one unit per cell, so north stays up) and says so in its properties.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from fuelbreak.errors import InputError
+from fuelbreak.landscape.core import Landscape
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that a crash leaves either the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def order_grid(cells, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) int32 grid: the placement order (1, 2, ...) of each break cell, 0 elsewhere."""
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1)
+    h, w = shape
+    if cells.size and ((cells < 0).any() or (cells >= h * w).any()):
+        raise InputError(f"plan cell index outside the {h}x{w} tile")
+    if len(np.unique(cells)) != cells.size:
+        raise InputError("plan repeats a cell")
+    grid = np.zeros(h * w, dtype=np.int32)
+    grid[cells] = np.arange(1, cells.size + 1)
+    return grid.reshape(shape)
+
+
+def _affine(landscape: Landscape):
+    from affine import Affine
+
+    if landscape.transform is None:
+        return None
+    return Affine(*landscape.transform[:6])
+
+
+def write_plan_geotiff(path, landscape: Landscape, cells) -> Path:
+    """Band 1: 1 = break, 0 = not (uint8); band 2: placement order. Same CRS, transform and shape as the tile."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.io import MemoryFile
+
+    order = order_grid(cells, landscape.shape)
+    h, w = landscape.shape
+    profile = dict(driver="GTiff", height=h, width=w, count=2, dtype="int32", nodata=None)
+    if landscape.crs is not None:
+        profile["crs"] = rasterio.crs.CRS.from_user_input(landscape.crs)
+    if landscape.transform is not None:
+        profile["transform"] = _affine(landscape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile() as mem:
+            with mem.open(**profile) as dst:
+                dst.write((order > 0).astype(np.int32), 1)
+                dst.write(order, 2)
+                dst.set_band_description(1, "fuel break (1 = break)")
+                dst.set_band_description(2, "placement order (0 = none)")
+                dst.update_tags(source="fuelbreak", tile=landscape.name, n_breaks=str(int((order > 0).sum())))
+            data = mem.read()
+    atomic_write_bytes(path, data)
+    return Path(path)
+
+
+def _cell_ring(row: int, col: int, affine) -> list[list[float]]:
+    corners = [(col, row), (col + 1, row), (col + 1, row + 1), (col, row + 1), (col, row)]
+    if affine is None:
+        return [[float(x), float(-y)] for x, y in corners]
+    return [list(map(float, affine * (x, y))) for x, y in corners]
+
+
+def plan_geojson(landscape: Landscape, cells, properties: dict | None = None) -> dict:
+    """A FeatureCollection with one square polygon per break cell, carrying its placement order."""
+    order = order_grid(cells, landscape.shape)
+    affine = _affine(landscape)
+    georef = affine is not None and landscape.crs is not None
+    h, w = landscape.shape
+    features = []
+    for cell in np.asarray(cells, dtype=np.int64).reshape(-1):
+        r, c = divmod(int(cell), w)
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"order": int(order[r, c]), "row": r, "col": c},
+                "geometry": {"type": "Polygon", "coordinates": [_cell_ring(r, c, affine)]},
+            }
+        )
+    props = {
+        "tile": landscape.name,
+        "n_breaks": len(features),
+        "georeferenced": georef,
+        "coordinates": "tile CRS" if georef else "cell units: x = column, y = -row (synthetic tile, no CRS)",
+    }
+    props.update(properties or {})
+    collection = {"type": "FeatureCollection", "properties": props, "features": features}
+    if georef:
+        import rasterio
+
+        crs = rasterio.crs.CRS.from_user_input(landscape.crs)
+        epsg = crs.to_epsg()
+        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs.to_wkt()
+        collection["crs"] = {"type": "name", "properties": {"name": name}}  # read by QGIS and GDAL
+    return collection
+
+
+def write_plan_geojson(path, landscape: Landscape, cells, properties: dict | None = None) -> Path:
+    data = json.dumps(plan_geojson(landscape, cells, properties), indent=1).encode()
+    atomic_write_bytes(path, data)
+    return Path(path)
+
+
+def read_plan(path, shape: tuple[int, int]) -> np.ndarray:
+    """A break mask from a plan GeoTIFF (band 1 > 0) or a .npy boolean array, checked against `shape`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"plan file {path} does not exist")
+    if path.suffix == ".npy":
+        mask = np.load(path, allow_pickle=False).astype(bool)
+    else:
+        import rasterio
+
+        try:
+            with rasterio.open(path) as src:
+                mask = src.read(1) > 0
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"plan file {path} is not a readable GeoTIFF: {exc}") from exc
+    if mask.shape != tuple(shape):
+        raise InputError(f"plan {path} has shape {mask.shape}, the tile has {tuple(shape)}")
+    return mask

@@ -1,0 +1,209 @@
+"""A vector of `FuelBreakEnv`s whose fires run on an executor and which never blocks past its timeout.
+
+The environments themselves (their state: tile, breaks, ignitions) live in this process; only the
+pure fire tasks of `reset` and `step` go to the executor. So a worker that hangs, dies or raises
+costs a task, not an environment: the executor kills and replaces the worker and retries the task;
+when the retries are spent, that environment's episode is truncated, flagged in `info`
+(`sim_failed`, `error`) with reward 0 and no observation made up, and a new episode starts. The
+learner must not learn from a flagged transition. `close()` returns promptly, steps pending or not.
+
+With `SerialExecutor` this is the synchronous vector env; with `ProcessExecutor` (or Ray) the
+asynchronous one. Autoreset follows gymnasium's SAME_STEP mode: an episode that ends returns the
+new episode's first observation, and the last one in `info["final_obs"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from fuelbreak.env.fuelbreak_env import FuelBreakEnv, Task
+from fuelbreak.errors import ConfigError, SimulationError
+from fuelbreak.parallel.local import SerialExecutor
+from fuelbreak.parallel.outcome import Executor
+
+# A new episode whose preparation fails is drawn again (another tile or scenario) this many times.
+RESET_ATTEMPTS = 3
+
+
+def run_task(fn, args):
+    """The executor-side entry point: run one environment task (reset or step)."""
+    return fn(*args)
+
+
+class FuelBreakVectorEnv(VectorEnv):
+    """`num_envs` environments stepped together; fires on `executor` (in-process by default).
+
+    env_fns    callables that each build a FuelBreakEnv (all with the same spaces)
+    executor   where fire tasks run; the vector env closes it on `close()` unless `own_executor=False`
+    timeout    per-task limit in seconds passed to the executor (None: the executor's own)
+    seed       base seed: environment i is reset with seed + i the first time
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], FuelBreakEnv]],
+        executor: Executor | None = None,
+        timeout: float | None = None,
+        own_executor: bool = True,
+    ):
+        if not env_fns:
+            raise ConfigError("a vector environment needs at least one environment")
+        self.envs: list[FuelBreakEnv] = [fn() for fn in env_fns]
+        self.num_envs = len(self.envs)
+        first = self.envs[0]
+        for i, env in enumerate(self.envs[1:], start=1):
+            if (
+                env.observation_space != first.observation_space
+                or env.action_space.shape != first.action_space.shape
+            ):
+                raise ConfigError(f"environment {i} has other spaces than environment 0")
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.executor = executor or SerialExecutor()
+        self.own_executor = own_executor
+        self.timeout = timeout
+        self.failures = 0  # environment steps lost to failed tasks
+        self._batch = None
+        self._actions = None
+        self._obs = [None] * self.num_envs
+        self._seed_counter = 0
+        self._base_seed: int | None = None
+        self.closed = False
+
+    # ----------------------------------------------------------------------------------------- reset
+    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
+        seeds = self._seeds(seed)
+        results = self._run_resets(list(range(self.num_envs)), seeds, options)
+        infos: list[dict] = []
+        for i, (obs, info) in enumerate(results):
+            self._obs[i] = obs
+            infos.append(info)
+        return np.stack(self._obs), self._stack_infos(infos)
+
+    def _seeds(self, seed) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, int | np.integer):
+            self._base_seed = int(seed)
+            return [int(seed) + i for i in range(self.num_envs)]
+        if len(seed) != self.num_envs:
+            raise ConfigError(f"reset needs one seed per environment ({self.num_envs}), got {len(seed)}")
+        return list(seed)
+
+    def _run_resets(self, indices: list[int], seeds: list, options: dict | None) -> list[tuple]:
+        """Reset environments `indices`; a failed preparation draws a new episode, a few times at most."""
+        out: dict[int, tuple] = {}
+        todo = {i: seeds[k] for k, i in enumerate(indices)}
+        errors: dict[int, list[str]] = {i: [] for i in indices}
+        for _attempt in range(RESET_ATTEMPTS):
+            tasks = {i: self.envs[i].reset_task(seed=s, options=options) for i, s in todo.items()}
+            outcomes = self._run(list(tasks.values()))
+            failed = {}
+            for (i, _), outcome in zip(tasks.items(), outcomes, strict=True):
+                if outcome.ok:
+                    out[i] = self.envs[i].complete_reset(outcome.value)
+                else:
+                    errors[i].append(outcome.error)
+                    self.failures += 1
+                    failed[i] = None  # next attempt: the environment's own generator picks a new episode
+            if not failed:
+                return [out[i] for i in indices]
+            todo = failed
+        worst = next(i for i in indices if i not in out)
+        raise SimulationError(
+            f"environment {worst} could not start an episode in {RESET_ATTEMPTS} tries: {'; '.join(errors[worst])}"
+        )
+
+    # ------------------------------------------------------------------------------------------ step
+    def step_async(self, actions) -> None:
+        if self._batch is not None:
+            raise ConfigError("step_async called twice without step_wait")
+        actions = np.asarray(actions)
+        if len(actions) != self.num_envs:
+            raise ConfigError(f"step needs one action per environment ({self.num_envs}), got {len(actions)}")
+        tasks = [env.step_task(a) for env, a in zip(self.envs, actions, strict=True)]
+        self._actions = actions
+        self._batch = self.executor.submit_batch(run_task, [(t.fn, t.args) for t in tasks], self.timeout)
+
+    def step_wait(self):
+        if self._batch is None:
+            raise ConfigError("step_wait called without step_async")
+        batch, self._batch = self._batch, None
+        outcomes = self.executor.collect(batch)
+        n = self.num_envs
+        rewards = np.zeros(n, dtype=np.float64)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        infos: list[dict] = [{} for _ in range(n)]
+        final_obs: list = [None] * n
+        to_reset: list[int] = []
+        for i, (env, outcome) in enumerate(zip(self.envs, outcomes, strict=True)):
+            if outcome.ok:
+                obs, rewards[i], terminated[i], truncated[i], infos[i] = env.complete_step(outcome.value)
+            else:
+                env.abandon_step()
+                self.failures += 1
+                obs, truncated[i] = self._obs[i], True
+                infos[i] = {"sim_failed": True, "error": outcome.error}
+            infos[i].setdefault("sim_failed", False)
+            self._obs[i] = obs
+            if terminated[i] or truncated[i]:
+                final_obs[i] = obs
+                to_reset.append(i)
+        if to_reset:
+            for i, (obs, info) in zip(
+                to_reset, self._run_resets(to_reset, [None] * len(to_reset), None), strict=True
+            ):
+                self._obs[i] = obs
+                infos[i]["final_info"] = {k: v for k, v in infos[i].items() if k != "action_mask"}
+                infos[i]["action_mask"] = info["action_mask"]
+        stacked = self._stack_infos(infos)
+        stacked["final_obs"] = final_obs
+        return np.stack(self._obs), rewards, terminated, truncated, stacked
+
+    def step(self, actions):
+        self.step_async(actions)
+        return self.step_wait()
+
+    # --------------------------------------------------------------------------------------- helpers
+    def _run(self, tasks: list[Task]):
+        return self.executor.run_batch(run_task, [(t.fn, t.args) for t in tasks], self.timeout)
+
+    @staticmethod
+    def _stack_infos(infos: list[dict]) -> dict:
+        """One dict of per-environment values: arrays where every environment has the key."""
+        keys = {k for info in infos for k in info}
+        out = {}
+        for k in keys:
+            values = [info.get(k) for info in infos]
+            if all(v is not None for v in values) and k != "final_info":
+                try:
+                    out[k] = np.stack([np.asarray(v) for v in values])
+                    continue
+                except ValueError:
+                    pass
+            out[k] = values
+        return out
+
+    def action_masks(self) -> np.ndarray:
+        """(num_envs, n_cells) legal cells of each environment's current state."""
+        return np.stack([env.action_mask() for env in self.envs])
+
+    def close_extras(self, **kwargs) -> None:
+        if self._batch is not None:
+            self._batch = None
+        if self.own_executor:
+            self.executor.close()
+
+    def close(self, **kwargs) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_extras(**kwargs)

@@ -1,0 +1,149 @@
+"""The vector env under faults: a step that hangs, a worker killed, a task that raises, a slow step."""
+
+import functools
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from fuelbreak.env import FuelBreakEnv
+from fuelbreak.errors import ConfigError
+from fuelbreak.fire import Scenario, Weather
+from fuelbreak.landscape import Landscape
+from fuelbreak.parallel import ProcessExecutor, SerialExecutor
+from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
+from tests.faulty_env import FaultyEnv
+
+TIMEOUT, RETRIES, MARGIN = 1.0, 1, 4.0
+KW = dict(
+    data=[Landscape.uniform((20, 20), fuel=102), Landscape.uniform((20, 20), fuel=122)],
+    split="all",
+    weather=Weather.single(Scenario(wind_speed=15, duration=240)),
+    budget=6,
+    n_ignitions=5,
+    bp_fires=8,
+)
+
+
+def children():
+    return [p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"]
+
+
+def legal_actions(info):
+    return [int(np.flatnonzero(m)[0]) for m in info["action_mask"]]
+
+
+def make(fault=None, at_step=2, executor=None):
+    fns = [functools.partial(FuelBreakEnv, **KW)]
+    fns.append(
+        functools.partial(FaultyEnv, fault, at_step, **KW) if fault else functools.partial(FuelBreakEnv, **KW)
+    )
+    ex = executor or ProcessExecutor(workers=2, timeout=TIMEOUT, retries=RETRIES)
+    return FuelBreakVectorEnv(fns, executor=ex)
+
+
+@pytest.mark.parametrize(
+    "fault,reason", [("hang", "timeout"), ("kill", "worker died"), ("raise", "RuntimeError")]
+)
+def test_a_failed_step_truncates_that_episode_only_and_training_goes_on(fault, reason):
+    venv = make(fault)
+    try:
+        _, info = venv.reset(seed=0)
+        _, _, _, _, info = venv.step(legal_actions(info))
+        t0 = time.monotonic()
+        _, rewards, term, trunc, info = venv.step(legal_actions(info))
+        elapsed = time.monotonic() - t0
+        assert elapsed < TIMEOUT * (RETRIES + 1) + MARGIN
+        assert info["sim_failed"].tolist() == [False, True]
+        assert reason in info["error"][1]
+        assert trunc.tolist() == [False, True] and rewards[1] == 0.0  # no made-up reward
+        assert venv.failures == 1
+        # the failed environment started a new episode and both keep stepping
+        assert venv.envs[1].placed == []
+        _, _, _, _, info = venv.step(legal_actions(info))
+        assert not info["sim_failed"].any()
+        stats = venv.executor.stats
+        assert {"hang": stats["timeouts"], "kill": stats["crashes"], "raise": stats["exceptions"]}[fault] >= 1
+    finally:
+        venv.close()
+    assert not children()
+
+
+def test_a_slow_step_under_the_timeout_is_not_killed():
+    ex = ProcessExecutor(workers=2, timeout=1.5, retries=0)
+    venv = make("slow", executor=ex)
+    try:
+        _, info = venv.reset(seed=0)
+        for _ in range(2):
+            _, _, _, trunc, info = venv.step(legal_actions(info))
+            assert not info["sim_failed"].any() and not trunc.any()
+        assert ex.stats["timeouts"] == 0 and venv.failures == 0
+    finally:
+        venv.close()
+
+
+def test_close_returns_promptly_with_a_hung_step_pending():
+    venv = make("hang", at_step=1)
+    _, info = venv.reset(seed=0)
+    venv.step_async(legal_actions(info))
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    venv.close()
+    assert time.monotonic() - t0 < 3.0
+    assert not children()
+
+
+def test_ctrl_c_while_waiting_shuts_everything_down():
+    venv = make("hang", at_step=1)
+    _, info = venv.reset(seed=0)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            venv.step(legal_actions(info))
+        finally:
+            venv.close()
+    assert not children()
+
+
+def test_sync_and_async_give_the_same_episodes():
+    results = []
+    for ex in (SerialExecutor(), ProcessExecutor(workers=2, timeout=30)):
+        venv = make(executor=ex)
+        try:
+            _, info = venv.reset(seed=4)
+            trace = []
+            for _ in range(8):  # past the budget of 6: autoreset included
+                obs, r, term, trunc, info = venv.step(legal_actions(info))
+                trace.append((r.copy(), term.copy(), obs.sum()))
+            results.append(trace)
+        finally:
+            venv.close()
+    for (ra, ta, oa), (rb, tb, ob) in zip(*results, strict=True):
+        assert np.array_equal(ra, rb) and np.array_equal(ta, tb) and oa == pytest.approx(ob)
+
+
+def test_autoreset_reports_the_final_observation():
+    venv = make(executor=SerialExecutor())
+    _, info = venv.reset(seed=1)
+    for _ in range(6):
+        obs, _, term, _, info = venv.step(legal_actions(info))
+    assert term.all()
+    assert all(f is not None for f in info["final_obs"])
+    assert info["final_obs"][0][-1].sum() == 6  # the break channel of the finished episode
+    assert obs[0][-1].sum() == 0  # the new episode starts without breaks
+    venv.close()
+
+
+def test_misuse_is_an_error():
+    venv = make(executor=SerialExecutor())
+    venv.reset(seed=0)
+    with pytest.raises(ConfigError, match="one action per environment"):
+        venv.step([0])
+    with pytest.raises(ConfigError, match="step_wait"):
+        venv.step_wait()
+    venv.close()
