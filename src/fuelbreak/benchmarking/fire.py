@@ -45,7 +45,7 @@ def compare_engines(
             fast_engine = MTTEngine(land, scenario)
             fast_engine.burn(ign[:1])  # compile/load the numba kernels outside the timing
             fast, dt_fast = _timed(lambda e=fast_engine, g=ign: e.burn(g))
-            ref, dt_ref = _timed(lambda land=land, g=ign: LevelSetEngine(land, scenario).burn(g))
+            ref, dt_ref = _timed(lambda land=land, g=ign, s=scenario: LevelSetEngine(land, s).burn(g))
             seconds["mtt"] += dt_fast
             seconds["levelset"] += dt_ref
             areas["mtt"].extend(fast.area.tolist())
