@@ -1,0 +1,48 @@
+"""Running pure simulation tasks: in-process, on a local process pool, or on Ray.
+
+A task is a module-level function and a tuple of picklable arguments; it computes and returns,
+and holds no state a retry could lose. Every executor offers:
+
+    run_batch(fn, args_list, timeout=None) -> list[Outcome]   one per task, in order
+    map(fn, args_list, timeout=None) -> list                  values; SimulationError on a failure
+    submit_batch(fn, args_list, timeout=None) -> Batch        start, return at once ...
+    collect(batch) -> list[Outcome]                           ... and wait (step_async / step_wait)
+    stats                                                     tasks, timeouts, crashes, exceptions,
+                                                              retries, workers_replaced, pool_restarts
+    close()                                                   prompt, pending tasks and all; also `with`
+
+An `Outcome` is `ok`, `value` (None when failed, never a made-up value), `error` (why it failed:
+"timeout after 2 s", "worker died (exit -9)", "raised ValueError: ...") and `attempts`.
+Timeouts and worker deaths are retried up to `retries` times on a fresh worker; an exception is
+not (unless `retry_exceptions=True`), since a deterministic error would only repeat.
+
+Heavy immutable state (a fire engine per tile) can be kept in a worker between tasks with
+`cached(key, build)`; see `fuelbreak.parallel.cache`.
+"""
+
+from fuelbreak.parallel.cache import array_digest, cached, worker_cache
+from fuelbreak.parallel.executors import EXECUTORS, make_executor
+from fuelbreak.parallel.local import ProcessExecutor, SerialExecutor
+from fuelbreak.parallel.outcome import Batch, Executor, Outcome
+
+__all__ = [
+    "EXECUTORS",
+    "Batch",
+    "Executor",
+    "Outcome",
+    "ProcessExecutor",
+    "RayExecutor",
+    "SerialExecutor",
+    "array_digest",
+    "cached",
+    "make_executor",
+    "worker_cache",
+]
+
+
+def __getattr__(name: str):
+    if name == "RayExecutor":  # imported on first use, so that Ray stays optional
+        from fuelbreak.parallel.ray_executor import RayExecutor
+
+        return RayExecutor
+    raise AttributeError(f"module 'fuelbreak.parallel' has no attribute {name!r}")

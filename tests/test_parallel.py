@@ -1,0 +1,282 @@
+"""Executors: each fault injected into a worker (hang, SIGKILL, exception, slow task) and its outcome."""
+
+from __future__ import annotations
+
+import operator
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from fuelbreak.errors import ConfigError, SimulationError
+from fuelbreak.fire import MTTEngine, Scenario
+from fuelbreak.landscape.core import Landscape
+from fuelbreak.parallel import Outcome, ProcessExecutor, SerialExecutor, make_executor
+from fuelbreak.parallel import local as local_module
+from tests import parallel_tasks as tasks
+
+MARGIN = 3.0  # seconds allowed beyond a bound, for a loaded 2-core machine
+
+
+def children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.fixture
+def no_leftovers():
+    """Fails the test if it leaves any child process of the test process behind."""
+    before = children()
+    yield
+    left = children() - before
+    assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture
+def pool(no_leftovers):
+    with ProcessExecutor(workers=2, timeout=1.0, retries=2) as ex:
+        yield ex
+
+
+# -- serial --------------------------------------------------------------------------------------
+
+
+def test_serial_outcomes_match_process_semantics():
+    with SerialExecutor() as ex:
+        out = ex.run_batch(tasks.fail, [("boom",)])
+        assert out == [Outcome(False, None, "raised ValueError: boom", 1)]
+        assert ex.run_batch(operator.add, [(1, 2), (3, 4)]) == [
+            Outcome(True, 3, "", 1),
+            Outcome(True, 7, "", 1),
+        ]
+        assert ex.stats["exceptions"] == 1 and ex.stats["retries"] == 0 and ex.stats["tasks"] == 3
+    with SerialExecutor(retries=2, retry_exceptions=True) as ex:
+        (out,) = ex.run_batch(tasks.fail, [("boom",)])
+        assert not out.ok and out.attempts == 3 and "raised ValueError: boom" in out.error
+        assert ex.stats["retries"] == 2
+
+
+def test_serial_submit_collect_and_map():
+    with SerialExecutor() as ex:
+        batch = ex.submit_batch(operator.mul, [(2, 3), (4, 5)])
+        assert [o.value for o in ex.collect(batch)] == [6, 20]
+        with pytest.raises(ConfigError, match="already collected"):
+            ex.collect(batch)
+        with pytest.raises(
+            SimulationError, match=r"task 1 of 2 \(tests.parallel_tasks.fail_if\).*raised ValueError: bad"
+        ):
+            ex.map(tasks.fail_if, [(False, "fine"), (True, "bad")])
+
+
+# -- process pool: normal work -------------------------------------------------------------------
+
+
+def test_process_map_returns_values_in_order(pool):
+    assert pool.map(operator.mul, [(i, i) for i in range(20)]) == [i * i for i in range(20)]
+    assert pool.stats["tasks"] == 20 and pool.stats["retries"] == 0
+
+
+def test_submit_batch_returns_before_the_tasks_finish(pool, tmp_path):
+    flag = tmp_path / "go"
+    batch = pool.submit_batch(tasks.wait_for_file, [(str(flag), 0.8)])
+    flag.touch()  # only reached when submit_batch did not wait for the task
+    assert [o.value for o in pool.collect(batch)] == [True]
+
+
+def test_two_batches_in_flight_are_collected_in_any_order(pool):
+    first = pool.submit_batch(tasks.sleep_then, [(0.2, "a"), (0.2, "b")])
+    second = pool.submit_batch(operator.add, [(1, 1)])
+    assert [o.value for o in pool.collect(second)] == [2]
+    assert [o.value for o in pool.collect(first)] == ["a", "b"]
+
+
+def test_slow_task_just_under_the_timeout_is_not_killed(no_leftovers):
+    with ProcessExecutor(workers=2, timeout=1.5, retries=2) as ex:
+        out = ex.run_batch(tasks.sleep_then, [(1.0, "done"), (1.0, "too")])
+        assert out == [Outcome(True, "done", "", 1), Outcome(True, "too", "", 1)]
+        assert ex.stats["timeouts"] == 0 and ex.stats["workers_replaced"] == 0
+
+
+# -- process pool: faults ------------------------------------------------------------------------
+
+
+def test_hung_task_is_killed_retried_then_failed(pool):
+    start = time.monotonic()
+    out = pool.run_batch(tasks.hang, [()])[0]
+    elapsed = time.monotonic() - start
+    assert not out.ok and out.value is None and out.attempts == 3
+    assert out.error.startswith("timeout after 1 s")
+    assert elapsed < 1.0 * 3 + MARGIN
+    assert pool.stats["timeouts"] == 3 and pool.stats["retries"] == 2 and pool.stats["workers_replaced"] == 3
+    assert pool.map(operator.add, [(2, 2)]) == [4]  # the replaced workers work
+
+
+def test_hung_task_does_not_hold_up_the_others(pool):
+    out = pool.run_batch(tasks.sleep_then, [(1e6, None), (0.0, "x"), (0.0, "y")])
+    assert [o.ok for o in out] == [False, True, True] and [o.value for o in out[1:]] == ["x", "y"]
+
+
+def test_killed_worker_is_replaced_and_the_task_fails_after_its_retries(pool):
+    out = pool.run_batch(tasks.die, [()])[0]
+    assert not out.ok and out.value is None and out.attempts == 3
+    assert out.error.startswith(f"worker died (exit {-signal.SIGKILL})")
+    assert pool.stats["crashes"] == 3 and pool.stats["workers_replaced"] >= 3
+    assert pool.map(operator.add, [(1, 2), (3, 4)]) == [3, 7]
+
+
+def test_task_that_dies_once_succeeds_on_its_second_attempt(pool, tmp_path):
+    out = pool.run_batch(tasks.die_once, [(str(tmp_path / "marker"), 42)])
+    assert out == [Outcome(True, 42, "", 2)]
+    assert pool.stats["crashes"] == 1 and pool.stats["retries"] == 1
+
+
+def test_exception_fails_at_once_unless_retries_are_asked_for(pool, no_leftovers):
+    out = pool.run_batch(tasks.fail, [("boom",)])
+    assert out == [Outcome(False, None, "raised ValueError: boom", 1)]
+    assert pool.stats["exceptions"] == 1 and pool.stats["retries"] == 0
+    with ProcessExecutor(workers=1, timeout=5.0, retries=1, retry_exceptions=True) as ex:
+        (out,) = ex.run_batch(tasks.fail, [("boom",)])
+        assert not out.ok and out.attempts == 2 and ex.stats["exceptions"] == 2
+
+
+def test_map_raises_a_simulation_error_naming_the_failed_task(pool):
+    message = (
+        r"task 1 of 3 \(tests.parallel_tasks.sleep_then\) failed after 3 attempt\(s\): timeout after 0.5 s"
+    )
+    with pytest.raises(SimulationError, match=message):
+        pool.map(tasks.sleep_then, [(0.0, 1), (1e6, None), (0.0, 3)], timeout=0.5)
+
+
+def test_task_that_cannot_be_sent_fails_with_a_clear_reason(pool):
+    (out,) = pool.run_batch(lambda: 1, [()])
+    assert not out.ok and out.attempts == 1 and out.error.startswith("could not be sent to a worker")
+
+
+def test_worker_killed_while_idle_does_not_break_the_executor(pool):
+    assert pool.map(operator.add, [(1, 1)] * 4) == [2] * 4
+    for pid in children():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)  # let the pool notice
+    assert pool.map(operator.add, [(1, 1)] * 4) == [2] * 4
+    assert pool.stats["pool_restarts"] == 1
+
+
+def test_stalled_pool_is_rebuilt(monkeypatch, no_leftovers):
+    """A pool that stops killing overdue tasks (a pebble deadlock) is detected and rebuilt."""
+    import pebble.pool.process as pebble_process
+
+    monkeypatch.setattr(pebble_process.TaskManager, "timeout", staticmethod(lambda task: False))
+    monkeypatch.setattr(local_module, "STALL_MARGIN_S", 0.5)
+    with ProcessExecutor(workers=1, timeout=0.5, retries=1) as ex:
+        (out,) = ex.run_batch(tasks.hang, [()])
+        assert not out.ok and out.attempts == 2 and "pool stalled" in out.error
+        assert ex.stats["pool_restarts"] == 2 and ex.stats["timeouts"] == 2
+
+
+# -- shutting down -------------------------------------------------------------------------------
+
+
+def test_close_returns_promptly_with_hung_tasks_pending(no_leftovers):
+    ex = ProcessExecutor(workers=2, timeout=60.0)
+    ex.submit_batch(tasks.hang_ignoring_sigterm, [(), (), ()])
+    time.sleep(0.5)  # both workers are inside the task
+    start = time.monotonic()
+    ex.close()
+    assert time.monotonic() - start < 2.0
+    ex.close()  # twice is fine
+    with pytest.raises(SimulationError, match="closed"):
+        ex.submit_batch(operator.add, [(1, 1)])
+
+
+def test_ctrl_c_while_waiting_shuts_everything_down(no_leftovers):
+    ex = ProcessExecutor(workers=2, timeout=60.0)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ex.run_batch(tasks.hang, [(), ()])
+    finally:
+        timer.cancel()
+    assert ex.closed
+
+
+# -- per-worker cache ----------------------------------------------------------------------------
+
+
+def test_worker_cache_keeps_state_between_tasks_until_the_worker_is_replaced(no_leftovers):
+    with ProcessExecutor(workers=1, timeout=5.0, retries=0) as ex:
+        (pid1, hit1), (pid2, hit2) = ex.map(tasks.cache_probe, [("tile-a",), ("tile-a",)])
+        assert pid1 == pid2 and (hit1, hit2) == (False, True)
+        ex.run_batch(tasks.die, [()])
+        ((pid3, hit3),) = ex.map(tasks.cache_probe, [("tile-a",)])
+        assert pid3 != pid1 and not hit3
+
+
+# -- a real fire task ----------------------------------------------------------------------------
+
+
+def test_pool_computes_the_same_burned_areas_as_in_process(pool):
+    breaks = np.zeros((20, 20), dtype=bool)
+    breaks[10, 2:18] = True
+    tile = Landscape.uniform(shape=(20, 20), fuel=102, name="parallel-test")
+    tile = tile.with_breaks(np.eye(20, dtype=bool))
+    scenario = Scenario(wind_speed=15.0, wind_direction=225.0)
+    ignitions = [np.array([21, 105, 390]), np.array([250, 399])]
+    engine = MTTEngine(tile, scenario)
+    expected = [engine.burn(ign, breaks).area for ign in ignitions]
+    got = pool.map(tasks.burned_areas, [(tile, scenario, ign, breaks) for ign in ignitions])
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(g, e)
+    assert sum(int(e.sum()) for e in expected) > 0
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+def test_make_executor_by_name_and_bad_configuration(no_leftovers):
+    assert isinstance(make_executor("serial"), SerialExecutor)
+    with make_executor("process", workers=1, timeout=2.0) as ex:
+        assert isinstance(ex, ProcessExecutor) and ex.workers == 1
+    with pytest.raises(ConfigError, match="unknown executor 'threads'"):
+        make_executor("threads")
+    with pytest.raises(ConfigError, match="executor 'serial'.*workers"):
+        make_executor("serial", workers=2)
+    with pytest.raises(ConfigError, match="workers must be an integer >= 1"):
+        ProcessExecutor(workers=0)
+    with pytest.raises(ConfigError, match="timeout must be a positive number"):
+        ProcessExecutor(timeout=None)
+    with pytest.raises(ConfigError, match="start_method"):
+        ProcessExecutor(start_method="telepathy")
+    with SerialExecutor() as ex, pytest.raises(ConfigError, match="task 1: arguments must be a tuple"):
+        ex.run_batch(operator.add, [(1, 2), 3])
+
+
+# -- Ray -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_runs_tasks_and_times_out_a_hung_one(monkeypatch, no_leftovers):
+    pytest.importorskip("ray")
+    from fuelbreak.parallel import RayExecutor
+
+    # Ray workers import the task module by name (tests.parallel_tasks), so they need the repository on their path.
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    with RayExecutor(num_cpus=2, timeout=3.0, retries=1) as ex:
+        assert ex.map(operator.add, [(1, 2), (3, 4)]) == [3, 7]
+        # sleep_then(-1) raises ValueError (negative sleep length)
+        hung, ok, failed = ex.run_batch(tasks.sleep_then, [(1e6, None), (0.0, "x"), (-1.0, None)])
+        assert (
+            not hung.ok
+            and hung.value is None
+            and hung.attempts == 2
+            and hung.error.startswith("timeout after 3 s")
+        )
+        assert ok == Outcome(True, "x", "", 1)
+        assert not failed.ok and failed.attempts == 1 and failed.error.startswith("raised ValueError")
+        assert ex.stats["timeouts"] == 2 and ex.stats["exceptions"] == 1
