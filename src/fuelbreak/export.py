@@ -56,15 +56,20 @@ def _affine(landscape: Landscape):
     return Affine(*landscape.transform[:6])
 
 
-def write_plan_geotiff(path, landscape: Landscape, cells) -> Path:
-    """Band 1: 1 = break, 0 = not (uint8); band 2: placement order. Same CRS, transform and shape as the tile."""
+def write_grids_geotiff(
+    path, landscape: Landscape, bands: dict[str, np.ndarray], tags: dict | None = None
+) -> Path:
+    """One band per named grid, aligned cell for cell with the tile (its CRS, transform and shape); atomic."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
     from rasterio.io import MemoryFile
 
-    order = order_grid(cells, landscape.shape)
     h, w = landscape.shape
-    profile = dict(driver="GTiff", height=h, width=w, count=2, dtype="int32", nodata=None)
+    for name, grid in bands.items():
+        if np.shape(grid) != (h, w):
+            raise InputError(f"grid '{name}' has shape {np.shape(grid)}, the tile has {(h, w)}")
+    dtype = np.result_type(*[np.asarray(g).dtype for g in bands.values()])
+    profile = dict(driver="GTiff", height=h, width=w, count=len(bands), dtype=dtype.name, nodata=None)
     if landscape.crs is not None:
         profile["crs"] = rasterio.crs.CRS.from_user_input(landscape.crs)
     if landscape.transform is not None:
@@ -73,14 +78,22 @@ def write_plan_geotiff(path, landscape: Landscape, cells) -> Path:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with MemoryFile() as mem:
             with mem.open(**profile) as dst:
-                dst.write((order > 0).astype(np.int32), 1)
-                dst.write(order, 2)
-                dst.set_band_description(1, "fuel break (1 = break)")
-                dst.set_band_description(2, "placement order (0 = none)")
-                dst.update_tags(source="fuelbreak", tile=landscape.name, n_breaks=str(int((order > 0).sum())))
+                for i, (name, grid) in enumerate(bands.items(), start=1):
+                    dst.write(np.asarray(grid, dtype=dtype), i)
+                    dst.set_band_description(i, name)
+                dst.update_tags(
+                    source="fuelbreak", tile=landscape.name, **{k: str(v) for k, v in (tags or {}).items()}
+                )
             data = mem.read()
     atomic_write_bytes(path, data)
     return Path(path)
+
+
+def write_plan_geotiff(path, landscape: Landscape, cells) -> Path:
+    """Band 1: 1 = break, 0 = not; band 2: placement order. Same CRS, transform and shape as the tile."""
+    order = order_grid(cells, landscape.shape)
+    bands = {"fuel break (1 = break)": (order > 0).astype(np.int32), "placement order (0 = none)": order}
+    return write_grids_geotiff(path, landscape, bands, {"n_breaks": int((order > 0).sum())})
 
 
 def _cell_ring(row: int, col: int, affine) -> list[list[float]]:

@@ -39,3 +39,35 @@ def weather_from_args(args: argparse.Namespace) -> Weather:
             duration=args.duration,
         )
     )
+
+
+def add_tile_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """--tile FILE_OR_FOLDER, or --data DATASET --raster-idx N (synthetic tiles by default)."""
+    g = parser.add_argument_group("tile (default: tile 0 of the built-in synthetic tiles)")
+    g.add_argument("--tile", help="a tile GeoTIFF (from `fuelbreak data`) or a folder of per-layer GeoTIFFs")
+    g.add_argument("--data", help="a dataset folder (default: built-in synthetic tiles)")
+    g.add_argument("--raster-idx", type=int, default=0, help="which tile of the dataset (default 0)")
+    g.add_argument("--tile-size", type=int, default=50, help="synthetic tile size in cells (default 50)")
+    g.add_argument("--tiles-seed", type=int, default=0, help="seed of the synthetic tiles (default 0)")
+
+
+def load_tile(args: argparse.Namespace):
+    """The Landscape the tile flags name, validated; errors name the file or flag."""
+    from pathlib import Path
+
+    from fuelbreak.errors import InputError
+    from fuelbreak.landscape.dataset import open_dataset
+    from fuelbreak.landscape.geotiff import read_landscape, read_layer_folder
+
+    if args.tile:
+        path = Path(args.tile)
+        if not path.exists():
+            raise InputError(f"--tile {path} does not exist")
+        land = read_layer_folder(path) if path.is_dir() else read_landscape(path)
+        return land.validate()
+    dataset = open_dataset(
+        args.data, n=max(args.raster_idx + 1, 1), size=args.tile_size, seed=args.tiles_seed
+    )
+    if not 0 <= args.raster_idx < len(dataset):
+        raise InputError(f"--raster-idx {args.raster_idx} is outside the dataset's {len(dataset)} tiles")
+    return dataset[args.raster_idx].validate()
