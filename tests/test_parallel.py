@@ -157,8 +157,11 @@ def test_task_that_cannot_be_sent_fails_with_a_clear_reason(pool):
 
 
 def test_worker_killed_while_idle_does_not_break_the_executor(pool):
-    assert pool.map(operator.add, [(1, 1)] * 4) == [2] * 4
-    for pid in children():
+    before = children()
+    assert pool.map(operator.add, [(1, 1)] * 4) == [2] * 4  # the pool starts its workers on first use
+    workers = children() - before
+    assert len(workers) == 2
+    for pid in workers:
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)  # let the pool notice
     assert pool.map(operator.add, [(1, 1)] * 4) == [2] * 4

@@ -23,7 +23,7 @@ def _executor_class(kind: str) -> type[Executor]:
     raise ConfigError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
 
 
-def make_executor(kind: str = "process", **options) -> Executor:
+def make_executor(kind: str, **options) -> Executor:
     """An executor of the given kind ('serial', 'process' or 'ray') built with its keyword options.
 
     An option the kind does not take is a ConfigError naming it and the options it does take.

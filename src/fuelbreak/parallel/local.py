@@ -24,10 +24,12 @@ from fuelbreak.parallel.outcome import (
     describe_exception,
 )
 
-# pebble stops a worker with SIGTERM and waits this long before SIGKILL. Its default (3 s) is spent
-# in full on a worker stuck in compiled code (numba), which ignores SIGTERM until it returns; our
-# tasks hold nothing a SIGTERM handler would need to release, so the wait is kept short.
-KILL_GRACE_S = 0.2
+# pebble stops a worker with SIGTERM and waits this long before SIGKILL, one worker after another.
+# Its default (3 s) is spent in full on a worker stuck in compiled code (numba), which ignores
+# SIGTERM until it returns; our tasks hold nothing a SIGTERM handler would need to release, so the
+# wait is kept short (an idle worker exits on SIGTERM in milliseconds). This sets pebble.CONSTS,
+# which is process-wide.
+KILL_GRACE_S = 0.1
 # A healthy pool finishes or kills a started task within its timeout plus this margin (the pool's
 # 0.1 s polling, the kill grace and a worker's restart); beyond it the pool is declared stalled.
 STALL_MARGIN_S = 5.0
@@ -90,7 +92,10 @@ class ProcessExecutor(Executor):
     'forkserver' or 'spawn' avoid forking a threaded parent (torch) at the cost of a slow start
     and a helper process (resource tracker, fork server) that lives until the program exits.
     Workers ignore SIGINT: Ctrl-C reaches only this process, whose waiting call then closes the
-    pool (killing every worker) before the KeyboardInterrupt propagates.
+    pool (killing every worker) before the KeyboardInterrupt propagates. Use it from one thread,
+    and close it (or use `with`): workers left open are killed only when the interpreter exits.
+    Per-task overhead is a fraction of a millisecond (about 0.2 ms for a trivial task's round trip
+    on a 2-core machine), plus pickling the arguments and the result.
     """
 
     kind = "process"

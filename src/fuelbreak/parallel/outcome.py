@@ -103,7 +103,11 @@ class Executor(ABC):
 
     # -- the interface -------------------------------------------------------------------------
     def submit_batch(self, fn: Callable, args_list: Sequence[tuple], timeout: float | None = None) -> Batch:
-        """Start running `fn(*args)` for each args tuple; return at once with a handle for `collect`."""
+        """Start running `fn(*args)` for each args tuple; return at once with a handle for `collect`.
+
+        `timeout` (seconds) overrides the executor's for this batch. A failed attempt is run again
+        when `collect` finds it, so retries happen while the caller waits.
+        """
         if self.closed:
             raise SimulationError(f"the {self.kind} executor is closed; make a new one")
         if not callable(fn):
