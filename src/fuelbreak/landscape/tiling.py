@@ -63,7 +63,7 @@ def crop_bbox(
     r1 = math.ceil(window.row_off + window.height - 1e-9)
     c1 = math.ceil(window.col_off + window.width - 1e-9)
     try:
-        clipped = Window.from_slices((r0, r1), (c0, c1)).intersection(Window(0, 0, w, h))
+        clipped = Window(c0, r0, c1 - c0, r1 - r0).intersection(Window(0, 0, w, h))
     except WindowError:
         clipped = None
     if clipped is None or clipped.height < 1 or clipped.width < 1:

@@ -1,0 +1,102 @@
+"""Shared fixtures: small GeoTIFFs written with rasterio, a fake LANDFIRE folder, the real sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from fuelbreak.landscape.synthetic import synthetic_tile
+
+# A 30 m grid in CONUS Albers placed over Worcester, Vermont (the real sample's corner).
+CRS = "EPSG:5070"
+TRANSFORM = Affine(30.0, 0.0, 1833825.0, 0.0, -30.0, 2617605.0)
+WORCESTER = Path(__file__).resolve().parents[2] / "shared" / "data" / "landfire-worcester-vt"
+LANDFIRE_NAMES = {
+    "dem": "LC20_Elev_220.tif",
+    "slp": "LC20_SlpP_220.tif",
+    "asp": "LC20_Asp_220.tif",
+    "fbfm": "LC22_F40_230.tif",
+    "cc": "LC22_CC_230.tif",
+    "ch": "LC22_CH_230.tif",
+    "cbh": "LC22_CBH_230.tif",
+    "cbd": "LC22_CBD_230.tif",
+}
+
+
+def write_tif(path, array, crs=CRS, transform=TRANSFORM, nodata=None, dtype=None) -> Path:
+    """Write one single-band GeoTIFF."""
+    array = np.asarray(array)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=array.shape[0],
+        width=array.shape[1],
+        count=1,
+        dtype=dtype or array.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as ds:
+        ds.write(array.astype(dtype or array.dtype), 1)
+    return Path(path)
+
+
+def landfire_stored(tile) -> dict[str, np.ndarray]:
+    """The layers of a landscape as LANDFIRE stores them (int16; slope %, m x 10, kg/m3 x 100, flat -1)."""
+    lay = tile.layers
+    slope_pct = np.rint(np.tan(np.radians(lay["slp"])) * 100)
+    asp = np.where(slope_pct == 0, -1, np.rint(lay["asp"]) % 360)
+    stored = {
+        "dem": np.rint(lay["dem"]),
+        "slp": slope_pct,
+        "asp": asp,
+        "fbfm": lay["fbfm"],
+        "cc": np.rint(lay["cc"]),
+        "ch": np.rint(lay["ch"] * 10),
+        "cbh": np.rint(lay["cbh"] * 10),
+        "cbd": np.rint(lay["cbd"] * 100),
+    }
+    return {k: v.astype(np.int16) for k, v in stored.items()}
+
+
+@pytest.fixture
+def geo() -> SimpleNamespace:
+    """GeoTIFF helpers for tests: `write_tif`, `landfire_stored`, the CRS, transform and LANDFIRE names."""
+    return SimpleNamespace(
+        write_tif=write_tif,
+        landfire_stored=landfire_stored,
+        crs=CRS,
+        transform=TRANSFORM,
+        names=LANDFIRE_NAMES,
+    )
+
+
+@pytest.fixture
+def landfire_dir(tmp_path):
+    """A fake LANDFIRE folder (40 x 60 cells, no-data 32767 in the top-left 10 x 10 block, F13 present).
+
+    Returns (folder, stored int16 layers, no-data mask).
+    """
+    tile = synthetic_tile(size=60, seed=11)
+    stored = {k: v[:40] for k, v in landfire_stored(tile).items()}
+    nodata = np.zeros((40, 60), dtype=bool)
+    nodata[:10, :10] = True
+    folder = tmp_path / "landfire"
+    folder.mkdir()
+    for key, name in LANDFIRE_NAMES.items():
+        write_tif(folder / name, np.where(nodata, 32767, stored[key]).astype(np.int16), nodata=32767)
+    write_tif(folder / "LC22_F13_230.tif", np.full((40, 60), 2, dtype=np.int16), nodata=32767)
+    return folder, stored, nodata
+
+
+@pytest.fixture
+def worcester() -> Path:
+    if not WORCESTER.is_dir():
+        pytest.skip(f"real LANDFIRE sample not found at {WORCESTER}")
+    return WORCESTER
