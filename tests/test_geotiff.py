@@ -313,3 +313,19 @@ def test_landfire_stored_helper_matches_reader(tmp_path, geo):
     np.testing.assert_allclose(land["ch"], tile["ch"], atol=0.051)
     np.testing.assert_allclose(land["cbd"], tile["cbd"], atol=0.0051)
     np.testing.assert_allclose(land["slp"], tile["slp"], atol=0.5)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_per_layer_file_without_georeference_is_an_error(tmp_path, geo):
+    layers = simple_layers()
+    folder = write_plain(geo, tmp_path / "f", layers)
+    geo.write_tif(folder / "asp.tif", layers["asp"], crs=None, transform=Affine.identity())
+    with pytest.raises(InputError, match=r"asp\.tif.*no geo-reference"):
+        read_layer_folder(folder)
+
+
+def test_tiff_suffix_and_upper_case_names(tmp_path, geo):
+    layers = simple_layers()
+    names = {k: n.upper().replace(".TIF", ".tiff") for k, n in PLAIN_NAMES.items()}
+    land = read_layer_folder(write_plain(geo, tmp_path / "f", layers, names=names))
+    assert land.meta["files"]["fbfm"].endswith("FBFM40.tiff")

@@ -132,3 +132,16 @@ def test_other_sizes_and_bad_arguments():
     with pytest.raises(ConfigError, match="cell size"):
         synthetic_tile(cell_size=0.0)
     assert synthetic_tiles(0) == []
+
+
+def test_road_is_one_four_connected_line():
+    from scipy import ndimage
+
+    from fuelbreak.landscape.synthetic import _road_mask
+
+    for seed in range(30):
+        road = _road_mask(np.random.default_rng(seed), (50, 50))
+        _, n = ndimage.label(road)  # 4-connectivity: a fire cannot slip through diagonally
+        assert n == 1, seed
+        # It crosses the tile: it touches two opposite edges.
+        assert (road[0].any() and road[-1].any()) or (road[:, 0].any() and road[:, -1].any())
