@@ -110,15 +110,12 @@ def ray_speed(max_spread_rate: float, eccentricity: float, cos_w: float) -> floa
     return max_spread_rate * (1.0 - eccentricity) / (1.0 - eccentricity * cos_w)
 
 
-def _cell_behavior(params: tuple, scenario: Scenario, azimuths: list[float]) -> tuple[list, list, int]:
-    """Rates (ray, horizontal) and intensities toward each azimuth for one burnable cell."""
+def _surface_max(fuel: int, slope: float, aspect: float, cc: float, ch: float, scenario: Scenario) -> dict:
+    """pyretechnics' surface fire in its direction of maximum spread, for one cell's inputs."""
     import pyretechnics.conversion as conv
-    import pyretechnics.crown_fire as cf
     import pyretechnics.fuel_models as fm
     import pyretechnics.surface_fire as sf
-    import pyretechnics.vector_utils as vu
 
-    fuel, slope, aspect, cc, ch, cbh, cbd = params
     fuel_model = fm.get_fuel_model(int(fuel))
     moisture = (scenario.m1h, scenario.m10h, scenario.m100h, 0.0, scenario.herb, scenario.woody)
     moist_model = fm.moisturize(fuel_model, moisture)
@@ -126,15 +123,31 @@ def _cell_behavior(params: tuple, scenario: Scenario, azimuths: list[float]) -> 
     midflame = sf.calc_midflame_wind_speed(wind_20ft, fuel_model["delta"], conv.m_to_ft(ch), cc)
     surface_min = sf.calc_surface_fire_behavior_no_wind_no_slope(moist_model, 1.0)
     upwind = scenario.wind_direction % 360.0
-    surface_max = sf.calc_surface_fire_behavior_max(
-        surface_min, midflame, upwind, slope, aspect, True, "behave"
+    return sf.calc_surface_fire_behavior_max(surface_min, midflame, upwind, slope, aspect, True, "behave")
+
+
+def _crowning_cell(params: tuple, surface_max: dict, scenario: Scenario, azimuths: list[float]):
+    """Rates (ray, horizontal) and intensities toward each azimuth for a cell whose head fire crowns.
+
+    Follows `burn_cell_toward_azimuth` call for call: the front facing each azimuth is tested for
+    crown initiation, and where it crowns, crown and surface fronts are combined.
+    """
+    import pyretechnics.conversion as conv
+    import pyretechnics.crown_fire as cf
+    import pyretechnics.fuel_models as fm
+    import pyretechnics.surface_fire as sf
+    import pyretechnics.vector_utils as vu
+
+    fuel, slope, aspect, cc, ch, cbh, cbd = params
+    upwind = scenario.wind_direction % 360.0
+    heat = conv.Btu_lb_to_kJ_kg(fm.get_fuel_model(int(fuel))["h"][0])
+    crown_max = cf.calc_crown_fire_behavior_max(
+        ch, cbh, cbd, heat, scenario.m1h, scenario.wind_speed, upwind, slope, aspect, 1e10
     )
-    crown_max = None
     slope_vector = conv.azimuthal_to_cartesian(slope, conv.opposite_direction(aspect))
     rates, intensities, fire_type = [], [], 1
     for az in azimuths:
         u = vu.as_unit_vector_3d(vu.to_slope_plane(conv.azimuthal_to_cartesian(1.0, az), slope_vector))
-        horizontal = math.hypot(u[0], u[1])
         front = sf.calc_surface_fire_behavior_in_direction(surface_max, u)
         rate = ray_speed(
             surface_max["max_spread_rate"],
@@ -142,24 +155,37 @@ def _cell_behavior(params: tuple, scenario: Scenario, azimuths: list[float]) -> 
             vu.dot_3d(surface_max["max_spread_direction"], u),
         )
         if cf.van_wagner_crown_fire_initiation(front["fireline_intensity"], cc, cbh, scenario.foliar):
-            if crown_max is None:
-                heat = conv.Btu_lb_to_kJ_kg(fuel_model["h"][0])
-                crown_max = cf.calc_crown_fire_behavior_max(
-                    ch, cbh, cbd, heat, scenario.m1h, scenario.wind_speed, upwind, slope, aspect, 1e10
-                )
             crown_front = cf.calc_crown_fire_behavior_in_direction(crown_max, u)
             front = cf.calc_combined_fire_behavior(front, crown_front)
             if crown_front["spread_rate"] > 0.0:
-                crown_rate = ray_speed(
-                    crown_max["max_spread_rate"],
-                    crown_max["eccentricity"],
-                    vu.dot_3d(crown_max["max_spread_direction"], u),
-                )
-                rate = max(rate, crown_rate)
+                cos_c = vu.dot_3d(crown_max["max_spread_direction"], u)
+                rate = max(rate, ray_speed(crown_max["max_spread_rate"], crown_max["eccentricity"], cos_c))
             fire_type = max(fire_type, front["fire_type"])
-        rates.append(rate * horizontal)
+        rates.append(rate * math.hypot(u[0], u[1]))
         intensities.append(front["fireline_intensity"])
     return rates, intensities, fire_type
+
+
+def _surface_directional(maxima: np.ndarray, slope: np.ndarray, aspect: np.ndarray, azimuths: list[float]):
+    """Ray speeds (horizontal) and front-normal intensities toward each azimuth, for many cells at once.
+
+    maxima rows: max spread rate, eccentricity, direction x, y, z, max fireline intensity. The
+    directions are pyretechnics' own (`to_slope_plane` of the azimuth's unit vector, normalised); the
+    front-normal adjustment is that of `calc_surface_fire_behavior_in_direction` (a test checks the
+    result against pyretechnics cell by cell).
+    """
+    rate, ecc, dx, dy, dz, imax = (maxima[:, i : i + 1].astype(np.float64) for i in range(6))
+    up = np.radians((aspect + 180.0) % 360.0)[:, None]
+    gx, gy = slope[:, None] * np.sin(up), slope[:, None] * np.cos(up)  # elevation gradient
+    az = np.radians(np.asarray(azimuths))[None, :]
+    vx, vy = np.sin(az), np.cos(az)
+    vz = vx * gx + vy * gy
+    norm = np.sqrt(1.0 + vz * vz)
+    cos_w = (dx * vx + dy * vy + dz * vz) / norm
+    ray = rate * (1.0 - ecc) / (1.0 - ecc * cos_w) / norm  # 1 / norm: horizontal share of the move
+    e1i = 1.0 / (1.0 + ecc)
+    adjustment = e1i * ecc * cos_w + np.sqrt(e1i * (1.0 - ecc) + (ecc * cos_w * e1i) ** 2)
+    return ray, imax * adjustment
 
 
 def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16) -> FireBehavior:
@@ -167,8 +193,13 @@ def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16
 
     Mirrors `pyretechnics.burn_cells.burn_cell_toward_azimuth` (surface fire, Van Wagner crown
     initiation on the front facing each direction, Cruz crown spread, combined behaviour) and adds
-    the ray speed a path-based engine needs. Cells with identical inputs are computed once.
+    the ray speed a path-based engine needs. pyretechnics computes each cell's maximum surface fire
+    (cells with identical inputs once); the directional values of cells whose head fire does not
+    crown follow from the ellipse, vectorised; cells whose head fire crowns go through pyretechnics
+    direction by direction.
     """
+    import pyretechnics.crown_fire as cf
+
     landscape.validate()  # pyretechnics crashes the process on fuel codes it does not know
     lay = landscape.layers
     h, w = landscape.shape
@@ -177,6 +208,10 @@ def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16
     intensity = np.zeros((n, h, w), dtype=np.float32)
     fire_type = np.zeros((h, w), dtype=np.uint8)
     azimuths = [azimuth_of(*d) for d in stencil]
+    cells = np.argwhere(landscape.burnable)
+    if len(cells) == 0:
+        return FireBehavior(tuple(stencil), ros, intensity, fire_type)
+    rows, cols = cells[:, 0], cells[:, 1]
     params = np.stack(
         [
             lay["fbfm"],
@@ -188,15 +223,38 @@ def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16
             lay["cbd"],
         ],
         axis=-1,
-    ).astype(np.float32)
-    cache: dict[bytes, tuple] = {}
-    for r, c in np.argwhere(landscape.burnable):
-        p = params[r, c]
+    ).astype(np.float32)[rows, cols]
+    maxima = np.zeros((len(cells), 6), dtype=np.float64)
+    crowning = np.zeros(len(cells), dtype=bool)
+    surface_cache: dict[bytes, dict] = {}
+    for i, p in enumerate(params):
+        key = p[:5].tobytes()
+        sm = surface_cache.get(key)
+        if sm is None:
+            sm = surface_cache[key] = _surface_max(*(float(x) for x in p[:5]), scenario)
+        maxima[i] = (
+            sm["max_spread_rate"],
+            sm["eccentricity"],
+            *sm["max_spread_direction"],
+            sm["max_fireline_intensity"],
+        )
+        # The head fire has the largest front intensity: if it does not crown, no front of the cell does.
+        crowning[i] = cf.van_wagner_crown_fire_initiation(
+            sm["max_fireline_intensity"], float(p[3]), float(p[5]), scenario.foliar
+        )
+    ray, front_intensity = _surface_directional(maxima, params[:, 1], params[:, 2], azimuths)
+    ros[:, rows, cols] = ray.T
+    intensity[:, rows, cols] = front_intensity.T
+    fire_type[rows, cols] = 1
+    crown_cache: dict[bytes, tuple] = {}
+    for i in np.flatnonzero(crowning):
+        p = params[i]
         key = p.tobytes()
-        if key not in cache:
-            cache[key] = _cell_behavior(tuple(float(x) for x in p), scenario, azimuths)
-        rates, ints, ftype = cache[key]
-        ros[:, r, c] = rates
-        intensity[:, r, c] = ints
-        fire_type[r, c] = ftype
+        if key not in crown_cache:
+            sm = surface_cache[p[:5].tobytes()]
+            crown_cache[key] = _crowning_cell(tuple(float(x) for x in p), sm, scenario, azimuths)
+        rates, ints, ftype = crown_cache[key]
+        ros[:, rows[i], cols[i]] = rates
+        intensity[:, rows[i], cols[i]] = ints
+        fire_type[rows[i], cols[i]] = ftype
     return FireBehavior(tuple(stencil), ros, intensity, fire_type)

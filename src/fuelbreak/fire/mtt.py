@@ -168,6 +168,32 @@ def _effective_travel(travel, blocked, offsets, counts):
 
 
 @numba.njit(cache=True, nogil=True)
+def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
+    """Remove, in place, every move that crosses or enters one of the `breaks` (flat padded indices).
+
+    The same rules as `_effective_travel`, applied only around the new breaks (`blocked` already
+    includes them), so that a plan costs a few operations per break rather than a pass over the grid.
+    """
+    n_dir = travel.shape[1]
+    for b in breaks:
+        br, bc = b // wp, b % wp
+        for k in range(n_dir):
+            for j in range(1, counts[k]):
+                u = (br - offsets[k, j, 0]) * wp + (bc - offsets[k, j, 1])
+                travel[u, k] = np.inf
+            dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
+            if counts[k] == 2 and dr != 0 and dc != 0:
+                # b beside a diagonal move: the move from b - (dr, 0) has its other side at (0, dc) ...
+                ur, uc = br - dr, bc
+                if blocked[ur, uc + dc]:
+                    travel[ur * wp + uc, k] = np.inf
+                # ... and the move from b - (0, dc) has its other side at (dr, 0)
+                ur, uc = br, bc - dc
+                if blocked[ur + dr, uc]:
+                    travel[ur * wp + uc, k] = np.inf
+
+
+@numba.njit(cache=True, nogil=True)
 def _burn(travel, step, starts, duration, arrival):
     """Dijkstra from each start cell over the flat grid; arrival[f] = minutes (inf beyond `duration`).
 
@@ -280,14 +306,22 @@ class MTTEngine:
         # The search runs on a grid padded by 2 blocked cells, so that no move needs a bounds check.
         p = self._pad = 2
         h, w = self.shape
-        self._travel_padded = np.full((len(stencil), h + 2 * p, w + 2 * p), np.inf, dtype=np.float32)
-        self._travel_padded[:, p:-p, p:-p] = travel_times(behavior, landscape.cell_size)
+        padded = np.full((len(stencil), h + 2 * p, w + 2 * p), np.inf, dtype=np.float32)
+        padded[:, p:-p, p:-p] = travel_times(behavior, landscape.cell_size)
+        # Moves allowed without breaks, cell-major on the padded grid; a plan only removes moves.
+        self._travel_open = _effective_travel(
+            padded, self._blocked(np.zeros(self.shape, bool)), self._offsets, self._counts
+        )
 
     @property
     def travel(self) -> np.ndarray:
-        """(n_dir, H, W) minutes from each cell to its neighbour in each stencil direction (inf: no spread)."""
+        """(n_dir, H, W) minutes from each cell to its neighbour in each stencil direction (inf: no spread).
+
+        A move is inf where it leaves the grid or enters or crosses a cell that cannot carry fire.
+        """
         p = self._pad
-        return self._travel_padded[:, p:-p, p:-p]
+        hp, wp = self.shape[0] + 2 * p, self.shape[1] + 2 * p
+        return self._travel_open.reshape(hp, wp, -1).transpose(2, 0, 1)[:, p:-p, p:-p]
 
     @property
     def stencil(self) -> tuple[tuple[int, int], ...]:
@@ -308,7 +342,11 @@ class MTTEngine:
         p = self._pad
         hp, wp = h + 2 * p, w + 2 * p
         blocked = self._blocked(breaks)
-        travel = _effective_travel(self._travel_padded, blocked, self._offsets, self._counts)
+        travel = self._travel_open
+        if breaks.any():
+            rows_b, cols_b = np.nonzero(breaks & ~self.nonburnable)
+            travel = travel.copy()
+            _block_breaks(travel, blocked, (rows_b + p) * wp + cols_b + p, self._offsets, self._counts, wp)
         rows, cols = ign // w + p, ign % w + p
         starts = np.where(blocked[rows, cols] == 0, rows * wp + cols, -1)
         step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array([wp, 1])

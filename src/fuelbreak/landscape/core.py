@@ -195,4 +195,11 @@ class Landscape:
         if self.transform is not None:
             a, b, c, d, e, f = self.transform[:6]
             transform = (a, b, c + col * a + row * b, d, e, f + col * d + row * e)
-        return Landscape(layers, self.cell_size, self.crs, transform, name or self.name, dict(self.meta))
+        # Per-cell arrays in meta (e.g. the no-data mask) are cut with the layers.
+        meta = {
+            k: v[row : row + height, col : col + width].copy()
+            if isinstance(v, np.ndarray) and v.shape == self.shape
+            else v
+            for k, v in self.meta.items()
+        }
+        return Landscape(layers, self.cell_size, self.crs, transform, name or self.name, meta)
