@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from fuelbreak.baselines import BASELINES, plan
+from fuelbreak.baselines.common import planning_fires, planning_streams
 from fuelbreak.baselines.domirank import admissible_sigma, domirank
 from fuelbreak.baselines.firetree import fire_trees
 from fuelbreak.errors import ConfigError
@@ -212,3 +213,16 @@ def test_fire_tree_bound_covers_every_saving():
         assert (saved <= trees.bound[:, cell]).all()
         exact = trees.bound[:, cell] <= burned[:, cell]
         np.testing.assert_array_equal(saved[exact], burned[exact, cell].astype(int))
+
+
+def test_planning_fires_are_the_plans_own():
+    """Planning ignitions avoid existing breaks and differ from draw_fires with the same integer seed."""
+    tile = patchy_tile()
+    existing = np.zeros(tile.shape, dtype=bool)
+    existing[:10] = True
+    fires = planning_fires(tile, WEST_WIND, 200, planning_streams(5)[0], existing_breaks=existing)
+    assert not existing.ravel()[fires.ignitions()].any()
+    assert not np.array_equal(
+        np.sort(planning_fires(tile, WEST_WIND, 50, planning_streams(5)[0]).ignitions()),
+        np.sort(draw_fires(tile, WEST_WIND, 50, 5).ignitions()),
+    )

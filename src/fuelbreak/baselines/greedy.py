@@ -12,8 +12,12 @@ affordable:
   first step); the top candidate is re-evaluated against the current plan and placed only if it is
   still on top once its value is fresh. Break gains are NOT submodular (a break can be worth more once
   its neighbours are in place: a line only stops fires when it is complete), so stale values may
-  under-rate a cell and lazy greedy is a heuristic here, not the exact greedy. Plain greedy shares
-  the same blindness to lines that pay off only when complete.
+  under-rate a cell and lazy greedy is a heuristic here, not the exact greedy. Two guards: after
+  each placement the candidates within 2 cells of the new break (where gains grow most) get their
+  fresh tree bound back as key, so they are re-evaluated before anything is placed; and equal gains
+  go to the cell with the larger tree bound (two cells closing a two-cell-wide passage each save
+  only themselves alone; the one more fire paths run through is placed first, and its partner's
+  gain then shows). Greedy, lazy or not, still cannot see a line that pays off only when complete.
 * A candidate set: the `n_candidates` legal cells of highest tree bound (the cells whose breaks could
   save most), plus their 8 neighbours, so that a break can be widened or extended.
 
