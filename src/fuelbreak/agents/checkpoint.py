@@ -1,0 +1,300 @@
+"""Checkpoints: one file that rebuilds the model and resumes training, and that never runs code.
+
+A checkpoint is a dict of plain data only (tensors, dicts, lists, tuples, str, int, float, bool,
+None), saved with `torch.save` and loaded with `torch.load(weights_only=True)`, which refuses any
+other pickled object: a checkpoint from the internet cannot run code. Writing is atomic: a temporary
+file in the same folder, fsync, then `os.replace`, so a crash mid-write leaves the previous file.
+
+Keys (FORMAT_VERSION 1):
+    format_version  int
+    model_type      "basic" | "enhanced" | "dueling"
+    model_hparams   model.hparams (includes in_channels)
+    obs_channels    list of observation channel names, in order
+    model_state     online network state_dict
+    target_state    target network state_dict
+    optimizer_state optimiser state_dict
+    counters        {"env_steps", "grad_steps", "episodes", ...} ints
+    config          the resolved training config as a nested dict
+    rng_state       `capture_rng_state()`: python, numpy, torch and named numpy Generators
+    extra           optional dict of anything else plain (e.g. best validation score)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fuelbreak.agents.networks import MODELS, QNet, build_model
+from fuelbreak.errors import CheckpointError
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = (
+    "format_version",
+    "model_type",
+    "model_hparams",
+    "obs_channels",
+    "model_state",
+    "target_state",
+    "optimizer_state",
+    "counters",
+    "config",
+    "rng_state",
+)
+
+# ----------------------------------------------------------------------------- random states
+
+
+def generator_state(rng: np.random.Generator) -> str:
+    """A numpy Generator's state as a JSON string (its 128-bit integers do not fit a tensor)."""
+    return json.dumps(rng.bit_generator.state)
+
+
+def set_generator_state(rng: np.random.Generator, state: str) -> None:
+    rng.bit_generator.state = json.loads(state)
+
+
+def capture_rng_state(generators: Mapping[str, np.random.Generator] | None = None) -> dict:
+    """Python, numpy (global), torch and the named numpy Generators, as plain data."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "generators": {k: generator_state(g) for k, g in (generators or {}).items()},
+    }
+    if torch.cuda.is_available():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict, generators: Mapping[str, np.random.Generator] | None = None) -> None:
+    """Put back what `capture_rng_state` took; every named generator must be in the state."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state(
+        (
+            npy["name"],
+            npy["keys"].numpy().astype(np.uint32),
+            npy["pos"],
+            npy["has_gauss"],
+            npy["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "torch_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
+    saved = state.get("generators", {})
+    for key, gen in (generators or {}).items():
+        if key not in saved:
+            raise CheckpointError(f"checkpoint random state has no generator {key!r}; it has {sorted(saved)}")
+        set_generator_state(gen, saved[key])
+
+
+# ----------------------------------------------------------------------------- payload
+
+
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def check_plain(value, where: str = "checkpoint") -> None:
+    """Raise CheckpointError naming the first entry that `weights_only` loading would refuse."""
+    if isinstance(value, _PLAIN):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str | int):
+                raise CheckpointError(
+                    f"{where} has a key {k!r} of type {type(k).__name__}; keys must be str or int"
+                )
+            check_plain(v, f"{where}.{k}")
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_plain(v, f"{where}[{i}]")
+        return
+    raise CheckpointError(
+        f"{where} is a {type(value).__module__}.{type(value).__name__}; a checkpoint holds only tensors, "
+        "dicts, lists, tuples, str, int, float, bool and None"
+    )
+
+
+def make_payload(
+    *,
+    model: QNet,
+    target: QNet,
+    optimizer: torch.optim.Optimizer,
+    obs_channels: list[str],
+    counters: Mapping[str, int],
+    config: Mapping,
+    rng_state: dict,
+    extra: Mapping | None = None,
+) -> dict:
+    """Assemble a checkpoint payload from the training state."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_type": model.model_type,
+        "model_hparams": dict(model.hparams),
+        "obs_channels": list(obs_channels),
+        "model_state": model.state_dict(),
+        "target_state": target.state_dict(),
+        "optimizer_state": optimizer.state_dict(),
+        "counters": {k: int(v) for k, v in counters.items()},
+        "config": dict(config),
+        "rng_state": rng_state,
+        "extra": dict(extra or {}),
+    }
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """Write atomically: temp file in the same folder, fsync, os.replace; the old file survives a crash."""
+    path = Path(path)
+    _check_keys(payload, path)
+    check_plain(payload, f"checkpoint {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable where the OS allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: its file and its payload (see the module docstring for the keys)."""
+
+    path: Path
+    data: dict
+
+    def __getitem__(self, key: str):
+        return self.data[key]
+
+    @property
+    def model_type(self) -> str:
+        return self.data["model_type"]
+
+    @property
+    def obs_channels(self) -> list[str]:
+        return list(self.data["obs_channels"])
+
+    @property
+    def counters(self) -> dict:
+        return dict(self.data["counters"])
+
+
+def load_checkpoint(path: str | Path, expected_model_type: str | None = None) -> Checkpoint:
+    """Load without running code from the file; every problem is a CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it holds a pickled object that is not plain data, and loading "
+            f"it could run code ({str(exc).splitlines()[0]})"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated: {str(exc).splitlines()[0]}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, not a checkpoint dict")
+    _check_keys(data, path)
+    version = data["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version!r}; this fuelbreak reads up to {FORMAT_VERSION}"
+        )
+    if data["model_type"] not in MODELS:
+        raise CheckpointError(f"checkpoint {path} has unknown model type {data['model_type']!r}")
+    if expected_model_type is not None and data["model_type"] != expected_model_type:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {data['model_type']!r} model, but model type "
+            f"{expected_model_type!r} was asked for"
+        )
+    return Checkpoint(path, data)
+
+
+def _check_keys(data: Mapping, path: Path) -> None:
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is missing {', '.join(missing)}")
+
+
+def check_channels(ckpt: Checkpoint, channels: list[str]) -> None:
+    """The environment's observation channels must be the checkpoint's, in the same order."""
+    saved = ckpt.obs_channels
+    if list(channels) != saved:
+        only_saved = [c for c in saved if c not in channels]
+        only_env = [c for c in channels if c not in saved]
+        detail = (
+            f"checkpoint only: {only_saved}; environment only: {only_env}"
+            if only_saved or only_env
+            else "same channels in another order"
+        )
+        raise CheckpointError(
+            f"checkpoint {ckpt.path} was trained on channels {saved}, the environment gives {list(channels)} "
+            f"({detail})"
+        )
+
+
+def model_from_checkpoint(ckpt: Checkpoint, weights: str = "model") -> QNet:
+    """Rebuild the network of the checkpoint's type and load its `model` or `target` weights."""
+    if weights not in ("model", "target"):
+        raise ValueError(f"weights must be 'model' or 'target', got {weights!r}")
+    hparams = dict(ckpt["model_hparams"])
+    try:
+        in_channels = hparams.pop("in_channels")
+        model = build_model(ckpt.model_type, in_channels, **hparams)
+        model.load_state_dict(ckpt[f"{weights}_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {ckpt.path}: cannot rebuild its {ckpt.model_type!r} model: {exc}"
+        ) from exc
+    if in_channels != len(ckpt.obs_channels):
+        raise CheckpointError(
+            f"checkpoint {ckpt.path}: model takes {in_channels} channels but {len(ckpt.obs_channels)} are named"
+        )
+    return model
