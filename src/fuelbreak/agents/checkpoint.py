@@ -25,7 +25,9 @@ import json
 import os
 import pickle
 import random
+import re
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -229,16 +231,13 @@ def load_checkpoint(path: str | Path, expected_model_type: str | None = None) ->
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign file's protocol warning adds nothing to the error
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"checkpoint {path} was refused: it holds a pickled object that is not plain data, and loading "
-            f"it could run code ({str(exc).splitlines()[0]})"
-        ) from exc
+        raise _unpickling_error(path, exc) from exc
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated: {str(exc).splitlines()[0]}"
-        ) from exc
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_first_line(exc)}") from exc
     if not isinstance(data, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, not a checkpoint dict")
     _check_keys(data, path)
@@ -255,6 +254,25 @@ def load_checkpoint(path: str | Path, expected_model_type: str | None = None) ->
             f"{expected_model_type!r} was asked for"
         )
     return Checkpoint(path, data)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _unpickling_error(path: Path, exc: BaseException) -> CheckpointError:
+    """The weights-only unpickler refuses both foreign objects and garbage; say which it was."""
+    text = str(exc)
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if match:
+        return CheckpointError(
+            f"checkpoint {path} was refused: it holds a pickled object ({match.group(1)}) that is not plain "
+            "data, and loading it could run code"
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    reason = detail.group(1).strip() if detail else _first_line(exc)
+    return CheckpointError(f"checkpoint {path} is corrupt or truncated, or not a torch checkpoint ({reason})")
 
 
 def _check_keys(data: Mapping, path: Path) -> None:
