@@ -81,7 +81,8 @@ def admissible_sigma(adjacency: sp.spmatrix) -> float:
         if n <= 64:
             eig = np.linalg.eigvals(a.toarray())
         else:
-            eig = spla.eigs(a, k=1, which="SR", return_eigenvectors=False, tol=1e-6, maxiter=20 * n)
+            start = np.full(n, 1.0 / np.sqrt(n))  # a fixed start vector: the same graph, the same sigma
+            eig = spla.eigs(a, k=1, which="SR", return_eigenvectors=False, tol=1e-6, maxiter=20 * n, v0=start)
     except (spla.ArpackNoConvergence, spla.ArpackError):
         return fallback
     lam = float(np.min(eig.real))

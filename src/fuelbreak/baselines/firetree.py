@@ -145,7 +145,7 @@ def _trees(arrival, travel, blocked, steps, crossed, n_crossed, support, n_suppo
 
 @dataclass
 class FireTrees:
-    """Spread trees of F fires on an H x W tile: pred (F, N) flat index or -1; size, bound (F, N)."""
+    """Spread trees of F fires on an H x W tile: pred (F, N) flat index or -1; size, bound (F, N); int32."""
 
     pred: np.ndarray
     size: np.ndarray
@@ -159,9 +159,9 @@ def fire_trees(engine: MTTEngine, arrival: np.ndarray, breaks: np.ndarray) -> Fi
     arrival = np.ascontiguousarray(arrival, dtype=np.float64)
     n_fires = arrival.shape[0]
     n = arrival.shape[1] * arrival.shape[2]
-    pred = np.empty((n_fires, n), dtype=np.int64)
-    size = np.empty((n_fires, n), dtype=np.int64)
-    bound = np.empty((n_fires, n), dtype=np.int64)
+    pred = np.empty((n_fires, n), dtype=np.int32)
+    size = np.empty((n_fires, n), dtype=np.int32)
+    bound = np.empty((n_fires, n), dtype=np.int32)
     _trees(
         arrival,
         np.ascontiguousarray(engine.travel, dtype=np.float64),

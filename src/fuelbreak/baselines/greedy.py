@@ -59,7 +59,7 @@ class _FireState:
         n = fires.n_fires
         h, w = breaks.shape
         self.burned = np.zeros((n, h * w), dtype=bool)
-        self.bound = np.zeros((n, h * w), dtype=np.int64)
+        self.bound = np.zeros((n, h * w), dtype=np.int32)
         self.area = np.zeros(n, dtype=np.int64)
         self.update(np.arange(n), breaks)
 
