@@ -31,6 +31,12 @@ Two graphs over the legal cells (burnable, not already a break):
   neighbours quickly, which favours the interiors of fast fuel beds over the narrow passages that
   breaks should close.
 
+The default sigma, 0.05, comes from `benchmarks/domirank_sigma_sweep.py`: on 10 synthetic 50x50 tiles
+at a 5 % budget the flow graph cut the expected burned area by 36-39 % for every sigma from 0.01 to
+0.99 (differences within noise), and low competition keeps together the two cells that close a
+two-cell-wide passage, which sigma >= 0.1 often splits. The spread graph matched plain burn
+probability (23 %) except near the admissible maximum (29 % at 0.99).
+
 Placement is done in batches (`batch` cells each; by default a tenth of the budget): after each
 batch the breaks placed so far are removed from the graph (for "flow" the planning fires are burned
 again around them) and DomiRank is recomputed, as in the paper's dismantling with recalculation.
