@@ -50,11 +50,12 @@ class WeatherConfig:
     foliar: float = 1.0
     duration: float = 240.0  # minutes
 
+    def scenario(self) -> Scenario:
+        """The single scenario these fields describe (used when preset is "single")."""
+        return Scenario(**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "preset"})
+
     def to_weather(self) -> Weather:
-        if self.preset == "default":
-            return default_weather()
-        kwargs = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "preset"}
-        return Weather.single(Scenario(**kwargs))
+        return default_weather() if self.preset == "default" else Weather.single(self.scenario())
 
 
 @dataclass
@@ -174,9 +175,9 @@ def _parse_bool(text: str, key: str) -> bool:
 
 
 def _parse_value(text: str, tp: Any, key: str) -> Any:
+    if tp is bool:
+        return _parse_bool(text, key)
     try:
-        if tp is bool:
-            return _parse_bool(text, key)
         if tp is int:
             return int(text)
         if tp is float:
@@ -277,11 +278,10 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     for key in ("checkpoint_interval", "validation_interval", "validation_episodes"):
         c(getattr(r, key) >= 1, f"run.{key}", getattr(r, key), ">= 1")
     c(r.torch_threads >= 0, "run.torch_threads", r.torch_threads, ">= 0 (0: torch's default)")
-    if w.preset == "single":
-        try:
-            w.to_weather()
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: weather: {exc}") from None
+    try:  # the scenario fields are checked even while the preset ignores them
+        w.scenario()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: weather: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- files
