@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from fuelbreak.env.observation import CHANNELS, static_channels, with_dynamic
+from fuelbreak.env.observation import CHANNELS, static_channels, with_breaks
 from fuelbreak.env.simulation import StepResult, TileFire, simulate_step, start_episode
 from fuelbreak.env.spaces import CellSpace, CellsSpace
 from fuelbreak.errors import ConfigError, InputError
@@ -216,7 +216,6 @@ class FuelBreakEnv(gym.Env):
         self.tile_fire = tile_fire
         self._static = static_channels(self.landscape, tile_fire.intensity, tile_fire.burn_probability)
         self.initial_area = self.area = start.mean_area
-        self._last = start
         self._episode_ready = True
         self._sync_space()
         return self._obs(), self._info(burned_before=self.area, cells=np.zeros(0, dtype=np.int64))
@@ -243,7 +242,6 @@ class FuelBreakEnv(gym.Env):
         self.placed.extend(int(c) for c in cells)
         before = self.area
         self.area = result.mean_area
-        self._last = result
         reward = (before - self.area) / self.n_cells
         terminated = len(self.placed) >= self.budget
         if terminated:
@@ -283,8 +281,7 @@ class FuelBreakEnv(gym.Env):
         self.action_space.legal = self._legal.copy()
 
     def _obs(self) -> np.ndarray:
-        fraction = self._last.burn_count / max(self.n_ignitions, 1)
-        return with_dynamic(self._static, fraction, self.breaks)
+        return with_breaks(self._static, self.breaks)
 
     def _info(self, burned_before: float, cells: np.ndarray) -> dict:
         return {

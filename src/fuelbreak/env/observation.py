@@ -3,6 +3,10 @@
 The list `CHANNELS` is recorded in every checkpoint, so a model knows what it was trained on. Scales
 are fixed constants (not per-tile statistics, except elevation, whose absolute value says nothing
 about fire), so the same cell looks the same on every tile.
+
+Nothing here reveals the episode's own ignitions (which score the rewards): the burn probability
+comes from other, fixed fires, so a policy cannot learn to break the ignition cells it was shown;
+it has to learn placements that hold for fires it has not seen.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ CHANNELS: tuple[str, ...] = (
     "intensity_south",
     "intensity_west",
     "burn_probability",  # baseline burn probability under the episode's weather, no breaks
-    "episode_burned",  # fraction of the episode's fires burning the cell through the current breaks
     "breaks",  # 1 where a break has been placed
 )
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
@@ -56,9 +59,8 @@ def static_channels(landscape: Landscape, intensity: np.ndarray, burn_probabilit
     return obs
 
 
-def with_dynamic(static: np.ndarray, episode_burned: np.ndarray, breaks: np.ndarray) -> np.ndarray:
-    """A copy of the static stack with the current burn fraction and break mask filled in."""
+def with_breaks(static: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """A copy of the static stack with the break mask filled in: the only channel a step changes."""
     obs = static.copy()
-    obs[CHANNEL_INDEX["episode_burned"]] = episode_burned
     obs[CHANNEL_INDEX["breaks"]] = breaks
     return obs

@@ -74,12 +74,29 @@ class FuelBreakVectorEnv(VectorEnv):
         self._batch = None
         self._actions = None
         self._obs = [None] * self.num_envs
-        self._seed_counter = 0
         self._base_seed: int | None = None
+        self.episode_index = [0] * self.num_envs  # episodes started by each environment since reset(seed)
         self.closed = False
 
     # ----------------------------------------------------------------------------------------- reset
-    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int] | None = None,
+        options: dict | None = None,
+        episode_index: Sequence[int] | None = None,
+    ):
+        """Reset every environment. With an int seed, episode j of environment i is seeded from
+        (seed, i, j) for the whole run, autoresets included, so a run resumed with the saved
+        `episode_index` replays exactly the episodes it would have played."""
+        if episode_index is not None:
+            if not isinstance(seed, int | np.integer):
+                raise ConfigError("reset with episode_index needs an int seed")
+            if len(episode_index) != self.num_envs:
+                raise ConfigError(f"episode_index needs one entry per environment ({self.num_envs})")
+            self.episode_index = [int(j) for j in episode_index]
+        else:
+            self.episode_index = [0] * self.num_envs
         seeds = self._seeds(seed)
         results = self._run_resets(list(range(self.num_envs)), seeds, options)
         infos: list[dict] = []
@@ -93,10 +110,16 @@ class FuelBreakVectorEnv(VectorEnv):
             return [None] * self.num_envs
         if isinstance(seed, int | np.integer):
             self._base_seed = int(seed)
-            return [int(seed) + i for i in range(self.num_envs)]
+            return [self._episode_seed(i) for i in range(self.num_envs)]
         if len(seed) != self.num_envs:
             raise ConfigError(f"reset needs one seed per environment ({self.num_envs}), got {len(seed)}")
         return list(seed)
+
+    def _episode_seed(self, i: int) -> int | None:
+        if self._base_seed is None:
+            return None  # the environment's own generator goes on
+        seq = np.random.SeedSequence([self._base_seed, i, self.episode_index[i]])
+        return int(seq.generate_state(1)[0])
 
     def _run_resets(self, indices: list[int], seeds: list, options: dict | None) -> list[tuple]:
         """Reset environments `indices`; a failed preparation draws a new episode, a few times at most."""

@@ -1,0 +1,80 @@
+"""Double DQN over per-cell Q maps, for actions that place `k` cells at once.
+
+The network scores every cell; an action is the set A of k legal cells placed in one step, valued
+as the sum of its cells' scores, Q(s, A) = sum_{c in A} q(s, c), so the best action is the k best
+legal cells and one network output serves any k. The target is double DQN's: the online network
+picks the next action (top-k legal cells of s'), the target network values it:
+
+    y = G_n + gamma^m * sum_{c in A'} q_target(s', c),   A' = top-k legal cells of q_online(s')
+
+Illegal cells are masked out of every choice, in acting and in the target (DESIGN.md pitfall);
+the dueling head combines value and advantage before any mask is applied.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fuelbreak.agents.episode_replay import Batch
+from fuelbreak.agents.networks import masked_topk
+
+
+def select_cells(
+    model: nn.Module, obs: np.ndarray, masks: np.ndarray, k: int, epsilon: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(n_envs, k) cells: the k best legal cells by Q, each swapped for a random legal one with prob. epsilon."""
+    with torch.no_grad():
+        q = model(torch.as_tensor(obs, dtype=torch.float32))
+    mask_t = torch.as_tensor(masks, dtype=torch.bool)
+    cells = masked_topk(q.flatten(1), mask_t, k)[1].numpy().astype(np.int64)
+    if epsilon > 0:
+        for i in range(len(cells)):
+            explore = rng.random(k) < epsilon
+            if explore.any():
+                legal = np.setdiff1d(np.flatnonzero(masks[i]), cells[i][~explore])
+                cells[i][explore] = rng.choice(legal, size=int(explore.sum()), replace=False)
+    return cells
+
+
+def greedy_cells(model: nn.Module, obs: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """The k best legal cells of one observation, best first."""
+    return select_cells(model, obs[None], mask[None], k, 0.0, np.random.default_rng(0))[0]
+
+
+def linear_epsilon(step: int, start: float, end: float, decay_steps: int) -> float:
+    """Epsilon falling linearly from `start` to `end` over `decay_steps` environment steps."""
+    if decay_steps <= 0:
+        return end
+    return end + (start - end) * max(0.0, 1.0 - step / decay_steps)
+
+
+def td_loss(
+    online: nn.Module, target: nn.Module, batch: Batch, k: int, double: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Importance-weighted Huber loss of the n-step double-DQN target; also the TD errors (for priorities)."""
+    obs = torch.as_tensor(batch.obs)
+    next_obs = torch.as_tensor(batch.next_obs)
+    actions = torch.as_tensor(batch.actions)
+    next_mask = torch.as_tensor(batch.next_mask)
+    q_sa = online(obs).flatten(1).gather(1, actions).sum(dim=1)
+    with torch.no_grad():
+        q_next_target = target(next_obs).flatten(1)
+        has_next = next_mask.sum(dim=1) >= k  # a terminal state may have no k legal cells left
+        safe_mask = torch.where(has_next[:, None], next_mask, torch.ones_like(next_mask))
+        chooser = online(next_obs).flatten(1) if double else q_next_target
+        next_cells = masked_topk(chooser, safe_mask, k)[1]
+        bootstrap = q_next_target.gather(1, next_cells).sum(dim=1) * has_next
+        y = torch.as_tensor(batch.returns) + torch.as_tensor(batch.discounts) * bootstrap
+    td = q_sa - y
+    loss = (torch.as_tensor(batch.weights) * F.smooth_l1_loss(q_sa, y, reduction="none")).mean()
+    return loss, td.detach()
+
+
+def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target (tau = 1: copy)."""
+    with torch.no_grad():
+        for t, o in zip(target.parameters(), online.parameters(), strict=True):
+            t.mul_(1.0 - tau).add_(o, alpha=tau)

@@ -1,0 +1,115 @@
+"""A trained Q-network as a planner: from a checkpoint to an ordered list of break cells.
+
+The policy sees what it saw in training, the observation channels of `fuelbreak.env.observation`;
+outside an episode there is no single scenario, so the fire-derived channels (intensity, burn
+probability) are averaged over the weather distribution by weight, the same information every
+baseline plans with. Planning needs no fires beyond those channels: at each step the network scores
+the cells and the best legal ones are placed, `cells_per_step` at a time as in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fuelbreak.agents.checkpoint import check_channels, load_checkpoint, model_from_checkpoint
+from fuelbreak.agents.networks import QNet, masked_topk
+from fuelbreak.env.observation import CHANNELS, static_channels, with_breaks
+from fuelbreak.env.simulation import prepare_tile
+from fuelbreak.errors import ConfigError
+from fuelbreak.fire.montecarlo import sample_ignitions
+from fuelbreak.fire.scenario import Weather
+from fuelbreak.landscape.core import Landscape
+
+BP_FIRES = 64  # fires behind the burn-probability channel, as in training
+
+
+@dataclass
+class PlanStep:
+    """One planning step: the Q map it saw (NaN on illegal cells) and the cells it placed."""
+
+    q_map: np.ndarray
+    cells: np.ndarray
+
+
+@dataclass
+class DQNPolicy:
+    model: QNet
+    cells_per_step: int
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path, model_type: str = "auto") -> DQNPolicy:
+        """Load a checkpoint; `model_type` other than 'auto' must match the checkpoint's."""
+        ckpt = load_checkpoint(path, None if model_type == "auto" else model_type)
+        check_channels(ckpt, list(CHANNELS))
+        model = model_from_checkpoint(ckpt).eval()
+        k = int(ckpt["config"].get("env", {}).get("cells_per_step", 1))
+        return cls(model, k, str(path))
+
+    def observation(self, landscape: Landscape, weather: Weather, seed: int = 0) -> np.ndarray:
+        """The static channels for a landscape under a weather distribution (no breaks yet)."""
+        bp_ignitions = sample_ignitions(landscape, BP_FIRES, np.random.default_rng([seed, 0xB9]))
+        intensity = np.zeros((4, *landscape.shape))
+        bp = np.zeros(landscape.shape)
+        for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
+            tile = prepare_tile(landscape, scenario, bp_ignitions)
+            intensity += weight * tile.intensity
+            bp += weight * tile.burn_probability
+        return static_channels(landscape, intensity, bp)
+
+    def q_map(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(torch.as_tensor(obs[None], dtype=torch.float32))[0].numpy()
+
+    def rollout(
+        self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
+    ) -> list[PlanStep]:
+        """Place `budget` cells greedily, `cells_per_step` at a time; every step's Q map and cells."""
+        static = self.observation(landscape, weather, seed)
+        breaks = (
+            np.zeros(landscape.shape, dtype=bool)
+            if existing_breaks is None
+            else np.asarray(existing_breaks, bool).copy()
+        )
+        legal = landscape.burnable & ~breaks
+        if budget < 1 or budget > int(legal.sum()):
+            raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
+        steps: list[PlanStep] = []
+        placed = 0
+        while placed < budget:
+            k = min(self.cells_per_step, budget - placed)
+            obs = with_breaks(static, breaks)
+            q = self.q_map(obs)
+            mask = torch.as_tensor(legal.reshape(1, -1))
+            cells = masked_topk(torch.as_tensor(q.reshape(1, -1)), mask, k)[1][0].numpy()
+            steps.append(PlanStep(np.where(legal, q, np.nan), cells))
+            breaks.flat[cells] = True
+            legal.flat[cells] = False
+            placed += k
+        return steps
+
+    def plan(
+        self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
+    ) -> np.ndarray:
+        steps = self.rollout(landscape, weather, budget, seed, existing_breaks)
+        return np.concatenate([s.cells for s in steps]).astype(np.int64)
+
+
+def dqn_plan(
+    landscape: Landscape,
+    weather: Weather,
+    budget: int,
+    seed: int,
+    checkpoint: str | Path | DQNPolicy | None = None,
+    model_type: str = "auto",
+    existing_breaks=None,
+) -> np.ndarray:
+    """The baselines' signature for a trained policy: `checkpoint` is a path or a loaded `DQNPolicy`."""
+    if checkpoint is None:
+        raise ConfigError("the dqn method needs a checkpoint (--ckpt PATH)")
+    policy = checkpoint if isinstance(checkpoint, DQNPolicy) else DQNPolicy.load(checkpoint, model_type)
+    return policy.plan(landscape, weather, budget, seed, existing_breaks)
