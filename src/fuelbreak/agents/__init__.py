@@ -1,4 +1,4 @@
-"""Agents: per-cell Q-networks, n-step replay, checkpoints and the training configuration."""
+"""Agents: per-cell Q-networks, episode replay, double DQN, checkpoints, configuration and the training loop."""
 
 from fuelbreak.agents.checkpoint import (
     FORMAT_VERSION,
@@ -12,6 +12,7 @@ from fuelbreak.agents.checkpoint import (
     save_checkpoint,
 )
 from fuelbreak.agents.config import TrainConfig, apply_overrides, load_config, write_config
+from fuelbreak.agents.episode_replay import Batch, EpisodeReplay
 from fuelbreak.agents.networks import (
     MODELS,
     BasicQNet,
@@ -23,7 +24,6 @@ from fuelbreak.agents.networks import (
     masked_max,
     masked_topk,
 )
-from fuelbreak.agents.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -33,9 +33,8 @@ __all__ = [
     "Checkpoint",
     "DuelingQNet",
     "EnhancedQNet",
-    "PrioritizedReplayBuffer",
     "QNet",
-    "ReplayBuffer",
+    "EpisodeReplay",
     "TrainConfig",
     "apply_overrides",
     "build_model",

@@ -22,11 +22,9 @@ Keys (FORMAT_VERSION 1):
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import re
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -37,6 +35,7 @@ import numpy as np
 import torch
 
 from fuelbreak.agents.networks import MODELS, QNet, build_model
+from fuelbreak.atomic import atomic_write
 from fuelbreak.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -169,37 +168,11 @@ def make_payload(
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    """Write atomically: temp file in the same folder, fsync, os.replace; the old file survives a crash."""
+    """Write atomically (`fuelbreak.atomic`): a crash mid-write leaves the previous file intact."""
     path = Path(path)
     _check_keys(payload, path)
     check_plain(payload, f"checkpoint {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the OS allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 @dataclass

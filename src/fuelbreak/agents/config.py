@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -20,21 +18,23 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from fuelbreak.agents.networks import MODELS, check_hparams
+from fuelbreak.atomic import atomic_write_text
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.scenario import Scenario, Weather, default_weather
 
 
 @dataclass
 class EnvConfig:
-    tile_size: int = 50  # cells per side of a training tile
+    tile_size: int = 50  # cells per side of a synthetic tile (30 m cells)
     budget_fraction: float = 0.05  # share of a tile's cells that may be treated in an episode
-    cells_per_step: int = 1  # cells treated per action
-    n_ignitions: int = 10  # fires burned per step to score the breaks
+    cells_per_step: int = 25  # cells treated per action (budget / 5, as the system we replace)
+    n_ignitions: int = 16  # fires per episode that score its steps (common random numbers)
+    bp_fires: int = 64  # fires behind the burn-probability channel
     engine: str = "mtt"  # spread engine for training: "mtt" (fast) or "levelset"
-    data_dir: str = ""  # folder of tiles; empty: synthetic tiles
-    synthetic_tiles: int = 32  # synthetic training tiles (when data_dir is empty)
-    validation_tiles: int = 4  # held-out tiles for validation episodes
+    data_dir: str = ""  # folder of tiles from `fuelbreak data`; empty: synthetic tiles
+    synthetic_tiles: int = 500  # synthetic tiles (when data_dir is empty), split train/val/test 80/10/10
     synthetic_seed: int = 0
+    split_seed: int = 0  # seed of the train/val/test split (evaluation uses the same)
 
 
 @dataclass
@@ -71,7 +71,8 @@ class DQNConfig:
     lr: float = 3e-4
     adam_eps: float = 1.5e-4
     batch_size: int = 32
-    buffer_size: int = 20000  # transitions (about 60 KB each for 12 x 50 x 50 observations)
+    buffer_size: int = 20000  # transitions kept (about 15 KB each: episodes store one observation)
+    reward_scale: float = 100.0  # rewards are learned in percent of the tile
     learning_starts: int = 1000  # env steps before the first gradient step
     train_freq: int = 4  # env steps per gradient step
     target_update_interval: int = 500  # gradient steps between target updates
@@ -99,6 +100,7 @@ class RunConfig:
     checkpoint_interval: int = 5000  # env steps between periodic checkpoints
     validation_interval: int = 2500  # env steps between validations
     validation_episodes: int = 8
+    validation_fires: int = 64  # fires per validation episode
     seed: int = 0
     outdir: str = "runs/default"
     torch_threads: int = 0  # 0: leave torch's default
@@ -250,8 +252,13 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     c(e.cells_per_step >= 1, "env.cells_per_step", e.cells_per_step, ">= 1")
     c(e.n_ignitions >= 1, "env.n_ignitions", e.n_ignitions, ">= 1")
     c(e.engine in ("mtt", "levelset"), "env.engine", e.engine, "'mtt' or 'levelset'")
-    c(e.synthetic_tiles >= 1, "env.synthetic_tiles", e.synthetic_tiles, ">= 1")
-    c(e.validation_tiles >= 1, "env.validation_tiles", e.validation_tiles, ">= 1")
+    c(
+        e.synthetic_tiles >= 3,
+        "env.synthetic_tiles",
+        e.synthetic_tiles,
+        ">= 3 (train, val and test need one each)",
+    )
+    c(e.bp_fires >= 1, "env.bp_fires", e.bp_fires, ">= 1")
     c(w.preset in ("default", "single"), "weather.preset", w.preset, "'default' or 'single'")
     c(cfg.model.type in MODELS, "model.type", cfg.model.type, f"one of {sorted(MODELS)}")
     try:
@@ -262,6 +269,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     for key in ("n_step", "batch_size", "buffer_size", "train_freq", "target_update_interval"):
         c(getattr(d, key) >= 1, f"dqn.{key}", getattr(d, key), ">= 1")
     c(d.lr > 0 and math.isfinite(d.lr), "dqn.lr", d.lr, "> 0")
+    c(d.reward_scale > 0, "dqn.reward_scale", d.reward_scale, "> 0")
     c(d.adam_eps > 0, "dqn.adam_eps", d.adam_eps, "> 0")
     c(d.learning_starts >= 0, "dqn.learning_starts", d.learning_starts, ">= 0")
     c(0.0 < d.tau <= 1.0, "dqn.tau", d.tau, "in (0, 1]")
@@ -275,7 +283,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     c(r.n_envs >= 1, "run.n_envs", r.n_envs, ">= 1")
     c(r.executor in ("serial", "process", "ray"), "run.executor", r.executor, "'serial', 'process' or 'ray'")
     c(r.step_timeout > 0, "run.step_timeout", r.step_timeout, "> 0")
-    for key in ("checkpoint_interval", "validation_interval", "validation_episodes"):
+    for key in ("checkpoint_interval", "validation_interval", "validation_episodes", "validation_fires"):
         c(getattr(r, key) >= 1, f"run.{key}", getattr(r, key), ">= 1")
     c(r.torch_threads >= 0, "run.torch_threads", r.torch_threads, ">= 0 (0: torch's default)")
     try:  # the scenario fields are checked even while the preset ignores them
@@ -364,18 +372,5 @@ def dumps_toml(data: dict) -> str:
 
 
 def write_config(cfg: TrainConfig, path: str | Path) -> Path:
-    """Write the resolved config as TOML, atomically (temp file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps_toml(cfg.to_dict())
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write the resolved config as TOML, atomically."""
+    return atomic_write_text(path, dumps_toml(cfg.to_dict()))

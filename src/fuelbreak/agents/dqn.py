@@ -52,9 +52,9 @@ def linear_epsilon(step: int, start: float, end: float, decay_steps: int) -> flo
 
 
 def td_loss(
-    online: nn.Module, target: nn.Module, batch: Batch, k: int, double: bool = True
+    online: nn.Module, target: nn.Module, batch: Batch, k: int, double: bool = True, huber: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Importance-weighted Huber loss of the n-step double-DQN target; also the TD errors (for priorities)."""
+    """Importance-weighted Huber (or squared) loss of the n-step double-DQN target; also the TD errors."""
     obs = torch.as_tensor(batch.obs)
     next_obs = torch.as_tensor(batch.next_obs)
     actions = torch.as_tensor(batch.actions)
@@ -69,7 +69,10 @@ def td_loss(
         bootstrap = q_next_target.gather(1, next_cells).sum(dim=1) * has_next
         y = torch.as_tensor(batch.returns) + torch.as_tensor(batch.discounts) * bootstrap
     td = q_sa - y
-    loss = (torch.as_tensor(batch.weights) * F.smooth_l1_loss(q_sa, y, reduction="none")).mean()
+    per_sample = (
+        F.smooth_l1_loss(q_sa, y, reduction="none") if huber else F.mse_loss(q_sa, y, reduction="none")
+    )
+    loss = (torch.as_tensor(batch.weights) * per_sample).mean()
     return loss, td.detach()
 
 

@@ -15,6 +15,7 @@ Sampling is uniform, or proportional to priorities (Schaul et al. 2016) with imp
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +159,45 @@ class EpisodeReplay:
         pr = np.abs(np.asarray(td_errors, dtype=np.float64)) + eps
         self.priority.ravel()[indices] = pr
         self.max_priority = max(self.max_priority, float(pr.max()))
+
+    # ------------------------------------------------------------------------------- persistence
+    _ARRAYS = ("first_obs", "breaks", "actions", "rewards", "length", "ended", "priority")
+
+    def save(self, path) -> None:
+        """Write the memory to an .npz file, atomically; no pickled objects (load with allow_pickle=False)."""
+        from fuelbreak.atomic import atomic_write
+
+        meta = {
+            "next_slot": self.next_slot,
+            "episodes_stored": self.episodes_stored,
+            "max_priority": self.max_priority,
+            "open": {str(k): v for k, v in self._open.items()},
+            "rng": json.dumps(self.rng.bit_generator.state),
+            "shape": [self.capacity, *self.obs_shape, self.steps, self.k],
+        }
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        atomic_write(path, lambda fh: np.savez(fh, meta=np.array(json.dumps(meta)), **arrays))
+
+    def load(self, path) -> None:
+        """Restore a memory saved by `save` into this (identically shaped) one."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if meta["shape"] != [self.capacity, *self.obs_shape, self.steps, self.k]:
+                    raise ConfigError(f"replay {path} has shape {meta['shape']}, this run needs another")
+                for name in self._ARRAYS:
+                    getattr(self, name)[...] = data[name]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"replay file {path} is unreadable or corrupt: {exc}") from exc
+        self.next_slot, self.episodes_stored = int(meta["next_slot"]), int(meta["episodes_stored"])
+        self.max_priority = float(meta["max_priority"])
+        self._open = {int(k): int(v) for k, v in meta["open"].items()}
+        self.rng.bit_generator.state = json.loads(meta["rng"])
+
+    def open_length(self, stream: int) -> int | None:
+        """Steps stored so far of the stream's episode in progress (None: none in progress)."""
+        slot = self._open.get(stream)
+        return None if slot is None else int(self.length[slot])
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.first_obs, self.breaks, self.actions, self.rewards, self.priority))

@@ -10,10 +10,7 @@ malformed is an `InputError` naming the path; nothing is ever replaced by made-u
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import numpy as np
 from rasterio.crs import CRS
 from tqdm import tqdm
 
+from fuelbreak.atomic import atomic_write_text
 from fuelbreak.errors import ConfigError, InputError
 from fuelbreak.landscape.core import LAYERS, NONBURNABLE, UNITS, Landscape
 from fuelbreak.landscape.geotiff import read_landscape, write_landscape
@@ -63,17 +61,7 @@ def _epsg(crs: str | None) -> int | None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically: a temp file in the same folder, then os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _clear(out: Path, overwrite: bool) -> None:

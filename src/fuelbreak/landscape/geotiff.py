@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from scipy import ndimage
 
+from fuelbreak.atomic import atomic_path
 from fuelbreak.errors import InputError
 from fuelbreak.landscape.core import LAYERS, RANGES, UNITS, VALID_FUELS, Landscape
 
@@ -376,22 +375,13 @@ def write_landscape(landscape: Landscape, path: str | Path) -> Path:
         "FUELBREAK_CELL_SIZE": repr(float(landscape.cell_size)),
         "FUELBREAK_META": json.dumps(meta, default=_json_default),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(tmp, "w", **profile) as ds:
-                for i, (key, arr) in enumerate(bands, start=1):
-                    ds.write(np.asarray(arr, dtype=np.float32), i)
-                    ds.set_band_description(i, key)
-                ds.update_tags(**tags)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as ds:
+            for i, (key, arr) in enumerate(bands, start=1):
+                ds.write(np.asarray(arr, dtype=np.float32), i)
+                ds.set_band_description(i, key)
+            ds.update_tags(**tags)
     return path
 
 

@@ -16,8 +16,8 @@ from matplotlib.colors import Normalize
 from matplotlib.transforms import Bbox
 from PIL import Image
 
+from fuelbreak.atomic import atomic_write_bytes
 from fuelbreak.errors import InputError
-from fuelbreak.export import atomic_write_bytes
 from fuelbreak.landscape.core import Landscape
 from fuelbreak.viz.maps import add_background_key, draw_background, order_colorbar, order_image
 from fuelbreak.viz.style import (

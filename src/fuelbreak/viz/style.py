@@ -19,8 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.transforms import ScaledTranslation
 
+from fuelbreak.atomic import atomic_write_bytes
 from fuelbreak.errors import ConfigError, InputError
-from fuelbreak.export import atomic_write_bytes, order_grid
+from fuelbreak.export import order_grid
 from fuelbreak.landscape.core import LAYERS, Landscape
 
 # Axis and colour-bar labels of the eight layers, with units.

@@ -1,0 +1,471 @@
+"""The training loop: double DQN over a vector of FuelBreakEnvs, readable top to bottom (after CleanRL).
+
+A run lives in its folder (`run.outdir`): the resolved `config.toml`, `metrics.jsonl` (one JSON
+object per line, kind "train" or "val"), TensorBoard scalars in `tb/`, and `checkpoints/`: `last.pt`,
+`best.pt` (chosen by validation reduction, not by training return), periodic `step_XXXXXXXX.pt`, and
+the replay memory in `replay.npz`. Every file is written atomically. `train(cfg, resume=True)`
+continues a run from `last.pt`: weights, optimiser, counters, random states, replay and the
+episodes in progress are restored, so it goes on as if it had never stopped.
+
+The first Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns; a second
+one stops at once. Fires run on the configured executor while the learner takes its gradient
+steps (step_async, learn, step_wait), so the two cores work at the same time.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+from fuelbreak.agents.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    make_payload,
+    restore_rng_state,
+    save_checkpoint,
+)
+from fuelbreak.agents.config import TrainConfig, config_from_dict, write_config
+from fuelbreak.agents.dqn import greedy_cells, linear_epsilon, select_cells, soft_update, td_loss
+from fuelbreak.agents.episode_replay import EpisodeReplay
+from fuelbreak.agents.networks import build_model
+from fuelbreak.atomic import atomic_write_text
+from fuelbreak.env.fuelbreak_env import FuelBreakEnv
+from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS
+from fuelbreak.errors import CheckpointError, ConfigError
+from fuelbreak.fire.scenario import Weather
+from fuelbreak.landscape.dataset import open_dataset
+from fuelbreak.parallel.executors import make_executor
+from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
+
+VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED + i
+DEMO_SEED = 0xDE30
+
+
+# ---------------------------------------------------------------------------------------- the run folder
+@dataclass
+class RunFiles:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    @property
+    def replay(self) -> Path:
+        return self.checkpoints / "replay.npz"
+
+
+class MetricsLog:
+    """Appends one JSON object per line to metrics.jsonl and mirrors the numbers to TensorBoard."""
+
+    def __init__(self, files: RunFiles, tensorboard: bool = True):
+        self.path = files.metrics
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(files.root / "tb"))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            step = record["env_steps"]
+            for key, value in record.items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and key != "env_steps":
+                    self.writer.add_scalar(f"{record['kind']}/{key}", value, step)
+            self.writer.flush()
+
+    def truncate_after(self, env_steps: int) -> None:
+        """On resume: drop lines logged after the checkpoint, which the resumed run will log again."""
+        if not self.path.exists():
+            return
+        kept = [
+            ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["env_steps"] <= env_steps
+        ]
+        atomic_write_text(self.path, "".join(ln + "\n" for ln in kept))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+# ---------------------------------------------------------------------------------------- environments
+def weather_of(cfg: TrainConfig) -> Weather:
+    return cfg.weather.to_weather()
+
+
+def env_kwargs(cfg: TrainConfig, split: str) -> dict:
+    e = cfg.env
+    return dict(
+        data=open_dataset(e.data_dir or None, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed),
+        split=split,
+        split_seed=e.split_seed,
+        budget=e.budget_fraction,
+        cells_per_step=e.cells_per_step,
+        n_ignitions=e.n_ignitions,
+        bp_fires=e.bp_fires,
+        weather=weather_of(cfg),
+        engine=e.engine,
+    )
+
+
+def make_vector_env(cfg: TrainConfig) -> FuelBreakVectorEnv:
+    kind = cfg.run.executor
+    options = {"timeout": cfg.run.step_timeout}
+    if kind == "process":
+        options["workers"] = max(1, min(cfg.run.n_envs, psutil.cpu_count(logical=False) or 2))
+    executor = make_executor(kind, **options) if kind != "serial" else make_executor("serial")
+    factory = functools.partial(FuelBreakEnv, **env_kwargs(cfg, "train"))
+    return FuelBreakVectorEnv([factory] * cfg.run.n_envs, executor=executor, timeout=cfg.run.step_timeout)
+
+
+# ---------------------------------------------------------------------------------------- validation
+def run_episode(env: FuelBreakEnv, seed: int, options: dict, choose) -> float:
+    """Play one episode with `choose(obs, mask) -> cells`; return the fall in burned area as a fraction of it."""
+    obs, info = env.reset(seed=seed, options=options)
+    done = False
+    while not done:
+        obs, _, done, _, info = env.step(choose(obs, info["action_mask"]))
+    return info["reduction"] * env.n_cells / info["initial_burned"] if info["initial_burned"] > 0 else 0.0
+
+
+def validation_episodes(env: FuelBreakEnv, n: int) -> list[tuple[int, dict]]:
+    """Fixed validation episodes: tiles and scenarios in turn, each with its own seed."""
+    n_scen = len(env.weather.scenarios)
+    return [(VALIDATION_SEED + i, {"tile": i % env.n_tiles, "scenario": i % n_scen}) for i in range(n)]
+
+
+def validate(model, env: FuelBreakEnv, episodes, k: int) -> float:
+    """Mean relative reduction of the greedy policy on the fixed validation episodes."""
+    model.eval()
+    out = [run_episode(env, s, o, lambda obs, mask: greedy_cells(model, obs, mask, k)) for s, o in episodes]
+    model.train()
+    return float(np.mean(out))
+
+
+def validate_random(env: FuelBreakEnv, episodes, k: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    chooser = lambda obs, mask: rng.choice(np.flatnonzero(mask), size=k, replace=False)  # noqa: E731
+    return float(np.mean([run_episode(env, s, o, chooser) for s, o in episodes]))
+
+
+# ---------------------------------------------------------------------------------------- demonstrations
+def add_demonstrations(replay: EpisodeReplay, cfg: TrainConfig, progress=None) -> int:
+    """Episodes placed by a baseline (DomiRank by default) put in the replay before learning starts."""
+    from fuelbreak.baselines import plan
+
+    env = FuelBreakEnv(**env_kwargs(cfg, "train"))
+    k = cfg.env.cells_per_step
+    stream = -1  # demonstrations use their own stream id
+    for i in range(cfg.dqn.demonstrations):
+        obs, info = env.reset(seed=DEMO_SEED + i)
+        cells = plan(
+            cfg.dqn.demo_method, env.landscape, Weather.single(env.scenario), env.budget, DEMO_SEED + i
+        )
+        replay.start(stream, obs)
+        for j in range(0, env.budget, k):
+            obs, reward, done, _, info = env.step(cells[j : j + k])
+            replay.add(stream, cells[j : j + k], reward * cfg.dqn.reward_scale, obs, done)
+        if progress:
+            progress(i + 1)
+    return cfg.dqn.demonstrations
+
+
+# ---------------------------------------------------------------------------------------- state
+@dataclass
+class State:
+    """Counters of a run; saved in every checkpoint."""
+
+    env_steps: int = 0
+    grad_steps: int = 0
+    episodes: int = 0
+    failures: int = 0
+    best_val: float = -np.inf
+    val_random: float | None = None
+    next_val: int = 0
+    next_ckpt: int = 0
+    next_log: int = 0
+    episode_index: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["best_val"] = float(self.best_val) if np.isfinite(self.best_val) else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> State:
+        d = dict(d)
+        d["best_val"] = -np.inf if d.get("best_val") is None else float(d["best_val"])
+        return cls(**d)
+
+
+def save_training_checkpoint(path: Path, model, target, opt, cfg, state: State, rng, replay) -> None:
+    counters = {"env_steps": state.env_steps, "grad_steps": state.grad_steps, "episodes": state.episodes}
+    payload = make_payload(
+        model=model,
+        target=target,
+        optimizer=opt,
+        obs_channels=list(CHANNELS),
+        counters=counters,
+        config=cfg.to_dict(),
+        rng_state=capture_rng_state({"learner": rng, "replay": replay.rng}),
+        extra={"state": state.to_dict()},
+    )
+    save_checkpoint(path, payload)
+
+
+# ---------------------------------------------------------------------------------------- the loop
+def train(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, max_seconds: float | None = None
+) -> dict:
+    """Train (or resume) the run in `cfg.run.outdir`; return its summary (also in summary.json)."""
+    files = RunFiles(Path(cfg.run.outdir))
+    if resume and not files.last.exists():
+        raise CheckpointError(f"cannot resume {files.root}: {files.last} does not exist")
+    if not resume and files.last.exists():
+        raise ConfigError(
+            f"{files.root} already holds a run; use --resume to continue it, or another --outdir"
+        )
+    files.checkpoints.mkdir(parents=True, exist_ok=True)
+    write_config(cfg, files.config)
+    if cfg.run.torch_threads:
+        torch.set_num_threads(cfg.run.torch_threads)
+    torch.manual_seed(cfg.run.seed)
+    rng = np.random.default_rng(cfg.run.seed)
+
+    venv = make_vector_env(cfg)
+    val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
+    k, n_envs = cfg.env.cells_per_step, cfg.run.n_envs
+    steps_per_episode = venv.envs[0].budget // k
+    model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams)
+    target = copy.deepcopy(model)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
+    replay = EpisodeReplay(
+        capacity=max(1, cfg.dqn.buffer_size // steps_per_episode),
+        obs_shape=venv.single_observation_space.shape,
+        steps=steps_per_episode,
+        cells_per_step=k,
+        breaks_channel=CHANNEL_INDEX["breaks"],
+        burnable_channel=CHANNEL_INDEX["burnable"],
+        gamma=cfg.dqn.gamma,
+        n_step=cfg.dqn.n_step,
+        prioritized=cfg.dqn.prioritized,
+        alpha=cfg.dqn.per_alpha,
+        seed=cfg.run.seed,
+    )
+    val_eps = validation_episodes(val_env, cfg.run.validation_episodes)
+    log = MetricsLog(files)
+    state = State(episode_index=[0] * n_envs)
+
+    if resume:
+        ckpt = load_checkpoint(files.last, expected_model_type=cfg.model.type)
+        model.load_state_dict(ckpt["model_state"])
+        target.load_state_dict(ckpt["target_state"])
+        opt.load_state_dict(ckpt["optimizer_state"])
+        state = State.from_dict(ckpt["extra"]["state"])
+        replay.load(files.replay)
+        restore_rng_state(ckpt["rng_state"], {"learner": rng, "replay": replay.rng})
+        log.truncate_after(state.env_steps)
+    else:
+        state.next_ckpt = cfg.run.checkpoint_interval
+        state.val_random = validate_random(val_env, val_eps, k, cfg.run.seed)
+        if cfg.dqn.demonstrations:
+            add_demonstrations(replay, cfg)
+
+    obs, info = venv.reset(seed=cfg.run.seed, episode_index=state.episode_index)
+    for i in range(n_envs):
+        if replay.open_length(i) != 0:  # an episode cut mid-way by the stop is replayed from its start
+            replay.cut(i)
+            replay.start(i, obs[i])
+
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+
+    old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.run.total_env_steps, initial=state.env_steps, unit="step", dynamic_ncols=True)
+    returns, burned = deque(maxlen=50), deque(maxlen=50)
+    episode_return = np.zeros(n_envs)
+    losses = deque(maxlen=100)
+    t_start, steps_at_start = time.monotonic(), state.env_steps
+    d = cfg.dqn
+
+    def save_last(periodic: bool = False) -> None:
+        state.episode_index = list(venv.episode_index)
+        replay.save(files.replay)
+        save_training_checkpoint(files.last, model, target, opt, cfg, state, rng, replay)
+        if periodic:
+            save_training_checkpoint(
+                files.checkpoints / f"step_{state.env_steps:08d}.pt",
+                model,
+                target,
+                opt,
+                cfg,
+                state,
+                rng,
+                replay,
+            )
+
+    try:
+        while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
+            if max_seconds is not None and time.monotonic() - t_start > max_seconds:
+                break
+            # 1. act: epsilon-greedy over legal cells; the fires of this step start on the executor
+            epsilon = linear_epsilon(state.env_steps, d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)
+            actions = select_cells(model, obs, info["action_mask"], k, epsilon, rng)
+            venv.step_async(actions)
+
+            # 2. learn while the fires burn
+            due = (state.env_steps - d.learning_starts) // d.train_freq
+            while state.grad_steps < due and len(replay) >= d.batch_size:
+                beta = d.per_beta_start + (d.per_beta_end - d.per_beta_start) * min(
+                    1.0, state.env_steps / cfg.run.total_env_steps
+                )
+                batch = replay.sample(d.batch_size, beta)
+                loss, td = td_loss(model, target, batch, k, d.double, d.huber)
+                opt.zero_grad()
+                loss.backward()
+                if d.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), d.grad_clip)
+                opt.step()
+                if d.prioritized:
+                    replay.update_priorities(batch.indices, td.numpy())
+                state.grad_steps += 1
+                losses.append(loss.item())
+                if state.grad_steps % d.target_update_interval == 0:
+                    soft_update(target, model, d.tau)
+
+            # 3. record what happened
+            next_obs, rewards, terminated, truncated, info = venv.step_wait()
+            state.env_steps += n_envs
+            for i in range(n_envs):
+                if info["sim_failed"][i]:  # no honest reward: keep the episode's earlier steps only
+                    replay.cut(i)
+                    state.failures += 1
+                else:
+                    final = info["final_obs"][i] if (terminated[i] or truncated[i]) else next_obs[i]
+                    replay.add(i, actions[i], rewards[i] * d.reward_scale, final, bool(terminated[i]))
+                    episode_return[i] += rewards[i]
+                if terminated[i] or truncated[i]:
+                    if terminated[i]:
+                        returns.append(episode_return[i])
+                        burned.append(info["final_info"][i]["burned_after"] / venv.envs[i].n_cells)
+                        state.episodes += 1
+                    episode_return[i] = 0.0
+                    replay.start(i, next_obs[i])
+            obs = next_obs
+
+            # 4. log, validate, checkpoint
+            if bar is not None:
+                bar.update(n_envs)
+            if state.env_steps >= state.next_log or state.env_steps >= cfg.run.total_env_steps:
+                state.next_log = state.env_steps + 100
+                elapsed = time.monotonic() - t_start
+                record = {
+                    "kind": "train",
+                    "env_steps": state.env_steps,
+                    "episodes": state.episodes,
+                    "grad_steps": state.grad_steps,
+                    "epsilon": epsilon,
+                    "loss": float(np.mean(losses)) if losses else None,
+                    "mean_return": float(np.mean(returns)) if returns else None,
+                    "mean_burned_fraction": float(np.mean(burned)) if burned else None,
+                    "steps_per_s": (state.env_steps - steps_at_start) / max(elapsed, 1e-9),
+                    "elapsed_s": elapsed,
+                    "failures": state.failures,
+                    "rss_mb": psutil.Process().memory_info().rss / 2**20,
+                }
+                log.write(record)
+                if bar is not None:
+                    bar.set_postfix(
+                        ep=state.episodes,
+                        sps=f"{record['steps_per_s']:.0f}",
+                        ret=f"{record['mean_return'] or 0:.4f}",
+                        burned=f"{record['mean_burned_fraction'] or 0:.3f}",
+                        eps=f"{epsilon:.2f}",
+                        loss=f"{record['loss'] or 0:.3g}",
+                        val=f"{state.best_val:.3f}" if np.isfinite(state.best_val) else "-",
+                    )
+            if state.env_steps >= state.next_val:
+                state.next_val = state.env_steps + cfg.run.validation_interval
+                score = validate(model, val_env, val_eps, k)
+                best = score > state.best_val
+                if best:
+                    state.best_val = score
+                log.write({"kind": "val", "env_steps": state.env_steps, "val_reduction": score,
+                           "val_reduction_random": state.val_random, "best": best})  # fmt: skip
+                if best:
+                    save_training_checkpoint(files.best, model, target, opt, cfg, state, rng, replay)
+            aligned = all(len(env.placed) == 0 for env in venv.envs)
+            overdue = state.env_steps >= state.next_ckpt + 2 * steps_per_episode * n_envs
+            if state.env_steps >= state.next_ckpt and (aligned or overdue):
+                # at an episode boundary when possible, so that a resume replays no partial episode
+                state.next_ckpt = state.env_steps + cfg.run.checkpoint_interval
+                save_last(periodic=state.env_steps > 0)
+        save_last()
+    finally:
+        if bar is not None:
+            bar.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        venv.close()
+        log.close()
+
+    summary = {
+        "outdir": str(files.root),
+        "env_steps": state.env_steps,
+        "episodes": state.episodes,
+        "grad_steps": state.grad_steps,
+        "best_val_reduction": state.best_val if np.isfinite(state.best_val) else None,
+        "val_reduction_random": state.val_random,
+        "failures": state.failures,
+        "stopped_early": bool(stop["requested"]) or state.env_steps < cfg.run.total_env_steps,
+        "seconds": time.monotonic() - t_start,
+        "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
+    }
+    atomic_write_text(files.root / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def load_run_config(outdir: str | Path) -> TrainConfig:
+    """The resolved config a run was started with (its config.toml)."""
+    import tomllib
+
+    path = Path(outdir) / "config.toml"
+    if not path.is_file():
+        raise ConfigError(f"{outdir} has no config.toml: not a fuelbreak training run")
+    return config_from_dict(tomllib.loads(path.read_text()), source=str(path))
