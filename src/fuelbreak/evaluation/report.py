@@ -1,0 +1,163 @@
+"""The evaluation's files: per-tile CSV, summary CSV, Markdown summary, reduction-vs-budget plot.
+
+Every file is rendered in memory and written atomically, so an interrupted run never leaves half a
+table. Failed tiles appear in the per-tile CSV with their reason and empty numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from fuelbreak.evaluation.stats import CI_METHOD, CONFIDENCE
+from fuelbreak.export import atomic_write_bytes
+
+TILE_COLUMNS = (
+    "tile_index",
+    "tile_name",
+    "n_cells",
+    "budget",
+    "budget_cells",
+    "method",
+    "status",
+    "error",
+    "burned_without",
+    "burned_with",
+    "reduction_pct",
+    "plan_seconds",
+    "n_fires",
+    "engine",
+    "plan_seed",
+    "fires_digest",
+)
+SUMMARY_COLUMNS = (
+    "budget",
+    "budget_cells",
+    "budget_pct",
+    "method",
+    "tiles",
+    "failed",
+    "burned_without",
+    "burned_with",
+    "reduction_pct",
+    "reduction_ci_low",
+    "reduction_ci_high",
+    "plan_seconds",
+)
+
+
+def csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """CSV with a header; None and NaN become empty cells (never a made-up number)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="raise", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _cell(row.get(c)) for c in columns})
+    return buf.getvalue()
+
+
+def _cell(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return repr(round(value, 6))
+    return value
+
+
+def summary_columns(methods: Sequence[str]) -> tuple[str, ...]:
+    return (*SUMMARY_COLUMNS, *(f"win_vs_{m}" for m in methods))
+
+
+def _num(value: float, fmt: str) -> str:
+    return "n/a" if value is None or math.isnan(value) else format(value, fmt)
+
+
+def _budget_title(rows: Sequence[dict]) -> str:
+    r = rows[0]
+    if r["budget"] < 1:
+        return f"budget {r['budget'] * 100:g} % of each tile ({r['budget_cells']:g} cells)"
+    return f"budget {r['budget']:g} cells ({r['budget_pct']:.2g} % of each tile)"
+
+
+def summary_markdown(summary: Sequence[dict], methods: Sequence[str], info: dict) -> str:
+    """The summary as Markdown: one table per budget, then what the columns mean."""
+    lines = [
+        f"Evaluation on {info['n_tiles']} {info['split']} tiles, {info['n_fires']} evaluation fires per tile "
+        f"({info['engine']} engine), seed {info['seed']}."
+    ]
+    for budget in dict.fromkeys(r["budget"] for r in summary):
+        rows = [r for r in summary if r["budget"] == budget]
+        head = ["method", "tiles", "burned, no breaks", "burned, with breaks", "reduction % [95 % CI]"]
+        head += [f"wins vs {m}" for m in methods] + ["s / plan"]
+        lines += ["", f"**{_budget_title(rows)}**", "", "| " + " | ".join(head) + " |"]
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
+        for r in rows:
+            tiles = str(r["tiles"]) + (f" ({r['failed']} failed)" if r["failed"] else "")
+            ci = f"[{_num(r['reduction_ci_low'], '.1f')}, {_num(r['reduction_ci_high'], '.1f')}]"
+            cells = [
+                r["method"],
+                tiles,
+                _num(r["burned_without"], ".1f"),
+                _num(r["burned_with"], ".1f"),
+                f"{_num(r['reduction_pct'], '.1f')} {ci}",
+            ]
+            cells += ["—" if m == r["method"] else _num(r[f"win_vs_{m}"], ".2f") for m in methods]
+            cells.append(_num(r["plan_seconds"], ".3g"))
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Burned area: mean cells burned per fire, averaged over tiles (the same fires for every method). "
+        f"Reduction: 100 x (1 - with / without) per tile, mean over tiles, {CONFIDENCE:.0%} interval by "
+        f"{CI_METHOD}. Wins vs X: share of tiles on which the method burned less than X (ties count half). "
+        "s / plan: wall-clock seconds to make one plan.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def reduction_figure(summary: Sequence[dict], methods: Sequence[str], info: dict):
+    """Mean reduction (with its CI) against budget, one line per method; a matplotlib Figure (Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    xs = [r["budget_pct"] for r in summary]
+    dodge = 0.01 * ((max(xs) - min(xs)) or 1.0)  # sideways offset per method, so CI bars stay apart
+    for i, method in enumerate(methods):
+        rows = sorted((r for r in summary if r["method"] == method), key=lambda r: r["budget_pct"])
+        x = [r["budget_pct"] + (i - (len(methods) - 1) / 2) * dodge for r in rows]
+        y = [r["reduction_pct"] for r in rows]
+        low = [_span(r["reduction_pct"], r["reduction_ci_low"]) for r in rows]
+        high = [_span(r["reduction_ci_high"], r["reduction_pct"]) for r in rows]
+        ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=4, label=method)
+    ax.set_xlabel("budget (% of the tile's cells treated)")
+    ax.set_ylabel("reduction of mean burned area (%)")
+    ax.set_title(
+        f"Burned-area reduction vs budget: {info['n_tiles']} {info['split']} tiles, "
+        f"{info['n_fires']} fires each\n(bars: {CONFIDENCE:.0%} CI, {CI_METHOD}; methods offset sideways)",
+        fontsize=10,
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="method")
+    return fig
+
+
+def _span(a: float, b: float) -> float:
+    """Length of a CI arm; 0 (no bar) where the interval is undefined."""
+    return 0.0 if math.isnan(a) or math.isnan(b) else a - b
+
+
+def save_png(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", facecolor="white")
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    atomic_write_bytes(path, text.encode())
+    return path
