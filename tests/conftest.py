@@ -8,9 +8,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import rasterio
+import torch
 from affine import Affine
 
 from fuelbreak.landscape.synthetic import synthetic_tile
+
+# Tests check behaviour, not speed: one torch thread avoids oversubscription stalls beside worker processes.
+torch.set_num_threads(1)
 
 # A 30 m grid in CONUS Albers placed over Worcester, Vermont (the real sample's corner).
 CRS = "EPSG:5070"

@@ -182,9 +182,10 @@ class FuelBreakVectorEnv(VectorEnv):
                 final_obs[i] = obs
                 to_reset.append(i)
         if to_reset:
-            for i, (obs, info) in zip(
-                to_reset, self._run_resets(to_reset, [None] * len(to_reset), None), strict=True
-            ):
+            for i in to_reset:
+                self.episode_index[i] += 1
+            seeds = [self._episode_seed(i) for i in to_reset]
+            for i, (obs, info) in zip(to_reset, self._run_resets(to_reset, seeds, None), strict=True):
                 self._obs[i] = obs
                 infos[i]["final_info"] = {k: v for k, v in infos[i].items() if k != "action_mask"}
                 infos[i]["action_mask"] = info["action_mask"]

@@ -1,0 +1,168 @@
+"""The DQN learner and training loop: learning on a fixed problem, masks, checkpoints, exact resume, stops."""
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from fuelbreak.agents.checkpoint import load_checkpoint
+from fuelbreak.agents.config import load_config
+from fuelbreak.agents.dqn import select_cells, td_loss
+from fuelbreak.agents.episode_replay import Batch
+from fuelbreak.agents.networks import build_model
+from fuelbreak.agents.train import train
+from fuelbreak.errors import CheckpointError, ConfigError
+
+TINY = [
+    "env.tile_size=16",
+    "env.synthetic_tiles=12",
+    "env.budget_fraction=0.06",  # 15 cells: 3 steps of 5
+    "env.cells_per_step=5",
+    "env.n_ignitions=4",
+    "env.bp_fires=8",
+    "model.hparams.width=8",
+    "dqn.batch_size=8",
+    "dqn.buffer_size=300",
+    "dqn.learning_starts=6",
+    "dqn.train_freq=2",
+    "dqn.target_update_interval=5",
+    "dqn.epsilon_decay_steps=40",
+    "run.n_envs=2",
+    "run.executor=serial",
+    "run.validation_interval=12",
+    "run.validation_episodes=2",
+    "run.validation_fires=8",
+    "run.checkpoint_interval=12",
+    "run.torch_threads=1",
+]
+
+
+def tiny(tmp_path, name="run", *extra):
+    return load_config(None, [*TINY, f"run.outdir={tmp_path / name}", *extra])
+
+
+def test_loss_falls_on_a_tiny_fixed_problem():
+    torch.manual_seed(0)
+    model = build_model("basic", 3, width=8)
+    target = copy.deepcopy(model)
+    rng = np.random.default_rng(0)
+    obs = rng.random((16, 3, 6, 6)).astype(np.float32)
+    actions = rng.integers(0, 36, (16, 2))
+    batch = Batch(
+        obs, actions, rng.random(16).astype(np.float32) * 3, obs, np.ones((16, 36), bool),
+        np.zeros(16, np.float32), np.ones(16, np.float32), np.arange(16),
+    )  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = td_loss(model, target, batch, k=2)[0].item()
+    for _ in range(200):
+        loss, _ = td_loss(model, target, batch, k=2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first
+
+
+def test_acting_never_selects_an_illegal_cell():
+    model = build_model("dueling", 3)
+    rng = np.random.default_rng(1)
+    for epsilon in (0.0, 0.5, 1.0):
+        for _ in range(20):
+            masks = rng.random((3, 64)) < 0.3
+            masks[:, :5] = True
+            cells = select_cells(model, rng.random((3, 3, 8, 8)).astype(np.float32), masks, 5, epsilon, rng)
+            for m, c in zip(masks, cells, strict=True):
+                assert m[c].all() and len(set(c.tolist())) == 5
+
+
+@pytest.mark.slow
+def test_training_writes_the_run_and_picks_best_by_validation(tmp_path):
+    cfg = tiny(tmp_path, "run", "run.total_env_steps=36")
+    summary = train(cfg, progress=False)
+    root = tmp_path / "run"
+    assert summary["env_steps"] == 36 and summary["grad_steps"] > 0
+    for name in (
+        "config.toml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
+        assert (root / name).exists(), name
+    assert list((root / "tb").iterdir())
+    lines = [json.loads(x) for x in (root / "metrics.jsonl").read_text().splitlines()]
+    vals = [x for x in lines if x["kind"] == "val"]
+    assert vals and all(x["val_reduction_random"] is not None for x in vals)
+    best = max(vals, key=lambda x: x["val_reduction"])
+    assert load_checkpoint(root / "checkpoints/best.pt").counters["env_steps"] == best["env_steps"]
+    with pytest.raises(ConfigError, match="--resume"):
+        train(cfg, progress=False)
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    whole = train(tiny(tmp_path, "whole", "run.total_env_steps=48"), progress=False)
+    train(tiny(tmp_path, "parts", "run.total_env_steps=24"), progress=False)
+    resumed = train(tiny(tmp_path, "parts", "run.total_env_steps=48"), resume=True, progress=False)
+    assert resumed["env_steps"] == whole["env_steps"] == 48
+    assert resumed["grad_steps"] == whole["grad_steps"]
+    a = load_checkpoint(tmp_path / "whole/checkpoints/last.pt")
+    b = load_checkpoint(tmp_path / "parts/checkpoints/last.pt")
+    for key, value in a["model_state"].items():
+        assert torch.equal(value, b["model_state"][key]), key
+    # the logs agree too: the resumed run logged the same validation scores
+    vals = lambda run: [  # noqa: E731
+        json.loads(x)["val_reduction"]
+        for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        if '"val"' in x
+    ]
+    assert vals("whole") == pytest.approx(vals("parts"))
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(CheckpointError, match="last.pt"):
+        train(tiny(tmp_path, "none"), resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
+    cfg = tiny(tmp_path, "stop", "run.total_env_steps=100000")
+    timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    summary = train(cfg, progress=False)
+    timer.cancel()
+    assert summary["stopped_early"] and 0 < summary["env_steps"] < 100000
+    ckpt = load_checkpoint(tmp_path / "stop/checkpoints/last.pt")
+    assert ckpt.counters["env_steps"] == summary["env_steps"]
+
+
+@pytest.mark.slow
+def test_supervisor_resumes_a_killed_run(tmp_path):
+    """The training process is killed with SIGKILL mid-run; the supervisor resumes it to the end."""
+    import psutil
+
+    out = tmp_path / "sup"
+    args = [sys.executable, "-m", "fuelbreak", "train", "--supervise", "--quiet", "--outdir", str(out)]
+    args += [*TINY, "run.total_env_steps=160", "run.checkpoint_interval=12"]
+    sup = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoints/last.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (out / "checkpoints/last.pt").exists()
+        trainer = psutil.Process(sup.pid).children()[0]
+        trainer.kill()
+        output, _ = sup.communicate(timeout=240)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    assert sup.returncode == 0, output
+    assert "exited with code -9" in output and "resuming" in output
+    assert json.loads((out / "summary.json").read_text())["env_steps"] == 160
