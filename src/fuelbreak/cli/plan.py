@@ -1,0 +1,262 @@
+"""`fuelbreak plan`: a plan from a trained policy or a baseline, as GIS files, with its expected effect.
+
+The plan is written as PREFIX.tif (aligned cell for cell with the tile: its CRS, transform and shape;
+band 1: 1 = break, band 2: placement order) and PREFIX.geojson (one square per break cell with its
+placement order, in the tile's CRS), so that it opens in QGIS over the input rasters. It is scored on
+`--fires` random fires drawn from a stream of the seed that planning never uses, so a plan is never
+scored on the fires it was planned with.
+
+The helpers here (loading a policy, reading a budget, drawing the scoring fires) are shared with
+`fuelbreak visualize`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fuelbreak.baselines import BASELINES
+from fuelbreak.cli.common import add_tile_args, add_weather_args, load_tile, weather_from_args
+from fuelbreak.errors import CheckpointError, ConfigError
+
+# The model types of `fuelbreak.agents.networks.MODELS`, spelled out so that building the parser does
+# not import torch (a test checks that the two agree).
+MODEL_TYPES = ("auto", "basic", "enhanced", "dueling")
+# Seeds the scoring fires: a stream apart from every planning stream (baselines, policy channels).
+SCORE_TAG = 0x53434F52  # "SCOR"
+# File suffixes a user may put on --out; the prefix is what is left.
+OUT_SUFFIXES = (".tif", ".tiff", ".geojson", ".json")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="plan fuel breaks on a tile with a trained policy or a baseline; write GeoTIFF and GeoJSON",
+        description="Plan --budget break cells on a tile with a trained policy (--ckpt) or a baseline "
+        "(--method), write PREFIX.tif (aligned cell for cell with the tile; band 1: 1 = break, band 2: "
+        "placement order) and PREFIX.geojson (one polygon per break cell, in the tile's CRS), and print the "
+        "plan's expected burned-area reduction on --fires random fires.",
+    )
+    g = p.add_argument_group("planner (give exactly one)")
+    g.add_argument(
+        "--ckpt", metavar="PATH", help="a checkpoint of a trained policy, e.g. RUN/checkpoints/best.pt"
+    )
+    g.add_argument("--method", metavar="NAME", help=f"a baseline: {', '.join(BASELINES)}")
+    add_model_type_arg(p, default=None)
+    add_tile_args(p)
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=0.05,
+        help="break cells: a fraction of the tile (< 1) or a whole number of cells (default 0.05)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the planning and of the scoring fires")
+    add_fires_arg(p)
+    add_weather_args(p)
+    p.add_argument("--out", required=True, metavar="PREFIX", help="write PREFIX.tif and PREFIX.geojson")
+    p.set_defaults(func=run)
+
+
+def add_model_type_arg(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    parser.add_argument(
+        "--model-type",
+        choices=MODEL_TYPES,
+        default=default,
+        help="the model type the checkpoint must hold (default auto: read it from the checkpoint)",
+    )
+
+
+def add_fires_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fires", type=int, default=200, help="random fires that score the plan (default 200)"
+    )
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+
+def load_policy(path, model_type: str = "auto"):
+    """(checkpoint, DQNPolicy, TrainConfig) of a checkpoint; a model-type mismatch names --model-type."""
+    from fuelbreak.agents.checkpoint import load_checkpoint
+    from fuelbreak.agents.config import config_from_dict
+    from fuelbreak.agents.policy import DQNPolicy
+
+    ckpt = load_checkpoint(path)
+    if model_type != "auto" and ckpt.model_type != model_type:
+        raise CheckpointError(
+            f"--model-type {model_type}: checkpoint {path} holds a {ckpt.model_type!r} model, not a "
+            f"{model_type!r} one (leave --model-type at auto to read the type from the checkpoint)"
+        )
+    cfg = config_from_dict(dict(ckpt["config"]), source=f"checkpoint {path}")
+    return ckpt, DQNPolicy.load(path, model_type), cfg
+
+
+def budget_of(budget: float, landscape, flag: str = "--budget") -> int:
+    """Break cells of a budget (a fraction of the tile below 1, else a whole count), within the legal cells."""
+    from fuelbreak.env import budget_cells
+
+    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
+        raise ConfigError(
+            f"{flag} {budget!r}: a budget is a fraction of the tile in (0, 1) or a cell count >= 1"
+        )
+    if budget >= 1 and budget != int(budget):
+        raise ConfigError(f"{flag} {budget:g}: a budget of 1 or more is a whole number of cells")
+    try:
+        cells = budget_cells(budget, landscape.n_cells, 1)
+    except ConfigError as exc:
+        raise ConfigError(f"{flag} {budget:g}: {exc}") from exc
+    legal = int(landscape.burnable.sum())
+    if cells > legal:
+        raise ConfigError(
+            f"{flag} {budget:g} asks for {cells} break cells, but tile '{landscape.name}' has only {legal} "
+            "burnable cells"
+        )
+    return cells
+
+
+def check_fires(n_fires: int) -> int:
+    if n_fires < 1:
+        raise ConfigError(f"--fires must be at least 1, got {n_fires}")
+    return int(n_fires)
+
+
+def scoring_fires(landscape, weather, n_fires: int, seed: int):
+    """The fires that score a plan: drawn from (SCORE_TAG, seed), a stream planning never draws from."""
+    from fuelbreak.fire.montecarlo import behaviors_for, draw_fires
+
+    rng = np.random.default_rng(np.random.SeedSequence([SCORE_TAG, int(seed)]))
+    return draw_fires(landscape, weather, n_fires, rng, behaviors=behaviors_for(landscape, weather))
+
+
+def break_mask(cells, shape: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(shape[0] * shape[1], dtype=bool)
+    mask[np.asarray(cells, dtype=np.int64)] = True
+    return mask.reshape(shape)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Expected burned area (mean burned cells per fire) without and with the plan."""
+
+    before: float
+    after: float
+    n_fires: int
+
+    @property
+    def reduction(self) -> float:
+        """Fraction of the expected burned area the plan saves (0.25 = 25 % less)."""
+        return (self.before - self.after) / self.before if self.before > 0 else 0.0
+
+
+def score_text(score: Score, landscape) -> list[str]:
+    """The lines that report a score: cells, hectares and share of the tile, then the reduction."""
+    ha = landscape.cell_size**2 / 1e4
+
+    def area(cells: float) -> str:
+        return (
+            f"{cells:.1f} cells = {cells * ha:.1f} ha ({100 * cells / landscape.n_cells:.1f} % of the tile)"
+        )
+
+    return [
+        f"expected burned area per fire, over {score.n_fires} random fires:",
+        f"  without breaks: {area(score.before)}",
+        f"  with the plan:  {area(score.after)}",
+        f"  reduction: {100 * score.reduction:.1f} %",
+    ]
+
+
+def weather_text(weather) -> str:
+    """'calm 20 %, 15 km/h from 225° 30 %, ...': the winds of a weather distribution and their weights."""
+    parts = []
+    for s, w in zip(weather.scenarios, weather.weights, strict=True):
+        wind = "calm" if s.wind_speed == 0 else f"{s.wind_speed:g} km/h from {s.wind_direction:g}°"
+        parts.append(wind if len(weather.scenarios) == 1 else f"{wind} {100 * w:.0f} %")
+    return ", ".join(parts)
+
+
+def out_prefix(out: str) -> Path:
+    """--out without a .tif/.geojson suffix a user may have added."""
+    path = Path(out)
+    return path.with_suffix("") if path.suffix.lower() in OUT_SUFFIXES else path
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def run(args: argparse.Namespace) -> int:
+    from fuelbreak.export import write_plan_geojson, write_plan_geotiff
+    from fuelbreak.fire.montecarlo import burned_areas
+
+    if (args.ckpt is None) == (args.method is None):
+        raise ConfigError(
+            "give exactly one planner: --ckpt PATH (a trained policy) or --method NAME (a baseline: "
+            f"{', '.join(BASELINES)}){', not both' if args.ckpt else ''}"
+        )
+    if args.method is not None and args.method not in BASELINES:
+        raise ConfigError(f"--method {args.method!r} is not a baseline; choose one of {', '.join(BASELINES)}")
+    if args.method is not None and args.model_type is not None:
+        raise ConfigError("--model-type applies to a checkpoint (--ckpt), not to --method")
+    n_fires = check_fires(args.fires)
+    land = load_tile(args)
+    budget = budget_of(args.budget, land)
+    cells, weather, about = make_plan(args, land, budget)
+    fires = scoring_fires(land, weather, n_fires, args.seed)
+    breaks = break_mask(cells, land.shape)
+    score = Score(float(burned_areas(fires).mean()), float(burned_areas(fires, breaks).mean()), fires.n_fires)
+
+    prefix = out_prefix(args.out)
+    tif = write_plan_geotiff(prefix.with_name(prefix.name + ".tif"), land, cells)
+    properties = {
+        **about,
+        "budget": args.budget,
+        "budget_cells": budget,
+        "seed": args.seed,
+        "scoring_fires": score.n_fires,
+        "expected_burned_cells_without_breaks": score.before,
+        "expected_burned_cells_with_plan": score.after,
+        "reduction_fraction": score.reduction,
+    }
+    geojson = write_plan_geojson(prefix.with_name(prefix.name + ".geojson"), land, cells, properties)
+
+    h, w = land.shape
+    georef = "its CRS and transform" if land.crs and land.transform else "no geo-reference (synthetic tile)"
+    print(f"plan of {about['planner']} on tile {land.name} ({h} x {w} cells of {land.cell_size:g} m)")
+    print(f"  {budget} break cells ({100 * budget / land.n_cells:.1f} % of the tile), seed {args.seed}")
+    print(f"  weather ({about['weather_source']}): {weather_text(weather)}")
+    for line in score_text(score, land):
+        print(f"  {line}")
+    print(f"  wrote {tif} (band 1: 1 = break, band 2: placement order; aligned with the tile, {georef})")
+    print(f"  wrote {geojson} ({budget} polygons with their placement order)")
+    return 0
+
+
+def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, object, dict]:
+    """(cells in placement order, weather planned and scored under, facts about the planner)."""
+    from fuelbreak.baselines import plan as baseline_plan
+
+    flags_weather = args.wind_speed is not None
+    if args.ckpt is not None:
+        ckpt, policy, cfg = load_policy(args.ckpt, args.model_type or "auto")
+        weather = weather_from_args(args) if flags_weather else cfg.weather.to_weather()
+        cells = policy.plan(land, weather, budget, args.seed)
+        about = {
+            "planner": f"the {ckpt.model_type} policy of {args.ckpt}",
+            "method": "dqn",
+            "checkpoint": str(args.ckpt),
+            "model_type": ckpt.model_type,
+            "weather_source": "weather flags" if flags_weather else "the checkpoint's training weather",
+        }
+    else:
+        weather = weather_from_args(args)
+        cells = baseline_plan(args.method, land, weather, budget, args.seed)
+        about = {
+            "planner": f"baseline '{args.method}'",
+            "method": args.method,
+            "weather_source": "weather flags" if flags_weather else "the built-in distribution",
+        }
+    about["weather"] = weather.to_dict()
+    return np.asarray(cells, dtype=np.int64), weather, about

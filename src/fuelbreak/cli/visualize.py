@@ -1,0 +1,231 @@
+"""`fuelbreak visualize`: look at what a trained policy does on a tile, and at how its training went.
+
+The policy plans on one tile step by step (every step's Q map is kept); the plan is scored on
+`--fires` random fires drawn apart from planning (as in `fuelbreak plan`), and the figures go into
+--outdir: the breaks over a landscape layer, the Q maps over the episode, burn probability before
+and after, the training curves of the run the checkpoint came from, and with --gif the episode as
+an animation. By default the tile is the first of the TEST split of the checkpoint's own dataset,
+one the policy never trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from fuelbreak.cli.plan import (
+    Score,
+    add_fires_arg,
+    add_model_type_arg,
+    break_mask,
+    budget_of,
+    check_fires,
+    load_policy,
+    score_text,
+    scoring_fires,
+    weather_text,
+)
+from fuelbreak.errors import ConfigError, InputError
+from fuelbreak.landscape.core import LAYERS
+
+OVERLAY, QVALUES, TRAINING, BURN_PROBABILITY, GIF = (
+    "fuelbreaks_overlay.png",
+    "qvalue_evolution.png",
+    "training_summary.png",
+    "burn_probability.png",
+    "episode.gif",
+)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "visualize",
+        help="draw a trained policy's plan, Q maps, burn probability and training curves (PNG, GIF)",
+        description="Roll a trained policy out on one tile and write into --outdir: "
+        f"{OVERLAY}, {QVALUES}, {TRAINING} (from the run's metrics log), {BURN_PROBABILITY} and, "
+        f"with --gif, {GIF}; print the plan's expected burned area before and after.",
+    )
+    p.add_argument("--ckpt", required=True, metavar="PATH", help="a checkpoint, e.g. RUN/checkpoints/best.pt")
+    add_model_type_arg(p)
+    g = p.add_argument_group(
+        "tile (default: the first TEST-split tile of the checkpoint's own dataset, never trained on)"
+    )
+    g.add_argument("--tile", help="a tile GeoTIFF (from `fuelbreak data`) or a folder of per-layer GeoTIFFs")
+    g.add_argument("--data", help="a dataset folder (default: the checkpoint's own dataset)")
+    g.add_argument(
+        "--raster-idx",
+        type=int,
+        metavar="N",
+        help="tile N of the dataset (default: the first tile of the checkpoint's test split)",
+    )
+    p.add_argument(
+        "--bg-raster-key",
+        choices=LAYERS,
+        default="fbfm",
+        metavar="KEY",
+        help=f"landscape layer under the breaks: {', '.join(LAYERS)} (default fbfm)",
+    )
+    p.add_argument("--gif", action="store_true", help=f"also write {GIF}, one frame per policy step")
+    p.add_argument("--outdir", default="viz_out", help="folder for the images (default viz_out)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the planning and of the scoring fires")
+    p.add_argument(
+        "--budget",
+        type=float,
+        help="break cells: a fraction of the tile (< 1) or a cell count (default: the checkpoint's)",
+    )
+    add_fires_arg(p)
+    p.add_argument(
+        "--metrics", help="the run's metrics log (default: metrics.jsonl of the run the checkpoint is in)"
+    )
+    p.set_defaults(func=run)
+
+
+# ----------------------------------------------------------------------------- choosing the tile
+
+
+def choose_tile(args: argparse.Namespace, cfg, ckpt_path: Path):
+    """(landscape, where it came from): --tile, tile --raster-idx of --data, or of the checkpoint's dataset."""
+    from fuelbreak.cli.common import load_tile
+    from fuelbreak.landscape.dataset import open_dataset, split_indices
+
+    if args.tile:
+        if args.data or args.raster_idx is not None:
+            raise ConfigError("--tile names one tile file; it does not go with --data or --raster-idx")
+        land = load_tile(argparse.Namespace(tile=args.tile))
+        return land, f"tile file {args.tile}"
+    own_dir = cfg.env.data_dir or None
+    data = args.data if args.data is not None else own_dir
+    own = args.data is None or (own_dir is not None and Path(args.data).resolve() == Path(own_dir).resolve())
+    if data is not None and not Path(data).exists():
+        if args.data is None:
+            raise InputError(
+                f"checkpoint {ckpt_path} was trained on dataset {data}, which is not here; "
+                "choose a tile with --data DATASET or --tile FILE"
+            )
+        raise InputError(f"--data {data} does not exist")
+    e = cfg.env
+    dataset = open_dataset(data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed)
+    what = f"dataset {data}" if data else f"the {len(dataset)} synthetic tiles of the checkpoint's config"
+    splits = split_indices(len(dataset), e.split_seed) if own else None
+    index = args.raster_idx
+    if index is None:
+        index = splits["test"][0] if splits and splits["test"] else 0
+    if not 0 <= index < len(dataset):
+        raise InputError(f"--raster-idx {index} is outside the {len(dataset)} tiles of {what}")
+    where = f"tile {index} of {what}"
+    if splits:
+        split = next(name for name, members in splits.items() if index in members)
+        trained = "the policy trained on it" if split == "train" else "never trained on"
+        where += f" ({split} split, {trained})"
+    return dataset[index].validate(), where
+
+
+def metrics_path(args: argparse.Namespace, ckpt_path: Path) -> Path:
+    """--metrics, or metrics.jsonl of the run folder (RUN/checkpoints/X.pt -> RUN/metrics.jsonl)."""
+    from fuelbreak.agents.train import RunFiles
+
+    if args.metrics:
+        path = Path(args.metrics)
+        if not path.is_file():
+            raise InputError(f"--metrics {path} does not exist")
+        return path
+    folder = ckpt_path.resolve().parent
+    return RunFiles(folder.parent if folder.name == "checkpoints" else folder).metrics
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def run(args: argparse.Namespace) -> int:
+    from fuelbreak.fire.montecarlo import burn_fire_set, burned_areas
+    from fuelbreak.viz import (
+        episode_gif,
+        plot_burn_probability,
+        plot_overlay,
+        plot_qvalue_evolution,
+        plot_training_summary,
+    )
+
+    ckpt_path = Path(args.ckpt)
+    ckpt, policy, cfg = load_policy(ckpt_path, args.model_type)
+    n_fires = check_fires(args.fires)
+    metrics = metrics_path(args, ckpt_path)
+    land, where = choose_tile(args, cfg, ckpt_path)
+    weather = cfg.weather.to_weather()
+    budget_flag = "--budget" if args.budget is not None else "the checkpoint's env.budget_fraction"
+    budget = budget_of(args.budget if args.budget is not None else cfg.env.budget_fraction, land, budget_flag)
+
+    print(f"{ckpt.model_type} policy of {ckpt_path}, {policy.cells_per_step} cells per step")
+    print(f"{where}: {land.name}, {land.shape[0]} x {land.shape[1]} cells of {land.cell_size:g} m")
+    print(f"weather (the checkpoint's training weather): {weather_text(weather)}")
+    steps = policy.rollout(land, weather, budget, args.seed)
+    cells = np.concatenate([s.cells for s in steps]).astype(np.int64)
+    fires = scoring_fires(land, weather, n_fires, args.seed)
+    burned_before = burn_fire_set(fires)
+    burned_after = burn_fire_set(fires, break_mask(cells, land.shape))
+    score = Score(float(burned_before.sum((1, 2)).mean()), float(burned_after.sum((1, 2)).mean()), n_fires)
+    print(
+        f"plan: {budget} break cells ({100 * budget / land.n_cells:.1f} % of the tile) in {len(steps)} steps"
+    )
+    for line in score_text(score, land):
+        print(line)
+
+    outdir = Path(args.outdir)
+    bp_before, bp_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
+    heading = f"{ckpt.model_type} policy ({ckpt_path.name}), {count_steps(steps)}, scored on {n_fires} fires"
+    written = [
+        plot_overlay(
+            land,
+            cells,
+            args.bg_raster_key,
+            outdir / OVERLAY,
+            burn_probability_after=bp_after,
+            title_extra=heading,
+            budget=budget,
+            reduction=score.reduction,
+        ),
+        plot_qvalue_evolution(
+            [(i, s.q_map, s.cells) for i, s in enumerate(steps, start=1)],
+            outdir / QVALUES,
+            landscape=land,
+            title=f"{land.name}, {ckpt.model_type} policy",
+        ),
+        plot_burn_probability(
+            bp_before,
+            bp_after,
+            outdir / BURN_PROBABILITY,
+            landscape=land,
+            cells=cells,
+            title=f"{land.name}, {ckpt.model_type} policy, {n_fires} fires",
+        ),
+    ]
+    missing = []
+    try:
+        written.append(plot_training_summary(metrics, outdir / TRAINING))
+    except InputError as exc:
+        missing.append(f"{TRAINING} not written: {exc}")
+        if (outdir / TRAINING).exists():
+            missing.append(
+                f"  (the {TRAINING} already in {outdir} is from an earlier run, not this checkpoint)"
+            )
+    if args.gif:
+        frames, placed = [], []
+        for s in steps:
+            placed.extend(int(c) for c in s.cells)
+            area = burned_areas(fires, break_mask(placed, land.shape)).mean()
+            frames.append((list(placed), float(area)))
+        written.append(
+            episode_gif(land, args.bg_raster_key, frames, outdir / GIF, baseline_area=score.before)
+        )
+    print("wrote:")
+    for path in written:
+        print(f"  {path}")
+    for line in missing:
+        print(line)
+    return 0
+
+
+def count_steps(steps) -> str:
+    return "1 step" if len(steps) == 1 else f"{len(steps)} steps"
