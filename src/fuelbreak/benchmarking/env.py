@@ -1,0 +1,83 @@
+"""Environment steps per second: our sync and async vector envs against gymnasium's AsyncVectorEnv.
+
+Same workload for all three: FuelBreakEnv on synthetic 50x50 tiles, 10 ignitions a step, budget 5 %,
+one cell per step (125 steps an episode, resets included), random legal actions from a fixed seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import gymnasium as gym
+import numpy as np
+
+from fuelbreak.env.fuelbreak_env import FuelBreakEnv
+from fuelbreak.parallel.local import ProcessExecutor, SerialExecutor
+from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
+
+WORKLOAD = dict(split="train", n_tiles=100, tile_size=50, budget=0.05, cells_per_step=1, n_ignitions=10)
+
+
+def _legal_actions(masks, rng) -> np.ndarray:
+    return np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+
+
+def _time_steps(venv, seconds: float, seed: int, masks_of) -> dict:
+    """Step with random legal actions for about `seconds`; env steps per second and per-step latency."""
+    rng = np.random.default_rng(seed)
+    _, info = venv.reset(seed=seed)
+    masks = masks_of(venv, info)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        _, _, _, _, info = venv.step(_legal_actions(masks, rng))
+        masks = masks_of(venv, info)
+        steps += venv.num_envs
+    elapsed = time.perf_counter() - t0
+    return {"env_steps": steps, "seconds": elapsed, "steps_per_s": steps / elapsed}
+
+
+def _our_masks(venv, info):
+    return info["action_mask"]
+
+
+def _gym_masks(venv, info):
+    # gymnasium's AsyncVectorEnv stacks info entries into arrays, with NEXT_STEP autoreset semantics
+    return np.asarray(info["action_mask"])
+
+
+def run_env_benchmark(seconds: float = 10.0, n_envs: int = 2, seed: int = 0, progress=None) -> dict:
+    make = functools.partial(FuelBreakEnv, **WORKLOAD)
+    out = {}
+    venv = FuelBreakVectorEnv([make] * n_envs, executor=SerialExecutor())
+    out["fuelbreak sync (in process)"] = _time_steps(venv, seconds, seed, _our_masks)
+    venv.close()
+    if progress:
+        progress("sync done")
+    venv = FuelBreakVectorEnv([make] * n_envs, executor=ProcessExecutor(workers=2, timeout=60))
+    out["fuelbreak async (2 workers)"] = _time_steps(venv, seconds, seed, _our_masks)
+    venv.close()
+    if progress:
+        progress("async done")
+    gvenv = gym.vector.AsyncVectorEnv([make] * n_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    try:
+        out["gymnasium AsyncVectorEnv (2 workers)"] = _time_steps(gvenv, seconds, seed, _gym_masks)
+    finally:
+        gvenv.close(terminate=True)
+    if progress:
+        progress("gymnasium done")
+    return {"workload": {**WORKLOAD, "n_envs": n_envs}, "results": out}
+
+
+def format_env_report(result: dict) -> str:
+    w = result["workload"]
+    lines = [
+        f"Workload: {w['n_envs']} envs, {w['tile_size']}x{w['tile_size']} synthetic tiles, {w['n_ignitions']} ignitions "
+        f"a step, budget {w['budget']:.0%}, {w['cells_per_step']} cell a step (resets included).",
+        "",
+        "| vector env | env steps/s | steps timed |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, r in result["results"].items():
+        lines.append(f"| {name} | {r['steps_per_s']:,.0f} | {r['env_steps']:,} |")
+    return "\n".join(lines)
