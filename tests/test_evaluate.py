@@ -14,6 +14,7 @@ import fuelbreak.evaluation.tile as tile_mod
 from fuelbreak.baselines.common import planning_fires, planning_streams
 from fuelbreak.errors import ConfigError, InputError, SimulationError
 from fuelbreak.evaluate import check_budgets, evaluate, select_tiles, write_outputs
+from fuelbreak.evaluation.leakage import trained_tiles
 from fuelbreak.evaluation.report import TILE_COLUMNS, summary_columns
 from fuelbreak.evaluation.stats import t_interval, win_rate
 from fuelbreak.evaluation.tile import (
@@ -247,8 +248,8 @@ def test_process_executor_gives_the_serial_results(dataset):
     assert pooled.info["executor"] == "process"
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
+def save_tiny_checkpoint(path, config: dict):
+    """An untrained 'basic' Q-network saved as a real checkpoint, with the given training config."""
     from fuelbreak.agents.checkpoint import capture_rng_state, make_payload, save_checkpoint
     from fuelbreak.agents.networks import build_model
     from fuelbreak.env.observation import CHANNELS
@@ -262,10 +263,15 @@ def tiny_checkpoint(tmp_path_factory):
         optimizer=torch.optim.Adam(model.parameters()),
         obs_channels=list(CHANNELS),
         counters={"env_steps": 0},
-        config={"env": {"cells_per_step": 5}},
+        config=config,
         rng_state=capture_rng_state(),
     )
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", payload)
+    return save_checkpoint(path, payload)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", {"env": {"cells_per_step": 5}})
 
 
 def test_dqn_from_a_checkpoint_is_evaluated_like_the_baselines(dataset, tiny_checkpoint):
@@ -352,3 +358,45 @@ def test_levelset_rescoring_uses_the_same_fires_as_mtt(dataset):
     ls = evaluate(*args, n_fires=2, engine="levelset", progress=False)
     assert ls.records[0]["status"] == "ok" and ls.records[0]["engine"] == "levelset"
     assert ls.records[0]["fires_digest"] == mtt.records[0]["fires_digest"]
+
+
+TRAIN_ENV = {
+    "cells_per_step": 5,
+    "synthetic_tiles": 32,
+    "split_seed": 0,
+    "tile_size": SIZE,
+    "synthetic_seed": 0,
+}
+
+
+def test_trained_tiles_from_the_checkpoint_config(tmp_path):
+    env = {**TRAIN_ENV, "data_dir": ""}
+    train32 = set(split_indices(32, 0)["train"])
+    assert trained_tiles(env, None, SIZE, 0, 500) == train32
+    assert trained_tiles(env, None, SIZE, 0, 10) == {i for i in train32 if i < 10}
+    assert trained_tiles(env, None, SIZE, 1, 500) == set()  # other synthetic tiles
+    assert trained_tiles(env, None, 50, 0, 500) == set()
+    assert trained_tiles(env, str(tmp_path), SIZE, 0, 500) == set()  # real tiles vs synthetic ones
+    on_disk = {**env, "data_dir": str(tmp_path)}
+    assert trained_tiles(on_disk, str(tmp_path / "." / ""), SIZE, 0, 40) == set(split_indices(40, 0)["train"])
+    assert trained_tiles({"cells_per_step": 5}, None, SIZE, 0, 500) is None
+
+
+def test_cli_refuses_a_checkpoint_trained_on_the_evaluation_tiles(tmp_path, monkeypatch, capsys):
+    ckpt = save_tiny_checkpoint(tmp_path / "c.pt", {"env": {**TRAIN_ENV, "data_dir": ""}})
+    base = [
+        "--tile-size",
+        str(SIZE),
+        "--fires",
+        "4",
+        "--methods",
+        "random",
+        "--ckpt",
+        str(ckpt),
+        "--no-progress",
+    ]
+    code = run_cli([*base, "--n-tiles", "500", "--outdir", str(tmp_path / "a")], monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2 and f"--ckpt {ckpt} was trained on" in err and "--n-tiles 32" in err
+    assert run_cli([*base, "--n-tiles", "32", "--outdir", str(tmp_path / "b")], monkeypatch) == 0
+    assert "| dqn | 3 |" in capsys.readouterr().out

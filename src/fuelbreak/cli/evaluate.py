@@ -50,7 +50,9 @@ def register(sub) -> None:
         "when --ckpt is given)",
     )
     m.add_argument(
-        "--ckpt", help="a checkpoint from `fuelbreak train` (e.g. runs/default/checkpoints/best.pt); adds dqn"
+        "--ckpt",
+        help="a checkpoint from `fuelbreak train` (e.g. runs/default/checkpoints/best.pt); adds dqn. Refused when "
+        "its recorded training split holds any of the evaluation tiles",
     )
     m.add_argument("--model-type", default="auto", help="model type the checkpoint must hold (default auto)")
     m.add_argument(
@@ -148,6 +150,32 @@ def make_executor_from_args(args: argparse.Namespace):
     return make_executor("ray", num_cpus=workers, timeout=args.task_timeout)
 
 
+def check_not_trained_on(args: argparse.Namespace, indices: list[int], n_tiles: int) -> None:
+    """Refuse to score a checkpoint on tiles its training run learned from (see evaluation.leakage)."""
+    from fuelbreak.agents.checkpoint import load_checkpoint
+    from fuelbreak.errors import ConfigError
+    from fuelbreak.evaluation.leakage import trained_tiles
+
+    env = load_checkpoint(args.ckpt, None).data["config"].get("env", {})
+    seen = trained_tiles(env, args.data, args.tile_size, args.tiles_seed, n_tiles)
+    if seen is None:
+        print(
+            f"warning: checkpoint {args.ckpt} does not record its training split (env.split_seed, "
+            "env.synthetic_tiles, ...); cannot check that the evaluation tiles were not trained on",
+            file=sys.stderr,
+        )
+        return
+    overlap = sorted(seen & set(indices))
+    if overlap:
+        shown = ", ".join(map(str, overlap[:10])) + (" ..." if len(overlap) > 10 else "")
+        hint = "" if args.data else f" --n-tiles {env['synthetic_tiles']}"
+        raise ConfigError(
+            f"--ckpt {args.ckpt} was trained on {len(overlap)} of the evaluation tiles ({shown}): its run split "
+            f"{env['synthetic_tiles'] if not args.data else n_tiles} tiles with env.split_seed={env['split_seed']}; "
+            f"evaluate with{hint} --split-seed {env['split_seed']} to use its held-out tiles"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from fuelbreak.errors import SimulationError
     from fuelbreak.evaluate import evaluate, select_tiles, write_outputs
@@ -160,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
     weather = weather_from_args(args)
     dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
+    if "dqn" in methods:
+        check_not_trained_on(args, indices, len(dataset))
     with make_executor_from_args(args) as executor:
         ev = evaluate(
             dataset,
