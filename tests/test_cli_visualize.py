@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -61,6 +63,64 @@ def test_writes_every_image_and_one_gif_frame_per_policy_step(tmp_path, capsys):
     assert "reduction:" in out and "without breaks:" in out and "with the plan:" in out
     for name in (*PNGS, "episode.gif"):
         assert str(outdir / name) in out
+
+
+def test_figures_get_the_plan_its_q_maps_and_consistent_areas(tmp_path, capsys, monkeypatch):
+    """What the command hands each plot, recorded instead of drawn: one rollout, one set of fires."""
+    import fuelbreak.viz as viz
+
+    calls = {}
+
+    def recorder(name):
+        def record(*args, **kwargs):
+            calls[name] = (args, kwargs)
+            return args[3] if name in ("overlay", "gif") else args[1 if name == "qvalues" else 2]
+
+        return record
+
+    for name, fn in (
+        ("overlay", "plot_overlay"),
+        ("qvalues", "plot_qvalue_evolution"),
+        ("bp", "plot_burn_probability"),
+        ("gif", "episode_gif"),
+    ):
+        monkeypatch.setattr(viz, fn, recorder(name))
+    ckpt = make_run(tmp_path / "run")
+    rc, out, err = visualize(
+        capsys, "--ckpt", ckpt, "--gif", "--budget", 14, "--outdir", tmp_path / "v", *FAST
+    )
+    assert rc == 0, err
+    before = float(re.search(r"without breaks: ([\d.]+) cells", out).group(1))
+    after = float(re.search(r"with the plan: +([\d.]+) cells", out).group(1))
+    percent = float(re.search(r"reduction: (-?[\d.]+) %", out).group(1))
+
+    (land, cells, bg, _), kw = calls["overlay"]
+    assert bg == "fbfm" and len(cells) == len(set(cells.tolist())) == kw["budget"] == 14
+    assert land.burnable.ravel()[cells].all()
+    assert kw["burn_probability_after"].sum() == pytest.approx(after, abs=0.06)
+    assert 100 * kw["reduction"] == pytest.approx(percent, abs=0.06)  # a fraction, printed as a percent
+
+    (q_maps, _), _ = calls["qvalues"]
+    assert [step for step, _, _ in q_maps] == [1, 2, 3, 4]  # 4 + 4 + 4 + 2 cells
+    placed = np.zeros(land.n_cells, dtype=bool)
+    for _, q, chosen in q_maps:
+        legal = land.burnable.ravel() & ~placed
+        assert (np.isnan(q.ravel()) == ~legal).all()  # blank exactly where a break cannot go
+        placed[chosen] = True
+    assert np.concatenate([c for _, _, c in q_maps]).tolist() == cells.tolist()
+
+    (bp_before, bp_after, _), kw = calls["bp"]
+    assert bp_before.sum() == pytest.approx(before, abs=0.06) and (bp_after <= bp_before).all()
+    assert kw["cells"].tolist() == cells.tolist()
+
+    (_, _, frames, _), kw = calls["gif"]
+    assert [len(c) for c, _ in frames] == [4, 8, 12, 14]
+    assert frames[-1][0] == cells.tolist()
+    areas = [area for _, area in frames]
+    assert areas == sorted(areas, reverse=True)  # a break never lets a fire burn more
+    assert areas[-1] == pytest.approx(after, abs=0.06) and kw["baseline_area"] == pytest.approx(
+        before, abs=0.06
+    )
 
 
 def test_default_tile_is_the_first_test_split_tile_of_the_checkpoint_dataset(tmp_path):

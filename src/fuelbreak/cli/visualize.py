@@ -174,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
 
     outdir = Path(args.outdir)
     bp_before, bp_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
-    heading = f"{ckpt.model_type} policy ({ckpt_path.name}), {count_steps(steps)}, scored on {n_fires} fires"
+    policy_name = f"{ckpt.model_type} policy {short_path(ckpt_path)}"
+    heading = f"{policy_name}: {steps_text(steps)}; scored on {n_fires} random fires (seed {args.seed})"
     written = [
         plot_overlay(
             land,
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             [(i, s.q_map, s.cells) for i, s in enumerate(steps, start=1)],
             outdir / QVALUES,
             landscape=land,
-            title=f"{land.name}, {ckpt.model_type} policy",
+            title=f"{land.name}, {policy_name}, {policy.cells_per_step} cells per step",
         ),
         plot_burn_probability(
             bp_before,
@@ -198,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             outdir / BURN_PROBABILITY,
             landscape=land,
             cells=cells,
-            title=f"{land.name}, {ckpt.model_type} policy, {n_fires} fires",
+            title=f"{land.name}, {policy_name}, {n_fires} random fires",
         ),
     ]
     missing = []
@@ -227,5 +228,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def count_steps(steps) -> str:
-    return "1 step" if len(steps) == 1 else f"{len(steps)} steps"
+def short_path(path: Path, parts: int = 3) -> str:
+    """The last folders of a path (run/checkpoints/best.pt): enough to tell runs apart in a title."""
+    return "/".join(Path(path).parts[-parts:])
+
+
+def steps_text(steps) -> str:
+    """'5 steps of 25 cells', or '5 steps of up to 4 cells' when the last step was cut by the budget."""
+    sizes = {len(s.cells) for s in steps}
+    n = "1 step" if len(steps) == 1 else f"{len(steps)} steps"
+    return f"{n} of {max(sizes)} cells" if len(sizes) == 1 else f"{n} of up to {max(sizes)} cells"
