@@ -59,7 +59,7 @@ from fuelbreak.baselines.common import (
     planning_streams,
     rank_cells,
 )
-from fuelbreak.baselines.firetree import fire_trees, move_tables
+from fuelbreak.baselines.firetree import fire_trees
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import behaviors_for
@@ -106,37 +106,21 @@ def domirank(adjacency: sp.spmatrix, sigma: float = DEFAULT_SIGMA) -> np.ndarray
     return np.atleast_1d(spla.spsolve(system, rhs))
 
 
-def spread_graph(engines: list[MTTEngine], weights, blocked: np.ndarray) -> sp.csr_matrix:
-    """(N, N) rate graph over all cells: A[i, j] = sum_s w_s / travel_s(i -> j) over allowed moves."""
-    tables = move_tables(engines[0].stencil)
-    h, w = blocked.shape
+def spread_graph(engines: list[MTTEngine], weights, breaks: np.ndarray) -> sp.csr_matrix:
+    """(N, N) rate graph over all cells: A[i, j] = sum_s w_s / travel_s(i -> j) over the moves allowed with `breaks`."""
+    h, w = breaks.shape
     rows, cols, vals = [], [], []
     r, c = np.mgrid[0:h, 0:w]
     for engine, weight in zip(engines, weights, strict=True):
-        for k, (dr, dc) in enumerate(tables.steps):
-            ok = np.isfinite(engine.travel[k]) & ~blocked
-            for j in range(tables.n_crossed[k]):  # every cell the move crosses must be open
-                orr, occ = tables.crossed[k, j]
-                ok &= _shifted(~blocked, orr, occ)
-            if tables.n_crossed[k] == 1 and dr != 0 and dc != 0:
-                ok &= _shifted(~blocked, dr, 0) | _shifted(~blocked, 0, dc)
+        travel = engine.travel_with(breaks)
+        for k, (dr, dc) in enumerate(engine.stencil):
+            ok = np.isfinite(travel[k])
             src = r[ok] * w + c[ok]
             rows.append(src)
             cols.append(src + dr * w + dc)
-            vals.append(weight / engine.travel[k][ok].astype(np.float64))
+            vals.append(weight / travel[k][ok].astype(np.float64))
     n = h * w
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-
-
-def _shifted(mask: np.ndarray, dr: int, dc: int) -> np.ndarray:
-    """out[r, c] = mask[r + dr, c + dc], False off the grid."""
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    r0, r1 = max(0, -dr), min(h, h - dr)
-    c0, c1 = max(0, -dc), min(w, w - dc)
-    if r0 < r1 and c0 < c1:
-        out[r0:r1, c0:c1] = mask[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
-    return out
 
 
 def flow_graph(fires, breaks: np.ndarray) -> sp.csr_matrix:
@@ -144,7 +128,7 @@ def flow_graph(fires, breaks: np.ndarray) -> sp.csr_matrix:
     h, w = breaks.shape
     rows, cols, vals = [], [], []
     for engine, group in zip(fires.engines, fires.groups, strict=True):
-        trees = fire_trees(engine, engine.burn(group, breaks).arrival, breaks)
+        trees = fire_trees(engine, engine.burn(group, breaks, trees=True))
         f, j = np.nonzero(trees.pred >= 0)
         rows.append(trees.pred[f, j])
         cols.append(j)
@@ -193,7 +177,7 @@ def domirank_plan(
         if graph == "flow":
             full = flow_graph(fires, breaks)
         else:
-            full = spread_graph(engines, weather.weights, ~landscape.burnable | breaks)
+            full = spread_graph(engines, weather.weights, breaks)
         gamma = np.zeros(landscape.n_cells)
         gamma[legal] = domirank(full[legal][:, legal], sigma)
         chosen = rank_cells(gamma, legal, tie_rng)[: min(batch, budget - len(plan))]

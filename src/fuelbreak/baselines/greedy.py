@@ -46,6 +46,7 @@ from fuelbreak.baselines.common import (
 from fuelbreak.baselines.firetree import fire_trees
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import FireSet
+from fuelbreak.fire.mtt import BurnResult
 from fuelbreak.fire.scenario import Scenario, Weather
 from fuelbreak.landscape.core import Landscape
 
@@ -63,20 +64,22 @@ class _FireState:
         self.area = np.zeros(n, dtype=np.int64)
         self.update(np.arange(n), breaks)
 
-    def burn(self, which: np.ndarray, breaks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Arrival times of fires `which` under `breaks`, as (fire indices, arrival) per scenario group."""
+    def burn(
+        self, which: np.ndarray, breaks: np.ndarray, trees: bool = False
+    ) -> list[tuple[np.ndarray, BurnResult]]:
+        """Fires `which` burned under `breaks`, as (fire indices, BurnResult) per scenario group."""
         out = []
         for g in np.unique(self.group[which]):
             sel = which[self.group[which] == g]
             ign = self.fires.groups[g][self.pos[sel]]
-            out.append((sel, self.fires.engines[g].burn(ign, breaks).arrival))
+            out.append((sel, self.fires.engines[g].burn(ign, breaks, trees=trees)))
         return out
 
     def update(self, which: np.ndarray, breaks: np.ndarray) -> None:
-        for sel, arrival in self.burn(which, breaks):
+        for sel, result in self.burn(which, breaks, trees=True):
             g = self.group[sel[0]]
-            trees = fire_trees(self.fires.engines[g], arrival, breaks)
-            self.burned[sel] = np.isfinite(arrival).reshape(len(sel), -1)
+            trees = fire_trees(self.fires.engines[g], result)
+            self.burned[sel] = result.burned.reshape(len(sel), -1)
             self.bound[sel] = trees.bound
             self.area[sel] = self.burned[sel].sum(axis=1)
 
@@ -88,10 +91,8 @@ class _FireState:
         if simulate.size:
             trial = breaks.copy()
             trial.ravel()[cell] = True
-            for sel, arrival in self.burn(simulate, trial):
-                saved += float(
-                    (self.area[sel] - np.isfinite(arrival).reshape(len(sel), -1).sum(axis=1)).sum()
-                )
+            for sel, result in self.burn(simulate, trial):
+                saved += float((self.area[sel] - result.area).sum())
         return saved / self.fires.n_fires
 
 

@@ -194,13 +194,16 @@ def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _burn(travel, step, starts, duration, arrival):
+def _burn(travel, step, starts, duration, arrival, via):
     """Dijkstra from each start cell over the flat grid; arrival[f] = minutes (inf beyond `duration`).
 
     travel[u, k] is the time of the move from u to u + step[k] (inf when forbidden). Each cell enters
     the heap once and is moved up when a faster path is found (decrease-key), so the heap never holds
-    more than the fire front. A start of -1 (a blocked ignition cell) burns nothing.
+    more than the fire front. A start of -1 (a blocked ignition cell) burns nothing. When `via` has
+    a row per fire, via[f, v] gets the stencil direction of the fastest move into v (-1: none), which
+    makes the spread tree of the fire.
     """
+    track = via.shape[0] == starts.shape[0]
     n_cells, n_dir = travel.shape
     heap = np.empty(n_cells, dtype=np.int32)
     pos = np.empty(n_cells, dtype=np.int32)  # -1 never reached, -2 settled, else index in heap
@@ -208,6 +211,8 @@ def _burn(travel, step, starts, duration, arrival):
         best = arrival[f]
         best[:] = np.inf
         pos[:] = -1
+        if track:
+            via[f, :] = -1
         start = starts[f]
         if start < 0:
             continue
@@ -224,6 +229,8 @@ def _burn(travel, step, starts, duration, arrival):
                     v = u + step[k]
                     if nt < best[v]:
                         best[v] = nt
+                        if track:
+                            via[f, v] = k
                         i = pos[v]
                         if i == -1:
                             i = size
@@ -237,6 +244,9 @@ class BurnResult:
 
     arrival: np.ndarray  # float32 (K, H, W)
     duration: float
+    via: np.ndarray | None = (
+        None  # int8 (K, H, W): stencil direction of the move that reached each cell, -1 none
+    )
 
     @property
     def burned(self) -> np.ndarray:
@@ -319,9 +329,7 @@ class MTTEngine:
 
         A move is inf where it leaves the grid or enters or crosses a cell that cannot carry fire.
         """
-        p = self._pad
-        hp, wp = self.shape[0] + 2 * p, self.shape[1] + 2 * p
-        return self._travel_open.reshape(hp, wp, -1).transpose(2, 0, 1)[:, p:-p, p:-p]
+        return self.travel_with(None)
 
     @property
     def stencil(self) -> tuple[tuple[int, int], ...]:
@@ -333,8 +341,30 @@ class MTTEngine:
         blocked[p:-p, p:-p] = self.nonburnable | breaks
         return blocked
 
-    def burn(self, ignitions, breaks=None, duration: float | None = None) -> BurnResult:
-        """Run one independent fire per ignition; return arrival times within the duration."""
+    def _moves(self, breaks: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+        """Cell-major padded travel times with the moves the breaks forbid removed."""
+        if not breaks.any():
+            return self._travel_open
+        p, wp = self._pad, self.shape[1] + 2 * self._pad
+        rows_b, cols_b = np.nonzero(breaks & ~self.nonburnable)
+        travel = self._travel_open.copy()
+        _block_breaks(travel, blocked, (rows_b + p) * wp + cols_b + p, self._offsets, self._counts, wp)
+        return travel
+
+    def travel_with(self, breaks=None) -> np.ndarray:
+        """(n_dir, H, W) minutes of each allowed move once `breaks` are in place (inf: forbidden)."""
+        breaks = check_breaks(breaks, self.shape)
+        p = self._pad
+        hp, wp = self.shape[0] + 2 * p, self.shape[1] + 2 * p
+        moves = self._moves(breaks, self._blocked(breaks))
+        return moves.reshape(hp, wp, -1).transpose(2, 0, 1)[:, p:-p, p:-p]
+
+    def burn(self, ignitions, breaks=None, duration: float | None = None, trees: bool = False) -> BurnResult:
+        """Run one independent fire per ignition; return arrival times within the duration.
+
+        With `trees`, also the direction of the move that reached each cell (`BurnResult.via`): the
+        predecessor of cell (r, c) is (r, c) - stencil[via], so the fires' spread trees come for free.
+        """
         breaks = check_breaks(breaks, self.shape)
         ign = as_flat_ignitions(ignitions, self.shape)
         duration = float(self.scenario.duration if duration is None else duration)
@@ -342,15 +372,16 @@ class MTTEngine:
         p = self._pad
         hp, wp = h + 2 * p, w + 2 * p
         blocked = self._blocked(breaks)
-        travel = self._travel_open
-        if breaks.any():
-            rows_b, cols_b = np.nonzero(breaks & ~self.nonburnable)
-            travel = travel.copy()
-            _block_breaks(travel, blocked, (rows_b + p) * wp + cols_b + p, self._offsets, self._counts, wp)
+        travel = self._moves(breaks, blocked)
         rows, cols = ign // w + p, ign % w + p
         starts = np.where(blocked[rows, cols] == 0, rows * wp + cols, -1)
         step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array([wp, 1])
         arrival = np.empty((len(ign), hp * wp), dtype=np.float32)
-        _burn(travel, step, starts, np.float32(duration), arrival)
+        via = np.empty((len(ign) if trees else 0, hp * wp), dtype=np.int8)
+        _burn(travel, step, starts, np.float32(duration), arrival, via)
         arrival = np.ascontiguousarray(arrival.reshape(len(ign), hp, wp)[:, p:-p, p:-p])
+        if trees:
+            via = np.ascontiguousarray(via.reshape(len(ign), hp, wp)[:, p:-p, p:-p])
+            via[~np.isfinite(arrival)] = -1
+            return BurnResult(arrival, duration, via)
         return BurnResult(arrival, duration)
