@@ -55,11 +55,13 @@ class DQNPolicy:
         bp_ignitions = sample_ignitions(landscape, BP_FIRES, np.random.default_rng([seed, 0xB9]))
         intensity = np.zeros((4, *landscape.shape))
         bp = np.zeros(landscape.shape)
+        downstream = np.zeros(landscape.shape)
         for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
             tile = prepare_tile(landscape, scenario, bp_ignitions)
             intensity += weight * tile.intensity
             bp += weight * tile.burn_probability
-        return static_channels(landscape, intensity, bp)
+            downstream += weight * tile.downstream
+        return static_channels(landscape, intensity, bp, downstream)
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():

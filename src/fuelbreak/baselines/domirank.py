@@ -59,7 +59,7 @@ from fuelbreak.baselines.common import (
     planning_streams,
     rank_cells,
 )
-from fuelbreak.baselines.firetree import fire_trees
+from fuelbreak.fire.trees import fire_trees
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import behaviors_for

@@ -5,7 +5,7 @@ The strong, slow reference. Every step evaluates marginal gains by burning the p
 affordable:
 
 * Fires a break cannot change are not burned again. From each fire's spread tree
-  (`fuelbreak.baselines.firetree`) a break at c can save at most `bound[c]` cells; when that is 0,
+  (`fuelbreak.fire.trees`) a break at c can save at most `bound[c]` cells; when that is 0,
   or 1 and c itself burned, the saving is known without simulating.
 * Lazy evaluation (CELF, Leskovec et al. 2007): candidates sit in a priority queue keyed by an upper
   estimate of their gain, at first the tree bound summed over fires (a true upper bound for the
@@ -43,7 +43,7 @@ from fuelbreak.baselines.common import (
     planning_fires,
     planning_streams,
 )
-from fuelbreak.baselines.firetree import fire_trees
+from fuelbreak.fire.trees import fire_trees
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.mtt import BurnResult

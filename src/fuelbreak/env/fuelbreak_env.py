@@ -214,7 +214,9 @@ class FuelBreakEnv(gym.Env):
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         self.tile_fire = tile_fire
-        self._static = static_channels(self.landscape, tile_fire.intensity, tile_fire.burn_probability)
+        self._static = static_channels(
+            self.landscape, tile_fire.intensity, tile_fire.burn_probability, tile_fire.downstream
+        )
         self.initial_area = self.area = start.mean_area
         self._episode_ready = True
         self._sync_space()

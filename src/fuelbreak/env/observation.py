@@ -30,13 +30,16 @@ CHANNELS: tuple[str, ...] = (
     "intensity_south",
     "intensity_west",
     "burn_probability",  # baseline burn probability under the episode's weather, no breaks
+    "downstream_area",  # log1p(cells per fire a break here could save at most) / log1p(tile cells)
     "breaks",  # 1 where a break has been placed
 )
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 _LOG_I = float(np.log1p(1e5))
 
 
-def static_channels(landscape: Landscape, intensity: np.ndarray, burn_probability: np.ndarray) -> np.ndarray:
+def static_channels(
+    landscape: Landscape, intensity: np.ndarray, burn_probability: np.ndarray, downstream: np.ndarray
+) -> np.ndarray:
     """The channels that do not change within an episode, (C, H, W) with the dynamic ones zero."""
     lay = landscape.layers
     h, w = landscape.shape
@@ -56,6 +59,7 @@ def static_channels(landscape: Landscape, intensity: np.ndarray, burn_probabilit
     obs[8] = np.clip(lay["cbd"] / 0.4, 0.0, 1.0)
     obs[9:13] = np.clip(np.log1p(np.maximum(intensity, 0.0)) / _LOG_I, 0.0, 1.0)
     obs[13] = burn_probability
+    obs[14] = np.clip(np.log1p(np.maximum(downstream, 0.0)) / np.log1p(h * w), 0.0, 1.0)
     return obs
 
 

@@ -39,6 +39,7 @@ class TileFire:
     engine: object
     intensity: np.ndarray  # (4, H, W) fireline intensity toward N, E, S, W, kW/m
     burn_probability: np.ndarray  # (H, W) under the scenario, no breaks
+    downstream: np.ndarray  # (H, W) mean cells per fire whose spread path runs through the cell
 
 
 def simulate_step(engine, breaks: np.ndarray, ignitions: np.ndarray) -> StepResult:
@@ -50,16 +51,27 @@ def simulate_step(engine, breaks: np.ndarray, ignitions: np.ndarray) -> StepResu
 def prepare_tile(
     landscape: Landscape, scenario: Scenario, bp_ignitions: np.ndarray, engine_name: str = "mtt"
 ) -> TileFire:
-    """Build the engine once and compute the baseline burn probability and intensity channels."""
+    """Build the engine once and compute the fire-derived channels from the `bp_ignitions` fires.
+
+    The downstream area of a cell is the upper bound of what a break there could save per fire
+    (`fuelbreak.fire.trees`): it comes from the fires' spread trees, which the fast engine records.
+    The trees always come from `mtt`, also when episodes are scored with the level set.
+    """
     from fuelbreak.fire.behavior import compute_behavior
+    from fuelbreak.fire.mtt import MTTEngine
+    from fuelbreak.fire.trees import fire_trees
 
     behavior = compute_behavior(landscape, scenario)
-    kwargs = {"behavior": behavior} if engine_name == "mtt" else {}
-    engine = make_engine(engine_name, landscape, scenario, **kwargs)
+    mtt = MTTEngine(landscape, scenario, behavior=behavior)
+    engine = mtt if engine_name == "mtt" else make_engine(engine_name, landscape, scenario)
     intensity = np.stack([behavior.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
-    no_breaks = np.zeros(landscape.shape, dtype=bool)
-    bp = simulate_step(engine, no_breaks, bp_ignitions).burn_count / max(len(bp_ignitions), 1)
-    return TileFire(engine, intensity.astype(np.float32), bp.astype(np.float32))
+    fires = mtt.burn(bp_ignitions, trees=True)
+    n = max(len(bp_ignitions), 1)
+    bp = fires.burned.sum(axis=0) / n
+    downstream = fire_trees(mtt, fires).bound.sum(axis=0).reshape(landscape.shape) / n
+    return TileFire(
+        engine, intensity.astype(np.float32), bp.astype(np.float32), downstream.astype(np.float32)
+    )
 
 
 def start_episode(
