@@ -9,9 +9,9 @@ import scipy.sparse as sp
 from fuelbreak.baselines import BASELINES, plan
 from fuelbreak.baselines.common import planning_fires, planning_streams
 from fuelbreak.baselines.domirank import admissible_sigma, domirank
-from fuelbreak.fire.trees import fire_trees
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire import MTTEngine, Scenario, Weather, burn_probability, draw_fires
+from fuelbreak.fire.trees import fire_trees
 from fuelbreak.landscape.core import Landscape
 
 ROCK = 99

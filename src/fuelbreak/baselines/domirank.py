@@ -59,12 +59,12 @@ from fuelbreak.baselines.common import (
     planning_streams,
     rank_cells,
 )
-from fuelbreak.fire.trees import fire_trees
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import behaviors_for
 from fuelbreak.fire.mtt import MTTEngine
 from fuelbreak.fire.scenario import Scenario, Weather
+from fuelbreak.fire.trees import fire_trees
 from fuelbreak.landscape.core import Landscape
 
 GRAPHS = ("flow", "spread")

@@ -43,11 +43,11 @@ from fuelbreak.baselines.common import (
     planning_fires,
     planning_streams,
 )
-from fuelbreak.fire.trees import fire_trees
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.mtt import BurnResult
 from fuelbreak.fire.scenario import Scenario, Weather
+from fuelbreak.fire.trees import fire_trees
 from fuelbreak.landscape.core import Landscape
 
 
