@@ -14,7 +14,9 @@ from fuelbreak.cli import main
 from fuelbreak.cli.plan import load_policy
 from fuelbreak.cli.visualize import choose_tile, metrics_path
 from fuelbreak.errors import ConfigError, InputError
+from fuelbreak.landscape.core import Landscape
 from fuelbreak.landscape.dataset import split_indices
+from fuelbreak.landscape.geotiff import write_landscape
 from tests.test_cli_plan import CELLS_PER_STEP, TILE, geo_tile, make_checkpoint, make_run
 
 PNGS = ("fuelbreaks_overlay.png", "qvalue_evolution.png", "burn_probability.png", "training_summary.png")
@@ -65,8 +67,12 @@ def test_writes_every_image_and_one_gif_frame_per_policy_step(tmp_path, capsys):
         assert str(outdir / name) in out
 
 
-def test_figures_get_the_plan_its_q_maps_and_consistent_areas(tmp_path, capsys, monkeypatch):
-    """What the command hands each plot, recorded instead of drawn: one rollout, one set of fires."""
+PATH_ARG = {"overlay": 3, "gif": 3, "qvalues": 1, "training": 1, "bp": 2}  # where each plot takes its path
+
+
+@pytest.fixture
+def no_drawing(monkeypatch) -> dict:
+    """Record what the command hands each plot (name -> (args, kwargs)) instead of drawing it."""
     import fuelbreak.viz as viz
 
     calls = {}
@@ -74,7 +80,7 @@ def test_figures_get_the_plan_its_q_maps_and_consistent_areas(tmp_path, capsys, 
     def recorder(name):
         def record(*args, **kwargs):
             calls[name] = (args, kwargs)
-            return args[3] if name in ("overlay", "gif") else args[1 if name == "qvalues" else 2]
+            return args[PATH_ARG[name]]
 
         return record
 
@@ -83,8 +89,15 @@ def test_figures_get_the_plan_its_q_maps_and_consistent_areas(tmp_path, capsys, 
         ("qvalues", "plot_qvalue_evolution"),
         ("bp", "plot_burn_probability"),
         ("gif", "episode_gif"),
+        ("training", "plot_training_summary"),
     ):
         monkeypatch.setattr(viz, fn, recorder(name))
+    return calls
+
+
+def test_figures_get_the_plan_its_q_maps_and_consistent_areas(tmp_path, capsys, no_drawing):
+    """What the command hands each plot, recorded instead of drawn: one rollout, one set of fires."""
+    calls = no_drawing
     ckpt = make_run(tmp_path / "run")
     rc, out, err = visualize(
         capsys, "--ckpt", ckpt, "--gif", "--budget", 14, "--outdir", tmp_path / "v", *FAST
@@ -121,6 +134,19 @@ def test_figures_get_the_plan_its_q_maps_and_consistent_areas(tmp_path, capsys, 
     assert areas[-1] == pytest.approx(after, abs=0.06) and kw["baseline_area"] == pytest.approx(
         before, abs=0.06
     )
+
+
+def test_a_featureless_background_is_pointed_out(tmp_path, capsys, no_drawing):
+    land = Landscape.uniform((TILE, TILE), fuel=102, slope=10.0, cc=0.0, name="grass-slope")
+    tile = write_landscape(land, tmp_path / "grass.tif")
+    ckpt = make_run(tmp_path / "run")
+    rc, out, err = visualize(capsys, "--ckpt", ckpt, "--tile", tile, "--bg-raster-key", "cc", *FAST)
+    assert rc == 0, err
+    assert "note: layer cc is 0 everywhere on this tile" in out
+    assert no_drawing["overlay"][0][2] == "cc"
+    rc, out, err = visualize(capsys, "--ckpt", ckpt, "--tile", tile, "--bg-raster-key", "dem", *FAST)
+    assert rc == 0, err
+    assert "note:" not in out
 
 
 def test_default_tile_is_the_first_test_split_tile_of_the_checkpoint_dataset(tmp_path):

@@ -160,6 +160,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{ckpt.model_type} policy of {ckpt_path}, {policy.cells_per_step} cells per step")
     print(f"{where}: {land.name}, {land.shape[0]} x {land.shape[1]} cells of {land.cell_size:g} m")
     print(f"weather (the checkpoint's training weather): {weather_text(weather)}")
+    background = land.layers[args.bg_raster_key]
+    if np.ptp(background) == 0:
+        print(
+            f"note: layer {args.bg_raster_key} is {float(background.flat[0]):g} everywhere on this tile, so "
+            "the overlay's background shows no pattern; another --bg-raster-key may say more"
+        )
     steps = policy.rollout(land, weather, budget, args.seed)
     cells = np.concatenate([s.cells for s in steps]).astype(np.int64)
     fires = scoring_fires(land, weather, n_fires, args.seed)
