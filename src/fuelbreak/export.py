@@ -83,7 +83,7 @@ def _cell_ring(row: int, col: int, affine) -> list[list[float]]:
     corners = [(col, row), (col + 1, row), (col + 1, row + 1), (col, row + 1), (col, row)]
     if affine is None:
         return [[float(x), float(-y)] for x, y in corners]
-    return [list(map(float, affine * (x, y))) for x, y in corners]
+    return [list(map(float, affine @ (x, y))) for x, y in corners]
 
 
 def plan_geojson(landscape: Landscape, cells, properties: dict | None = None) -> dict:

@@ -6,39 +6,44 @@ import argparse
 
 from fuelbreak.fire.scenario import Scenario, Weather, default_weather
 
+SCENARIO_FLAGS = ("m1h", "m10h", "m100h", "herb", "woody", "foliar", "duration")
+
 
 def add_weather_args(parser: argparse.ArgumentParser) -> None:
-    """Flags for one scenario; without --wind-speed the default weather distribution is used."""
-    g = parser.add_argument_group("weather (default: the built-in distribution of calm and 15-25 km/h winds)")
-    g.add_argument("--wind-speed", type=float, help="wind speed at 10 m, km/h")
-    g.add_argument(
-        "--wind-direction", type=float, default=270.0, help="direction the wind blows FROM, degrees"
+    """Flags for the weather: one scenario with --wind-speed, else the built-in distribution of winds.
+
+    Moisture and duration flags apply to the one scenario, or to every scenario of the distribution.
+    """
+    g = parser.add_argument_group(
+        "weather (default: the built-in mix of calm and 15-25 km/h winds, 6 % 1-h moisture, 4 h burns; "
+        "moisture and duration flags apply to every scenario of the mix)"
     )
-    g.add_argument("--m1h", type=float, default=0.06, help="1-h dead fuel moisture, fraction")
-    g.add_argument("--m10h", type=float, default=0.08, help="10-h dead fuel moisture, fraction")
-    g.add_argument("--m100h", type=float, default=0.10, help="100-h dead fuel moisture, fraction")
-    g.add_argument("--herb", type=float, default=0.60, help="live herbaceous moisture, fraction")
-    g.add_argument("--woody", type=float, default=0.90, help="live woody moisture, fraction")
-    g.add_argument("--foliar", type=float, default=1.0, help="foliar moisture, fraction")
-    g.add_argument("--duration", type=float, default=240.0, help="burn duration, minutes")
+    g.add_argument("--wind-speed", type=float, help="one scenario with this wind speed at 10 m, km/h")
+    g.add_argument(
+        "--wind-direction", type=float, help="with --wind-speed: direction the wind blows FROM, degrees (270)"
+    )
+    g.add_argument("--m1h", type=float, help="1-h dead fuel moisture, fraction (0.06)")
+    g.add_argument("--m10h", type=float, help="10-h dead fuel moisture, fraction (0.08)")
+    g.add_argument("--m100h", type=float, help="100-h dead fuel moisture, fraction (0.10)")
+    g.add_argument("--herb", type=float, help="live herbaceous moisture, fraction (0.60)")
+    g.add_argument("--woody", type=float, help="live woody moisture, fraction (0.90)")
+    g.add_argument("--foliar", type=float, help="foliar moisture, fraction (1.0)")
+    g.add_argument("--duration", type=float, help="burn duration, minutes (240)")
 
 
 def weather_from_args(args: argparse.Namespace) -> Weather:
+    from dataclasses import replace
+
+    from fuelbreak.errors import ConfigError
+
+    given = {k: getattr(args, k) for k in SCENARIO_FLAGS if getattr(args, k) is not None}
     if args.wind_speed is None:
-        return default_weather()
-    return Weather.single(
-        Scenario(
-            wind_speed=args.wind_speed,
-            wind_direction=args.wind_direction,
-            m1h=args.m1h,
-            m10h=args.m10h,
-            m100h=args.m100h,
-            herb=args.herb,
-            woody=args.woody,
-            foliar=args.foliar,
-            duration=args.duration,
-        )
-    )
+        if args.wind_direction is not None:
+            raise ConfigError("--wind-direction needs --wind-speed (the default mix has its own directions)")
+        mix = default_weather()
+        return Weather(tuple(replace(s, **given) for s in mix.scenarios), mix.weights)
+    direction = 270.0 if args.wind_direction is None else args.wind_direction
+    return Weather.single(Scenario(wind_speed=args.wind_speed, wind_direction=direction, **given))
 
 
 def add_tile_args(parser: argparse.ArgumentParser, required: bool = False) -> None:

@@ -24,7 +24,7 @@ SHORTHANDS = {
 def register(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="train a Q-network to place breaks (default: synthetic tiles, 50x50, budget 5 %, wind scenarios)",
+        help="train a Q-network to place breaks (default: synthetic tiles, 50x50, budget 5 %%, wind scenarios)",
         description="Train with the packaged default config (or --config), overridden by KEY=VALUE arguments "
         "such as dqn.lr=1e-4 or model.hparams.width=32. Writes config.toml, metrics.jsonl, TensorBoard "
         "scalars and checkpoints/ into the run folder.",
