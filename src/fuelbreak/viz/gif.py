@@ -67,7 +67,8 @@ def episode_gif(
         mask = np.zeros(grid.shape[0] * grid.shape[1], dtype=bool)
         mask[cells] = True
         outline.set_segments(mask_outline(mask.reshape(grid.shape), grid).get_segments())
-        newest.set_offsets(np.column_stack(grid.centres(cells[-1:])) if len(cells) else np.empty((0, 2)))
+        added = cells[len(entries[i - 1][0]) :] if i > 0 else cells  # every cell this step placed
+        newest.set_offsets(np.column_stack(grid.centres(added)) if len(added) else np.empty((0, 2)))
         ax.set_title(
             _frame_title(landscape, i + first, len(entries) - 1 + first, len(cells), area, baseline_area)
         )
@@ -117,7 +118,7 @@ def _frame_figure(landscape: Landscape, bg_key: str, grid: Grid, n_total: int, d
         [], [], s=max(2.4 * grid.cell_points(ax), 6.0) ** 2, facecolors="none", edgecolors=NEWEST_COLOUR
     )
     newest.set_linewidth(1.5)
-    order_colorbar(fig, ax, breaks, "placement order (ring: newest)")
+    order_colorbar(fig, ax, breaks, "placement order (ring: this step)")
     add_background_key(fig, ax, bg_image, handles, bg_key)
     grid.label(ax)
     ax.set_title("\n")
