@@ -89,6 +89,9 @@ class DQNConfig:
     per_beta_end: float = 1.0
     demonstrations: int = 0  # episodes of baseline placements put in the replay before learning
     demo_method: str = "domirank"
+    demo_margin: float = 0.1  # DQfD margin per cell (in reward units) between demonstrated and other cells
+    demo_weight: float = 1.0  # weight of DQfD's margin loss on demonstration transitions; 0 disables
+    pretrain_steps: int = 0  # gradient steps on the demonstrations alone before acting
 
 
 @dataclass
@@ -279,6 +282,9 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     c(d.grad_clip >= 0, "dqn.grad_clip", d.grad_clip, ">= 0 (0 disables)")
     c(d.per_alpha >= 0, "dqn.per_alpha", d.per_alpha, ">= 0")
     c(d.demonstrations >= 0, "dqn.demonstrations", d.demonstrations, ">= 0")
+    c(d.demo_margin >= 0, "dqn.demo_margin", d.demo_margin, ">= 0")
+    c(d.demo_weight >= 0, "dqn.demo_weight", d.demo_weight, ">= 0")
+    c(d.pretrain_steps >= 0, "dqn.pretrain_steps", d.pretrain_steps, ">= 0")
     c(r.total_env_steps >= 1, "run.total_env_steps", r.total_env_steps, ">= 1")
     c(r.n_envs >= 1, "run.n_envs", r.n_envs, ">= 1")
     c(r.executor in ("serial", "process", "ray"), "run.executor", r.executor, "'serial', 'process' or 'ray'")

@@ -52,14 +52,28 @@ def linear_epsilon(step: int, start: float, end: float, decay_steps: int) -> flo
 
 
 def td_loss(
-    online: nn.Module, target: nn.Module, batch: Batch, k: int, double: bool = True, huber: bool = True
+    online: nn.Module,
+    target: nn.Module,
+    batch: Batch,
+    k: int,
+    double: bool = True,
+    huber: bool = True,
+    demo_margin: float = 0.0,
+    demo_weight: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Importance-weighted Huber (or squared) loss of the n-step double-DQN target; also the TD errors."""
+    """Importance-weighted Huber (or squared) loss of the n-step double-DQN target; also the TD errors.
+
+    With `demo_weight` > 0, demonstration transitions add DQfD's large-margin loss (Hester et al.
+    2018), max_A [Q(s, A) + l(A_E, A)] - Q(s, A_E), with l = `demo_margin` for every cell of A not
+    in the demonstrated A_E: it pulls the demonstrated cells above all others, which rewards alone
+    would teach far more slowly.
+    """
     obs = torch.as_tensor(batch.obs)
     next_obs = torch.as_tensor(batch.next_obs)
     actions = torch.as_tensor(batch.actions)
     next_mask = torch.as_tensor(batch.next_mask)
-    q_sa = online(obs).flatten(1).gather(1, actions).sum(dim=1)
+    q_all = online(obs).flatten(1)
+    q_sa = q_all.gather(1, actions).sum(dim=1)
     with torch.no_grad():
         q_next_target = target(next_obs).flatten(1)
         has_next = next_mask.sum(dim=1) >= k  # a terminal state may have no k legal cells left

@@ -33,6 +33,8 @@ class Batch:
     discounts: np.ndarray  # (B,) gamma^m, 0 where the episode ended within the n steps
     weights: np.ndarray  # (B,) importance weights (1 when uniform)
     indices: np.ndarray  # (B,) transition ids, for update_priorities
+    demo: np.ndarray | None = None  # (B,) bool: the transition is a demonstration
+    legal: np.ndarray | None = None  # (B, H*W) bool: legal cells of obs
 
 
 class EpisodeReplay:
@@ -71,16 +73,26 @@ class EpisodeReplay:
         self.length = np.zeros(capacity, dtype=np.int32)  # steps stored
         self.ended = np.zeros(capacity, dtype=bool)  # terminated at `length` (no bootstrap past it)
         self.priority = np.zeros((capacity, steps), dtype=np.float64)
+        self.demo = np.zeros(capacity, dtype=bool)
         self.max_priority = 1.0
+        self.demo_slots = 0  # demonstrations fill the first slots and are never overwritten
         self.next_slot = 0
         self.episodes_stored = 0
         self._open: dict[int, int] = {}  # stream id -> slot of its episode in progress
 
     # ------------------------------------------------------------------------------------ writing
-    def start(self, stream: int, obs: np.ndarray) -> None:
-        """Begin a new episode for `stream` (an env index) from its first observation."""
+    def start(self, stream: int, obs: np.ndarray, demo: bool = False) -> None:
+        """Begin a new episode for `stream` (an env index) from its first observation.
+
+        Demonstrations (DQfD, Hester et al. 2018) must come before any other episode; they keep
+        their slots for good, and the ring of ordinary episodes turns over the remaining slots.
+        """
+        if demo:
+            if self.demo_slots != self.next_slot or self.demo_slots >= self.capacity - 1:
+                raise ConfigError("demonstrations must be added first and leave room for other episodes")
+            self.demo_slots += 1
         slot = self.next_slot
-        self.next_slot = (self.next_slot + 1) % self.capacity
+        self.next_slot = self.next_slot + 1 if self.next_slot + 1 < self.capacity else self.demo_slots
         self.episodes_stored = min(self.episodes_stored + 1, self.capacity)
         for s, open_slot in list(self._open.items()):
             if open_slot == slot:  # the ring caught up with an episode still being written
@@ -91,6 +103,7 @@ class EpisodeReplay:
         self.breaks[slot, 0] = self._pack(obs[self.breaks_channel])
         self.length[slot] = 0
         self.ended[slot] = False
+        self.demo[slot] = demo
         self.priority[slot] = 0.0
 
     def add(self, stream: int, action, reward: float, next_obs: np.ndarray, terminated: bool) -> None:
@@ -153,6 +166,8 @@ class EpisodeReplay:
             discounts=discounts.astype(np.float32),
             weights=weights.astype(np.float32),
             indices=ids,
+            demo=self.demo[slots],
+            legal=self._legal(slots, ts),
         )
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray, eps: float = 1e-4) -> None:
@@ -161,7 +176,7 @@ class EpisodeReplay:
         self.max_priority = max(self.max_priority, float(pr.max()))
 
     # ------------------------------------------------------------------------------- persistence
-    _ARRAYS = ("first_obs", "breaks", "actions", "rewards", "length", "ended", "priority")
+    _ARRAYS = ("first_obs", "breaks", "actions", "rewards", "length", "ended", "priority", "demo")
 
     def save(self, path) -> None:
         """Write the memory to an .npz file, atomically; no pickled objects (load with allow_pickle=False)."""
@@ -169,6 +184,7 @@ class EpisodeReplay:
 
         meta = {
             "next_slot": self.next_slot,
+            "demo_slots": self.demo_slots,
             "episodes_stored": self.episodes_stored,
             "max_priority": self.max_priority,
             "open": {str(k): v for k, v in self._open.items()},
@@ -190,6 +206,7 @@ class EpisodeReplay:
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"replay file {path} is unreadable or corrupt: {exc}") from exc
         self.next_slot, self.episodes_stored = int(meta["next_slot"]), int(meta["episodes_stored"])
+        self.demo_slots = int(meta["demo_slots"])
         self.max_priority = float(meta["max_priority"])
         self._open = {int(k): int(v) for k, v in meta["open"].items()}
         self.rng.bit_generator.state = json.loads(meta["rng"])

@@ -189,7 +189,7 @@ def add_demonstrations(replay: EpisodeReplay, cfg: TrainConfig, progress=None) -
         cells = plan(
             cfg.dqn.demo_method, env.landscape, Weather.single(env.scenario), env.budget, DEMO_SEED + i
         )
-        replay.start(stream, obs)
+        replay.start(stream, obs, demo=True)
         for j in range(0, env.budget, k):
             obs, reward, done, _, info = env.step(cells[j : j + k])
             replay.add(stream, cells[j : j + k], reward * cfg.dqn.reward_scale, obs, done)
@@ -212,6 +212,7 @@ class State:
     next_val: int = 0
     next_ckpt: int = 0
     next_log: int = 0
+    pretrain_steps: int = 0  # gradient steps taken on demonstrations before acting (within grad_steps)
     episode_index: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -324,6 +325,30 @@ def train(
     t_start, steps_at_start = time.monotonic(), state.env_steps
     d = cfg.dqn
 
+    def learn() -> float:
+        """One gradient step on a replay batch; the target network follows every `target_update_interval`."""
+        progress_frac = min(1.0, state.env_steps / cfg.run.total_env_steps)
+        batch = replay.sample(
+            d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
+        )
+        loss, td = td_loss(model, target, batch, k, d.double, d.huber, d.demo_margin, d.demo_weight)
+        opt.zero_grad()
+        loss.backward()
+        if d.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), d.grad_clip)
+        opt.step()
+        if d.prioritized:
+            replay.update_priorities(batch.indices, td.numpy())
+        state.grad_steps += 1
+        if state.grad_steps % d.target_update_interval == 0:
+            soft_update(target, model, d.tau)
+        return loss.item()
+
+    if not resume and d.demonstrations and d.pretrain_steps:
+        for _ in range(d.pretrain_steps):  # DQfD: learn from the demonstrations before acting
+            losses.append(learn())
+        state.pretrain_steps = d.pretrain_steps
+
     def save_last(periodic: bool = False) -> None:
         state.episode_index = list(venv.episode_index)
         replay.save(files.replay)
@@ -350,24 +375,9 @@ def train(
             venv.step_async(actions)
 
             # 2. learn while the fires burn
-            due = (state.env_steps - d.learning_starts) // d.train_freq
+            due = state.pretrain_steps + (state.env_steps - d.learning_starts) // d.train_freq
             while state.grad_steps < due and len(replay) >= d.batch_size:
-                beta = d.per_beta_start + (d.per_beta_end - d.per_beta_start) * min(
-                    1.0, state.env_steps / cfg.run.total_env_steps
-                )
-                batch = replay.sample(d.batch_size, beta)
-                loss, td = td_loss(model, target, batch, k, d.double, d.huber)
-                opt.zero_grad()
-                loss.backward()
-                if d.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), d.grad_clip)
-                opt.step()
-                if d.prioritized:
-                    replay.update_priorities(batch.indices, td.numpy())
-                state.grad_steps += 1
-                losses.append(loss.item())
-                if state.grad_steps % d.target_update_interval == 0:
-                    soft_update(target, model, d.tau)
+                losses.append(learn())
 
             # 3. record what happened
             next_obs, rewards, terminated, truncated, info = venv.step_wait()
