@@ -143,3 +143,19 @@ def test_errors():
     rep.add(0, [0], 1.0, obs_with([0]), False)
     with pytest.raises(ConfigError, match="longer"):
         rep.add(0, [1], 1.0, obs_with([0, 1]), False)
+
+
+def test_demonstrations_keep_their_slots_while_the_ring_turns():
+    rep = make(capacity=4, steps=1)
+    for d in range(2):
+        rep.start(-1, obs_with(), demo=True)
+        rep.add(-1, [d], 5.0, obs_with([d]), True)
+    for e in range(10):
+        rep.start(0, obs_with())
+        rep.add(0, [3], 1.0, obs_with([3]), True)
+    assert rep.demo[:2].all() and not rep.demo[2:].any()
+    assert rep.rewards[:2, 0].tolist() == [5.0, 5.0]
+    b = rep.sample(200)
+    assert b.demo.any() and not b.demo.all()
+    with pytest.raises(ConfigError, match="first"):
+        rep.start(-1, obs_with(), demo=True)

@@ -166,3 +166,28 @@ def test_supervisor_resumes_a_killed_run(tmp_path):
     assert sup.returncode == 0, output
     assert "exited with code -9" in output and "resuming" in output
     assert json.loads((out / "summary.json").read_text())["env_steps"] == 160
+
+
+def test_the_demonstration_margin_makes_the_demonstrated_cells_the_greedy_choice():
+    torch.manual_seed(0)
+    model = build_model("basic", 3, width=8)
+    target = copy.deepcopy(model)
+    rng = np.random.default_rng(0)
+    obs = rng.random((8, 3, 6, 6)).astype(np.float32)
+    demo_cells = np.stack([rng.choice(36, 2, replace=False) for _ in range(8)])
+    obs[:, 0] = 0.0
+    for i, cells in enumerate(demo_cells):
+        obs[i, 0].flat[cells] = 1.0  # the demonstrator picks the cells a feature marks
+    batch = Batch(
+        obs, demo_cells, np.zeros(8, np.float32), obs, np.ones((8, 36), bool),
+        np.zeros(8, np.float32), np.ones(8, np.float32), np.arange(8),
+        demo=np.ones(8, bool), legal=np.ones((8, 36), bool),
+    )  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss, _ = td_loss(model, target, batch, k=2, demo_margin=0.5, demo_weight=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    chosen = select_cells(model, obs, np.ones((8, 36), bool), 2, 0.0, rng)
+    assert all(set(c) == set(d) for c, d in zip(chosen.tolist(), demo_cells.tolist(), strict=True))

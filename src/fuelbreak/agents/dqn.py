@@ -87,6 +87,14 @@ def td_loss(
         F.smooth_l1_loss(q_sa, y, reduction="none") if huber else F.mse_loss(q_sa, y, reduction="none")
     )
     loss = (torch.as_tensor(batch.weights) * per_sample).mean()
+    if demo_weight > 0 and batch.demo is not None and batch.demo.any():
+        rows = torch.as_tensor(np.flatnonzero(batch.demo))
+        margin = torch.full_like(q_all[rows], demo_margin).scatter(1, actions[rows], 0.0)
+        scores = q_all[rows] + margin
+        if batch.legal is not None:
+            scores = scores.masked_fill(~torch.as_tensor(batch.legal[batch.demo]), float("-inf"))
+        best = scores.topk(k, dim=1).values.sum(dim=1)
+        loss = loss + demo_weight * (best - q_sa[rows]).mean()
     return loss, td.detach()
 
 

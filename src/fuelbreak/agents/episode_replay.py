@@ -88,7 +88,7 @@ class EpisodeReplay:
         their slots for good, and the ring of ordinary episodes turns over the remaining slots.
         """
         if demo:
-            if self.demo_slots != self.next_slot or self.demo_slots >= self.capacity - 1:
+            if self.episodes_stored > self.demo_slots or self.demo_slots >= self.capacity - 1:
                 raise ConfigError("demonstrations must be added first and leave room for other episodes")
             self.demo_slots += 1
         slot = self.next_slot
