@@ -150,7 +150,7 @@ def test_demonstrations_keep_their_slots_while_the_ring_turns():
     for d in range(2):
         rep.start(-1, obs_with(), demo=True)
         rep.add(-1, [d], 5.0, obs_with([d]), True)
-    for e in range(10):
+    for _ in range(10):
         rep.start(0, obs_with())
         rep.add(0, [3], 1.0, obs_with([3]), True)
     assert rep.demo[:2].all() and not rep.demo[2:].any()
