@@ -18,6 +18,7 @@ def register(sub) -> None:
     p.add_argument(
         "--sizes", type=int, nargs="*", default=[100, 200, 500], help="fire: grid sizes for scaling"
     )
+    p.add_argument("--seconds", type=float, default=240.0, help="train: how long to train (default 240)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -36,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"engines": cmp, "scaling": scale}, indent=2))
         else:
             print(format_fire_report(cmp, scale))
+        return 0
+    if args.what == "train":
+        from fuelbreak.benchmarking.train import format_train_report, run_train_benchmark
+
+        result = run_train_benchmark(args.seconds, progress=_progress)
+        print(json.dumps(result, indent=2) if args.json else format_train_report(result))
         return 0
     from fuelbreak.benchmarking.env import format_env_report, run_env_benchmark
 

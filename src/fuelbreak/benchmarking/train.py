@@ -1,0 +1,71 @@
+"""Training throughput and memory: the default configuration for a fixed time, on hundreds of tiles.
+
+Reports environment and gradient steps per second, the resident memory of the learner sampled over
+the run (so a leak shows as growth), the peak of the learner and of its worker processes, and the
+replay memory's fixed size. The system we replace grew without bound and took about half a second
+an environment step (10 level-set fires); the figures here are for the same tiles and budget.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import tempfile
+from pathlib import Path
+
+from fuelbreak.agents.config import load_config
+from fuelbreak.agents.train import train
+
+
+def run_train_benchmark(seconds: float = 240.0, overrides: tuple[str, ...] = (), progress=None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="fuelbreak-bench-") as tmp:
+        cfg = load_config(
+            None, [f"run.outdir={Path(tmp) / 'run'}", "run.total_env_steps=1000000", *overrides]
+        )
+        summary = train(cfg, progress=False, max_seconds=seconds)
+        lines = [json.loads(x) for x in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = [x for x in lines if x["kind"] == "train"]
+    rss = [x["rss_mb"] for x in rows]
+    quarter = [rss[min(len(rss) - 1, int(q * (len(rss) - 1)))] for q in (0.25, 0.5, 0.75, 1.0)]
+    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "config": {
+            "n_envs": cfg.run.n_envs,
+            "executor": cfg.run.executor,
+            "model": cfg.model.type,
+            "tiles": cfg.env.synthetic_tiles,
+            "cells_per_step": cfg.env.cells_per_step,
+        },  # fmt: skip
+        "seconds": summary["seconds"],
+        "env_steps": summary["env_steps"],
+        "env_steps_per_s": summary["env_steps"] / summary["seconds"],
+        "grad_steps_per_s": summary["grad_steps"] / summary["seconds"],
+        "episodes": summary["episodes"],
+        "rss_mb_at_25_50_75_100_percent": quarter,
+        "rss_growth_mb_second_half": quarter[3] - quarter[1],
+        "peak_rss_mb_learner": self_peak,
+        "peak_rss_mb_largest_worker": child_peak,
+        "best_val_reduction": summary["best_val_reduction"],
+        "val_reduction_random": summary["val_reduction_random"],
+    }
+
+
+def format_train_report(r: dict) -> str:
+    c = r["config"]
+    q = ", ".join(f"{v:.0f}" for v in r["rss_mb_at_25_50_75_100_percent"])
+    return "\n".join(
+        [
+            f"Default training ({c['model']} net, {c['n_envs']} envs on the {c['executor']} executor, "
+            f"{c['tiles']} synthetic tiles, {c['cells_per_step']} cells a step), {r['seconds']:.0f} s:",
+            "",
+            "| figure | value |",
+            "| --- | ---: |",
+            f"| environment steps/s | {r['env_steps_per_s']:.1f} |",
+            f"| gradient steps/s | {r['grad_steps_per_s']:.1f} |",
+            f"| episodes | {r['episodes']} |",
+            f"| learner RSS at 25/50/75/100 % of the run, MB | {q} |",
+            f"| RSS growth over the second half, MB | {r['rss_growth_mb_second_half']:+.0f} |",
+            f"| peak RSS, learner / largest worker, MB | {r['peak_rss_mb_learner']:.0f} / {r['peak_rss_mb_largest_worker']:.0f} |",
+        ]
+    )
