@@ -151,3 +151,15 @@ def test_observation_channels_are_documented_and_bounded():
     cell = int(np.flatnonzero(env.action_mask())[0])
     obs, *_ = env.step(cell)
     assert obs[CHANNELS.index("breaks")].flat[cell] == 1.0
+
+
+def test_random_draws_skip_tiles_without_room_for_the_budget():
+    lake = Landscape.uniform((20, 20), fuel=98, name="lake")
+    lake.layers["fbfm"][0, :3] = 102  # three burnable cells, budget 8
+    env = make_env(data=[lake, two_beds()])
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        assert info["tile"] == 1
+    assert env.skipped_tiles > 0
+    with pytest.raises(InputError, match="fewer than the budget"):
+        env.reset(seed=0, options={"tile": 0})

@@ -157,9 +157,12 @@ def run_episode(env: FuelBreakEnv, seed: int, options: dict, choose) -> float:
 
 
 def validation_episodes(env: FuelBreakEnv, n: int) -> list[tuple[int, dict]]:
-    """Fixed validation episodes: tiles and scenarios in turn, each with its own seed."""
+    """Fixed validation episodes: tiles (with room for the budget) and scenarios in turn, each with its own seed."""
     n_scen = len(env.weather.scenarios)
-    return [(VALIDATION_SEED + i, {"tile": i % env.n_tiles, "scenario": i % n_scen}) for i in range(n)]
+    tiles = [t for t in range(env.n_tiles) if env.has_room(t)]
+    if not tiles:
+        raise ConfigError(f"no validation tile has {env.budget} burnable cells for the budget")
+    return [(VALIDATION_SEED + i, {"tile": tiles[i % len(tiles)], "scenario": i % n_scen}) for i in range(n)]
 
 
 def validate(model, env: FuelBreakEnv, episodes, k: int) -> float:

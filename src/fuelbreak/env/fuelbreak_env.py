@@ -30,6 +30,7 @@ from fuelbreak.fire.scenario import Weather, default_weather
 from fuelbreak.landscape.core import Landscape
 
 SPLITS = ("train", "val", "test", "all")
+MAX_TILE_DRAWS = 20  # random tiles tried for one episode before giving up
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class FuelBreakEnv(gym.Env):
         )
         self._pending: np.ndarray | None = None
         self._episode_ready = False
+        self.skipped_tiles = 0
 
     # ----------------------------------------------------------------------------------------- tiles
     def _tile(self, i: int) -> Landscape:
@@ -159,6 +161,34 @@ class FuelBreakEnv(gym.Env):
                 f"tile {self.tile_indices[i]} has shape {land.shape}; this environment's tiles are {self.shape}"
             )
         return land
+
+    def _draw_tile(self, options: dict, rng: np.random.Generator) -> tuple[int, Landscape]:
+        """The episode's tile: the one `options` names, or a random one with room for the budget.
+
+        A real dataset may hold tiles with too few burnable cells (lakes, towns); a random draw skips
+        them (counted in `skipped_tiles`), a named one is an error.
+        """
+        if "tile" in options:
+            tile_i = int(options["tile"])
+            if not 0 <= tile_i < self.n_tiles:
+                raise ConfigError(f"reset option tile={tile_i} is outside this split's {self.n_tiles} tiles")
+            candidates = [tile_i]
+        else:
+            candidates = [int(i) for i in rng.integers(self.n_tiles, size=MAX_TILE_DRAWS)]
+        for tile_i in candidates:
+            landscape = self._tile(tile_i)
+            if int(landscape.burnable.sum()) >= self.budget:
+                return tile_i, landscape
+            self.skipped_tiles += 1
+        raise InputError(
+            f"tile {self.tile_indices[tile_i]} has {int(landscape.burnable.sum())} burnable cells, fewer than the "
+            f"budget {self.budget}"
+            + ("" if "tile" in options else f" (and so had {MAX_TILE_DRAWS} random draws)")
+        )
+
+    def has_room(self, i: int) -> bool:
+        """Whether tile i of the split has at least the budget of burnable cells."""
+        return int(self._tile(i).burnable.sum()) >= self.budget
 
     @property
     def n_tiles(self) -> int:
@@ -170,9 +200,6 @@ class FuelBreakEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         rng = self.np_random
-        tile_i = int(options["tile"]) if "tile" in options else int(rng.integers(self.n_tiles))
-        if not 0 <= tile_i < self.n_tiles:
-            raise ConfigError(f"reset option tile={tile_i} is outside this split's {self.n_tiles} tiles")
         n_scen = len(self.weather.scenarios)
         scen_i = (
             int(options["scenario"])
@@ -181,12 +208,7 @@ class FuelBreakEnv(gym.Env):
         )
         if not 0 <= scen_i < n_scen:
             raise ConfigError(f"reset option scenario={scen_i} is outside the weather's {n_scen} scenarios")
-        landscape = self._tile(tile_i)
-        legal = landscape.burnable.ravel()
-        if legal.sum() < self.budget:
-            raise InputError(
-                f"tile {self.tile_indices[tile_i]} has {int(legal.sum())} burnable cells, fewer than the budget {self.budget}"
-            )
+        tile_i, landscape = self._draw_tile(options, rng)
         self.landscape = landscape
         self.tile_index = tile_i
         self.scenario_index = scen_i
@@ -194,7 +216,7 @@ class FuelBreakEnv(gym.Env):
         self.ignitions = sample_ignitions(landscape, self.n_ignitions, rng)
         self.breaks = np.zeros(self.shape, dtype=bool)
         self.placed: list[int] = []
-        self._legal = legal.copy()
+        self._legal = landscape.burnable.ravel().copy()
         self._episode_ready = False
         key = (tile_i, scen_i)
         cached = self._cache.get(key)
