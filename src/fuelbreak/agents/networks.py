@@ -221,9 +221,9 @@ class EnhancedQNet(QNet):
         head_width: int = 32,
     ) -> None:
         super().__init__(in_channels)
-        width = _check_width(width, "enhanced")
-        head_width = _check_width(head_width, "enhanced head")
-        dilations = _check_dilations(dilations, "enhanced")
+        width = _check_width(width, self.model_type)
+        head_width = _check_width(head_width, f"{self.model_type} head")
+        dilations = _check_dilations(dilations, self.model_type)
         self.hparams = {
             "in_channels": in_channels,
             "width": width,
@@ -240,12 +240,13 @@ class EnhancedQNet(QNet):
         return self.head(self.context(self.trunk(obs))).squeeze(1)
 
 
-class DuelingQNet(QNet):
+class DuelingQNet(EnhancedQNet):
     """A state value from the tile's pooled features plus a per-cell advantage: Q = V + A - mean(A).
 
-    With a mask, the mean of A is over the legal cells only (combine first; the helpers mask after),
-    so V is the value of the average legal action. In a row without legal cells (a terminal state)
-    A is left uncentred; no masked helper selects from such a row.
+    The enhanced trunk and context, with the per-cell head as the advantage stream and a value
+    stream on the pooled features. With a mask, the mean of A is over the legal cells only (combine
+    first; the helpers mask after), so V is the value of the average legal action. In a row without
+    legal cells (a terminal state) A is left uncentred; no masked helper selects from such a row.
     """
 
     model_type = "dueling"
@@ -258,30 +259,16 @@ class DuelingQNet(QNet):
         se_reduction: int = 4,
         head_width: int = 32,
     ) -> None:
-        super().__init__(in_channels)
-        width = _check_width(width, "dueling")
-        head_width = _check_width(head_width, "dueling head")
-        dilations = _check_dilations(dilations, "dueling")
-        self.hparams = {
-            "in_channels": in_channels,
-            "width": width,
-            "dilations": dilations,
-            "se_reduction": int(se_reduction),
-            "head_width": head_width,
-        }
-        self.trunk = ResidualTrunk(in_channels, width, dilations, int(se_reduction))
-        self.context = GlobalContext(width)
-        self.advantage = nn.Sequential(
-            nn.Conv2d(2 * width, head_width, 1), nn.ReLU(), nn.Conv2d(head_width, 1, 1)
-        )
-        self.value = nn.Sequential(nn.Linear(2 * width, head_width), nn.ReLU(), nn.Linear(head_width, 1))
+        super().__init__(in_channels, width, dilations, se_reduction, head_width)
+        w, hw = self.hparams["width"], self.hparams["head_width"]
+        self.value = nn.Sequential(nn.Linear(2 * w, hw), nn.ReLU(), nn.Linear(hw, 1))
         self._channels_last()
 
     def streams(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """The value (B,) and the raw advantage (B, H, W), before they are combined."""
         h = self.trunk(obs)
         value = self.value(self.context.pooled(h)).squeeze(1)
-        advantage = self.advantage(self.context(h)).squeeze(1)
+        advantage = self.head(self.context(h)).squeeze(1)
         return value, advantage
 
     def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
