@@ -107,6 +107,7 @@ class RunConfig:
     seed: int = 0
     outdir: str = "runs/default"
     torch_threads: int = 0  # 0: leave torch's default
+    time_limit_s: float = 0.0  # stop (with a checkpoint) after this much wall time; 0: no limit
 
 
 @dataclass
@@ -291,6 +292,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     c(r.step_timeout > 0, "run.step_timeout", r.step_timeout, "> 0")
     for key in ("checkpoint_interval", "validation_interval", "validation_episodes", "validation_fires"):
         c(getattr(r, key) >= 1, f"run.{key}", getattr(r, key), ">= 1")
+    c(r.time_limit_s >= 0, "run.time_limit_s", r.time_limit_s, ">= 0 (0: no limit)")
     c(r.torch_threads >= 0, "run.torch_threads", r.torch_threads, ">= 0 (0: torch's default)")
     try:  # the scenario fields are checked even while the preset ignores them
         w.scenario()

@@ -249,7 +249,14 @@ def save_training_checkpoint(path: Path, model, target, opt, cfg, state: State, 
 def train(
     cfg: TrainConfig, resume: bool = False, progress: bool = True, max_seconds: float | None = None
 ) -> dict:
-    """Train (or resume) the run in `cfg.run.outdir`; return its summary (also in summary.json)."""
+    """Train (or resume) the run in `cfg.run.outdir`; return its summary (also in summary.json).
+
+    The run stops, with a checkpoint, after `run.total_env_steps`, or after `max_seconds` (default
+    `run.time_limit_s`) of wall time counted from the start, demonstrations included.
+    """
+    t_launch = time.monotonic()
+    if max_seconds is None and cfg.run.time_limit_s > 0:
+        max_seconds = cfg.run.time_limit_s
     files = RunFiles(Path(cfg.run.outdir))
     if resume and not files.last.exists():
         raise CheckpointError(f"cannot resume {files.root}: {files.last} does not exist")
@@ -370,7 +377,7 @@ def train(
 
     try:
         while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
-            if max_seconds is not None and time.monotonic() - t_start > max_seconds:
+            if max_seconds is not None and time.monotonic() - t_launch > max_seconds:
                 break
             # 1. act: epsilon-greedy over legal cells; the fires of this step start on the executor
             epsilon = linear_epsilon(state.env_steps, d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)
@@ -467,7 +474,7 @@ def train(
         "val_reduction_random": state.val_random,
         "failures": state.failures,
         "stopped_early": bool(stop["requested"]) or state.env_steps < cfg.run.total_env_steps,
-        "seconds": time.monotonic() - t_start,
+        "seconds": time.monotonic() - t_launch,
         "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
     }
     atomic_write_text(files.root / "summary.json", json.dumps(summary, indent=2))
