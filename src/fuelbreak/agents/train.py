@@ -332,7 +332,6 @@ def train(
     returns, burned = deque(maxlen=50), deque(maxlen=50)
     episode_return = np.zeros(n_envs)
     losses = deque(maxlen=100)
-    t_start, steps_at_start = time.monotonic(), state.env_steps
     d = cfg.dqn
 
     def learn() -> float:
@@ -375,6 +374,7 @@ def train(
                 replay,
             )
 
+    t_start, steps_at_start = time.monotonic(), state.env_steps  # throughput counts the loop alone
     try:
         while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
             if max_seconds is not None and time.monotonic() - t_launch > max_seconds:
@@ -414,7 +414,7 @@ def train(
                 bar.update(n_envs)
             if state.env_steps >= state.next_log or state.env_steps >= cfg.run.total_env_steps:
                 state.next_log = state.env_steps + 100
-                elapsed = time.monotonic() - t_start
+                elapsed = time.monotonic() - t_launch
                 record = {
                     "kind": "train",
                     "env_steps": state.env_steps,
@@ -424,7 +424,7 @@ def train(
                     "loss": float(np.mean(losses)) if losses else None,
                     "mean_return": float(np.mean(returns)) if returns else None,
                     "mean_burned_fraction": float(np.mean(burned)) if burned else None,
-                    "steps_per_s": (state.env_steps - steps_at_start) / max(elapsed, 1e-9),
+                    "steps_per_s": (state.env_steps - steps_at_start) / max(time.monotonic() - t_start, 1e-9),
                     "elapsed_s": elapsed,
                     "failures": state.failures,
                     "rss_mb": psutil.Process().memory_info().rss / 2**20,
