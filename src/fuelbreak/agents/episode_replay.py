@@ -66,8 +66,10 @@ class EpisodeReplay:
         self.prioritized, self.alpha = prioritized, alpha
         self.rng = np.random.default_rng(seed)
         packed = (self.n_cells + 7) // 8
-        self.first_obs = np.zeros((capacity, c, h, w), dtype=np.float16)
-        self.breaks = np.zeros((capacity, steps + 1, packed), dtype=np.uint8)
+        # Allocated and touched now (np.full, not lazy np.zeros), so memory is taken once, up front,
+        # and a growing resident size during training would mean a leak, not a filling buffer.
+        self.first_obs = np.full((capacity, c, h, w), 0, dtype=np.float16)
+        self.breaks = np.full((capacity, steps + 1, packed), 0, dtype=np.uint8)
         self.actions = np.zeros((capacity, steps, cells_per_step), dtype=np.int32)
         self.rewards = np.zeros((capacity, steps), dtype=np.float32)
         self.length = np.zeros(capacity, dtype=np.int32)  # steps stored
