@@ -35,6 +35,8 @@ TINY = [
     "dqn.train_freq=2",
     "dqn.target_update_interval=5",
     "dqn.epsilon_decay_steps=40",
+    "dqn.demonstrations=2",
+    "dqn.pretrain_steps=4",
     "run.n_envs=2",
     "run.executor=serial",
     "run.validation_interval=12",
@@ -42,6 +44,7 @@ TINY = [
     "run.validation_fires=8",
     "run.checkpoint_interval=12",
     "run.torch_threads=1",
+    "run.time_limit_s=0",
 ]
 
 

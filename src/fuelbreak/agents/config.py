@@ -67,19 +67,19 @@ class ModelConfig:
 @dataclass
 class DQNConfig:
     gamma: float = 0.99
-    n_step: int = 3
+    n_step: int = 5
     lr: float = 3e-4
     adam_eps: float = 1.5e-4
     batch_size: int = 32
-    buffer_size: int = 20000  # transitions kept (about 15 KB each: episodes store one observation)
+    buffer_size: int = 10000  # transitions kept (about 15 KB each: episodes store one observation)
     reward_scale: float = 100.0  # rewards are learned in percent of the tile
-    learning_starts: int = 1000  # env steps before the first gradient step
-    train_freq: int = 4  # env steps per gradient step
-    target_update_interval: int = 500  # gradient steps between target updates
+    learning_starts: int = 200  # env steps before the first gradient step
+    train_freq: int = 2  # env steps per gradient step
+    target_update_interval: int = 250  # gradient steps between target updates
     tau: float = 1.0  # 1: copy the online net; < 1: Polyak averaging at each target update
-    epsilon_start: float = 1.0
+    epsilon_start: float = 0.5
     epsilon_end: float = 0.05
-    epsilon_decay_steps: int = 10000  # env steps over which epsilon falls linearly
+    epsilon_decay_steps: int = 5000  # env steps over which epsilon falls linearly
     grad_clip: float = 10.0  # max gradient norm; 0 disables clipping
     huber: bool = True  # Huber (smooth L1) loss; False: squared error
     double: bool = True  # double DQN target
@@ -87,27 +87,27 @@ class DQNConfig:
     per_alpha: float = 0.6
     per_beta_start: float = 0.4
     per_beta_end: float = 1.0
-    demonstrations: int = 0  # episodes of baseline placements put in the replay before learning
+    demonstrations: int = 60  # episodes of baseline placements put in the replay before learning
     demo_method: str = "domirank"
     demo_margin: float = 0.1  # DQfD margin per cell (in reward units) between demonstrated and other cells
     demo_weight: float = 1.0  # weight of DQfD's margin loss on demonstration transitions; 0 disables
-    pretrain_steps: int = 0  # gradient steps on the demonstrations alone before acting
+    pretrain_steps: int = 1000  # gradient steps on the demonstrations alone before acting
 
 
 @dataclass
 class RunConfig:
-    total_env_steps: int = 20000
-    n_envs: int = 2
-    executor: str = "serial"  # "serial", "process" or "ray"
+    total_env_steps: int = 10000
+    n_envs: int = 4
+    executor: str = "process"  # "serial", "process" or "ray"
     step_timeout: float = 120.0  # seconds before a simulation task counts as hung
-    checkpoint_interval: int = 5000  # env steps between periodic checkpoints
-    validation_interval: int = 2500  # env steps between validations
-    validation_episodes: int = 8
+    checkpoint_interval: int = 2000  # env steps between periodic checkpoints
+    validation_interval: int = 1000  # env steps between validations
+    validation_episodes: int = 16
     validation_fires: int = 64  # fires per validation episode
     seed: int = 0
     outdir: str = "runs/default"
-    torch_threads: int = 0  # 0: leave torch's default
-    time_limit_s: float = 0.0  # stop (with a checkpoint) after this much wall time; 0: no limit
+    torch_threads: int = 1  # 0: leave torch's default
+    time_limit_s: float = 1140.0  # stop (with a checkpoint) after this much wall time; 0: no limit
 
 
 @dataclass

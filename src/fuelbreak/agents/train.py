@@ -180,7 +180,7 @@ def validate_random(env: FuelBreakEnv, episodes, k: int, seed: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------- demonstrations
-def add_demonstrations(replay: EpisodeReplay, cfg: TrainConfig, progress=None) -> int:
+def add_demonstrations(replay: EpisodeReplay, cfg: TrainConfig, stopped=lambda: False) -> int:
     """Episodes placed by a baseline (DomiRank by default) put in the replay before learning starts."""
     from fuelbreak.baselines import plan
 
@@ -188,6 +188,8 @@ def add_demonstrations(replay: EpisodeReplay, cfg: TrainConfig, progress=None) -
     k = cfg.env.cells_per_step
     stream = -1  # demonstrations use their own stream id
     for i in range(cfg.dqn.demonstrations):
+        if stopped():
+            return i
         obs, info = env.reset(seed=DEMO_SEED + i)
         cells = plan(
             cfg.dqn.demo_method, env.landscape, Weather.single(env.scenario), env.budget, DEMO_SEED + i
@@ -196,8 +198,6 @@ def add_demonstrations(replay: EpisodeReplay, cfg: TrainConfig, progress=None) -
         for j in range(0, env.budget, k):
             obs, reward, done, _, info = env.step(cells[j : j + k])
             replay.add(stream, cells[j : j + k], reward * cfg.dqn.reward_scale, obs, done)
-        if progress:
-            progress(i + 1)
     return cfg.dqn.demonstrations
 
 
@@ -272,50 +272,6 @@ def train(
     rng = np.random.default_rng(cfg.run.seed)
 
     venv = make_vector_env(cfg)
-    val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
-    k, n_envs = cfg.env.cells_per_step, cfg.run.n_envs
-    steps_per_episode = venv.envs[0].budget // k
-    model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams)
-    target = copy.deepcopy(model)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
-    replay = EpisodeReplay(
-        capacity=max(1, cfg.dqn.buffer_size // steps_per_episode),
-        obs_shape=venv.single_observation_space.shape,
-        steps=steps_per_episode,
-        cells_per_step=k,
-        breaks_channel=CHANNEL_INDEX["breaks"],
-        burnable_channel=CHANNEL_INDEX["burnable"],
-        gamma=cfg.dqn.gamma,
-        n_step=cfg.dqn.n_step,
-        prioritized=cfg.dqn.prioritized,
-        alpha=cfg.dqn.per_alpha,
-        seed=cfg.run.seed,
-    )
-    val_eps = validation_episodes(val_env, cfg.run.validation_episodes)
-    log = MetricsLog(files)
-    state = State(episode_index=[0] * n_envs)
-
-    if resume:
-        ckpt = load_checkpoint(files.last, expected_model_type=cfg.model.type)
-        model.load_state_dict(ckpt["model_state"])
-        target.load_state_dict(ckpt["target_state"])
-        opt.load_state_dict(ckpt["optimizer_state"])
-        state = State.from_dict(ckpt["extra"]["state"])
-        replay.load(files.replay)
-        restore_rng_state(ckpt["rng_state"], {"learner": rng, "replay": replay.rng})
-        log.truncate_after(state.env_steps)
-    else:
-        state.next_ckpt = cfg.run.checkpoint_interval
-        state.val_random = validate_random(val_env, val_eps, k, cfg.run.seed)
-        if cfg.dqn.demonstrations:
-            add_demonstrations(replay, cfg)
-
-    obs, info = venv.reset(seed=cfg.run.seed, episode_index=state.episode_index)
-    for i in range(n_envs):
-        if replay.open_length(i) != 0:  # an episode cut mid-way by the stop is replayed from its start
-            replay.cut(i)
-            replay.start(i, obs[i])
-
     stop = {"requested": False}
 
     def request_stop(signum, frame):
@@ -325,57 +281,106 @@ def train(
 
     old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.run.total_env_steps, initial=state.env_steps, unit="step", dynamic_ncols=True)
-    returns, burned = deque(maxlen=50), deque(maxlen=50)
-    episode_return = np.zeros(n_envs)
-    losses = deque(maxlen=100)
-    d = cfg.dqn
-
-    def learn() -> float:
-        """One gradient step on a replay batch; the target network follows every `target_update_interval`."""
-        progress_frac = min(1.0, state.env_steps / cfg.run.total_env_steps)
-        batch = replay.sample(
-            d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
-        )
-        loss, td = td_loss(model, target, batch, k, d.double, d.huber, d.demo_margin, d.demo_weight)
-        opt.zero_grad()
-        loss.backward()
-        if d.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), d.grad_clip)
-        opt.step()
-        if d.prioritized:
-            replay.update_priorities(batch.indices, td.numpy())
-        state.grad_steps += 1
-        if state.grad_steps % d.target_update_interval == 0:
-            soft_update(target, model, d.tau)
-        return loss.item()
-
-    if not resume and d.demonstrations and d.pretrain_steps:
-        for _ in range(d.pretrain_steps):  # DQfD: learn from the demonstrations before acting
-            losses.append(learn())
-        state.pretrain_steps = d.pretrain_steps
-
-    def save_last(periodic: bool = False) -> None:
-        state.episode_index = list(venv.episode_index)
-        replay.save(files.replay)
-        save_training_checkpoint(files.last, model, target, opt, cfg, state, rng, replay)
-        if periodic:
-            save_training_checkpoint(
-                files.checkpoints / f"step_{state.env_steps:08d}.pt",
-                model,
-                target,
-                opt,
-                cfg,
-                state,
-                rng,
-                replay,
-            )
-
-    t_start, steps_at_start = time.monotonic(), state.env_steps  # throughput counts the loop alone
+    log = None
     try:
+        val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
+        k, n_envs = cfg.env.cells_per_step, cfg.run.n_envs
+        steps_per_episode = venv.envs[0].budget // k
+        model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams)
+        target = copy.deepcopy(model)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
+        replay = EpisodeReplay(
+            capacity=max(1, cfg.dqn.buffer_size // steps_per_episode),
+            obs_shape=venv.single_observation_space.shape,
+            steps=steps_per_episode,
+            cells_per_step=k,
+            breaks_channel=CHANNEL_INDEX["breaks"],
+            burnable_channel=CHANNEL_INDEX["burnable"],
+            gamma=cfg.dqn.gamma,
+            n_step=cfg.dqn.n_step,
+            prioritized=cfg.dqn.prioritized,
+            alpha=cfg.dqn.per_alpha,
+            seed=cfg.run.seed,
+        )
+        val_eps = validation_episodes(val_env, cfg.run.validation_episodes)
+        log = MetricsLog(files)
+        state = State(episode_index=[0] * n_envs)
+
+        if resume:
+            ckpt = load_checkpoint(files.last, expected_model_type=cfg.model.type)
+            model.load_state_dict(ckpt["model_state"])
+            target.load_state_dict(ckpt["target_state"])
+            opt.load_state_dict(ckpt["optimizer_state"])
+            state = State.from_dict(ckpt["extra"]["state"])
+            replay.load(files.replay)
+            restore_rng_state(ckpt["rng_state"], {"learner": rng, "replay": replay.rng})
+            log.truncate_after(state.env_steps)
+        else:
+            state.next_ckpt = cfg.run.checkpoint_interval
+            state.val_random = validate_random(val_env, val_eps, k, cfg.run.seed)
+            if cfg.dqn.demonstrations:
+                add_demonstrations(replay, cfg, stopped=lambda: stop["requested"])
+
+        obs, info = venv.reset(seed=cfg.run.seed, episode_index=state.episode_index)
+        for i in range(n_envs):
+            if replay.open_length(i) != 0:  # an episode cut mid-way by the stop is replayed from its start
+                replay.cut(i)
+                replay.start(i, obs[i])
+
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=cfg.run.total_env_steps, initial=state.env_steps, unit="step", dynamic_ncols=True
+            )
+        returns, burned = deque(maxlen=50), deque(maxlen=50)
+        episode_return = np.zeros(n_envs)
+        losses = deque(maxlen=100)
+        d = cfg.dqn
+
+        def learn() -> float:
+            """One gradient step on a replay batch; the target network follows every `target_update_interval`."""
+            progress_frac = min(1.0, state.env_steps / cfg.run.total_env_steps)
+            batch = replay.sample(
+                d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
+            )
+            loss, td = td_loss(model, target, batch, k, d.double, d.huber, d.demo_margin, d.demo_weight)
+            opt.zero_grad()
+            loss.backward()
+            if d.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), d.grad_clip)
+            opt.step()
+            if d.prioritized:
+                replay.update_priorities(batch.indices, td.numpy())
+            state.grad_steps += 1
+            if state.grad_steps % d.target_update_interval == 0:
+                soft_update(target, model, d.tau)
+            return loss.item()
+
+        if not resume and d.demonstrations and d.pretrain_steps:
+            for _ in range(d.pretrain_steps):  # DQfD: learn from the demonstrations before acting
+                if stop["requested"]:
+                    break
+                losses.append(learn())
+            state.pretrain_steps = state.grad_steps
+
+        def save_last(periodic: bool = False) -> None:
+            state.episode_index = list(venv.episode_index)
+            replay.save(files.replay)
+            save_training_checkpoint(files.last, model, target, opt, cfg, state, rng, replay)
+            if periodic:
+                save_training_checkpoint(
+                    files.checkpoints / f"step_{state.env_steps:08d}.pt",
+                    model,
+                    target,
+                    opt,
+                    cfg,
+                    state,
+                    rng,
+                    replay,
+                )
+
+        t_start, steps_at_start = time.monotonic(), state.env_steps  # throughput counts the loop alone
         while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
             if max_seconds is not None and time.monotonic() - t_launch > max_seconds:
                 break
@@ -460,10 +465,11 @@ def train(
     finally:
         if bar is not None:
             bar.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
         venv.close()
-        log.close()
+        if log is not None:
+            log.close()
 
     summary = {
         "outdir": str(files.root),
