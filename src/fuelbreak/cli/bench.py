@@ -10,7 +10,11 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("bench", help="measure speed and agreement against the references")
     p.add_argument(
-        "what", nargs="?", default="fire", choices=["fire", "env"], help="which benchmark (default: fire)"
+        "what",
+        nargs="?",
+        default="fire",
+        choices=["fire", "env", "train"],
+        help="which benchmark (default: fire)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
     p.add_argument("--tiles", type=int, default=5, help="fire: 50x50 tiles compared (default 5)")
