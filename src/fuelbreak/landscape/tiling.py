@@ -23,19 +23,17 @@ from fuelbreak.landscape.core import Landscape
 def sub_landscape(
     landscape: Landscape, row: int, col: int, height: int, width: int, name: str = ""
 ) -> Landscape:
-    """`Landscape.window` that also cuts the no-data mask and adds the offset into the source raster."""
+    """`Landscape.window` (which cuts the no-data mask too) with its counts and the offset into the source raster."""
     part = landscape.window(row, col, height, width, name=name)
-    meta = dict(landscape.meta)
+    meta = part.meta
     mask = meta.get("nodata_mask")
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)[row : row + height, col : col + width].copy()
-        meta["nodata_mask"] = mask
+        mask = np.asarray(mask, dtype=bool)
         meta["nodata_cells"] = int(mask.sum())
         meta["nodata_fraction"] = float(mask.mean())
         meta.pop("nodata", None)  # per-layer counts are those of the source raster
     meta["row_offset"] = int(meta.get("row_offset", 0)) + int(row)
     meta["col_offset"] = int(meta.get("col_offset", 0)) + int(col)
-    part.meta = meta
     return part
 
 
