@@ -88,10 +88,6 @@ class FireBehavior:
     intensity: np.ndarray
     fire_type: np.ndarray
 
-    @property
-    def head_ros(self) -> np.ndarray:
-        return self.ros.max(axis=0)
-
     def intensity_toward(self, azimuth: float) -> np.ndarray:
         """Intensity toward the stencil direction closest to `azimuth` (degrees clockwise from north)."""
         az = np.array([azimuth_of(*d) for d in self.stencil])

@@ -217,10 +217,6 @@ class FuelBreakVectorEnv(VectorEnv):
             out[k] = values
         return out
 
-    def action_masks(self) -> np.ndarray:
-        """(num_envs, n_cells) legal cells of each environment's current state."""
-        return np.stack([env.action_mask() for env in self.envs])
-
     def close_extras(self, **kwargs) -> None:
         if self._batch is not None:
             self._batch = None
