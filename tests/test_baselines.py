@@ -95,7 +95,7 @@ def test_random_plans_differ_between_seeds():
     assert len(plans) == 5
 
 
-@pytest.mark.parametrize("method", ["greedy", "domirank"])
+@pytest.mark.parametrize("method", ["greedy", "tree_greedy", "domirank"])
 @pytest.mark.parametrize("width", [1, 2])
 def test_corridor_is_cut(method, width):
     """With a budget of the corridor's width, the plan closes the corridor and the far bed stays unburned."""
@@ -226,3 +226,26 @@ def test_planning_fires_are_the_plans_own():
         np.sort(planning_fires(tile, WEST_WIND, 50, planning_streams(5)[0]).ignitions()),
         np.sort(draw_fires(tile, WEST_WIND, 50, 5).ignitions()),
     )
+
+
+def test_tree_greedy_places_each_cell_at_the_largest_bound_through_the_plan_so_far():
+    """Replays tree-greedy's placements: each is the legal cell of largest mean tree bound of the planning
+    fires burned through the cells placed before it; the fires are burned again after every cell."""
+    from fuelbreak.baselines.common import legal_mask
+    from fuelbreak.fire.through_plan import PlanFires
+
+    tile = patchy_tile()
+    cells = plan("tree_greedy", tile, WEST_WIND, 12, seed=4, n_fires=20)
+    fire_rng, _ = planning_streams(4)
+    fires = planning_fires(tile, WEST_WIND, 20, fire_rng)
+    state = PlanFires(fires, neutral_roots=True)
+    legal = legal_mask(tile).ravel().copy()
+    first_scores = state.score().copy()
+    for cell in cells:
+        score = np.where(legal, state.score(), -np.inf)
+        assert score[cell] == score.max()
+        legal[cell] = False
+        state.place([cell])
+    # the plan sees itself: a later cell's score differs from what it was before any break
+    assert any(state.score()[c] != first_scores[c] for c in range(tile.n_cells))
+    assert not np.array_equal(np.sort(cells), np.sort(np.argsort(-first_scores)[:12]))

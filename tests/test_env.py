@@ -163,3 +163,30 @@ def test_random_draws_skip_tiles_without_room_for_the_budget():
     assert env.skipped_tiles > 0
     with pytest.raises(InputError, match="fewer than the budget"):
         env.reset(seed=0, options={"tile": 0})
+
+
+def test_burn_probability_and_downstream_follow_the_plan():
+    """After a step the two fire channels are those of the observation fires burned through the breaks."""
+    from fuelbreak.env.observation import CHANNEL_INDEX
+    from fuelbreak.fire.through_plan import plan_view
+
+    env = make_env(budget=8, cells_per_step=4)
+    obs0, info = env.reset(seed=3, options={"tile": 0, "scenario": 1})
+    bp_c, down_c = CHANNEL_INDEX["burn_probability"], CHANNEL_INDEX["downstream_area"]
+    gap = 10 * 20 + 10  # the one grass cell joining the two beds: fire paths run through it
+    cells = [gap] + [int(c) for c in np.flatnonzero(info["action_mask"]) if c != gap][:3]
+    obs1, *_ = env.step(cells)
+    tf = env.tile_fire
+    bp, down = plan_view(tf.observer, tf.bp_ignitions, env.breaks)
+    np.testing.assert_allclose(obs1[bp_c], bp, atol=1e-6)
+    direct = tf.observer.burn(tf.bp_ignitions, env.breaks).burned.mean(axis=0)
+    np.testing.assert_allclose(obs1[bp_c], direct, atol=1e-6)
+    want_down = np.clip(np.log1p(down) / np.log1p(env.n_cells), 0, 1)
+    np.testing.assert_allclose(obs1[down_c], want_down, atol=1e-6)
+    assert not np.allclose(obs1[bp_c], obs0[bp_c]) and not np.allclose(obs1[down_c], obs0[down_c])
+    assert obs1[down_c].flat[gap] == 0.0  # a break saves nothing more
+    # the vector env's worker path (the step task) gives the same observation
+    env2 = make_env(budget=8, cells_per_step=4)
+    env2.reset(seed=3, options={"tile": 0, "scenario": 1})
+    obs2, *_ = env2.complete_step(env2.step_task(cells).run())
+    np.testing.assert_array_equal(obs1, obs2)

@@ -159,3 +159,26 @@ def test_demonstrations_keep_their_slots_while_the_ring_turns():
     assert b.demo.any() and not b.demo.all()
     with pytest.raises(ConfigError, match="first"):
         rep.start(-1, obs_with(), demo=True)
+
+
+def test_plan_channels_are_stored_per_step_and_rebuilt_exactly(tmp_path):
+    """Channels that follow the plan (here channel 1) are kept for every step, not taken from the first."""
+    rep = make(capacity=3, steps=3, plan_channels=(1,), seed=2)
+    rep.start(0, obs_with())
+    seen = [obs_with()]
+    for t in range(3):
+        nxt = obs_with(range(t + 1))
+        nxt[1] = np.arange(H * W).reshape(H, W) / 16 * (t + 1) / 4  # exact in float16
+        rep.add(0, [t], 1.0, nxt, t == 2)
+        seen.append(nxt)
+    batch = rep.sample(30)
+    for j, idx in enumerate(batch.indices):
+        t = int(idx) % rep.steps
+        np.testing.assert_array_equal(batch.obs[j], seen[t])
+        np.testing.assert_array_equal(batch.next_obs[j], seen[min(t + rep.n_step, 3)])
+    rep.save(tmp_path / "r.npz")
+    other = make(capacity=3, steps=3, plan_channels=(1,), seed=2)
+    other.load(tmp_path / "r.npz")
+    np.testing.assert_array_equal(other.plan_obs, rep.plan_obs)
+    with pytest.raises(ConfigError, match="shape"):
+        make(capacity=3, steps=3, seed=2).load(tmp_path / "r.npz")  # saved with plan channels, loaded without

@@ -36,6 +36,7 @@ TINY = [
     "dqn.target_update_interval=5",
     "dqn.epsilon_decay_steps=40",
     "dqn.demonstrations=2",
+    "dqn.demo_method=tree_greedy",  # a fast teacher: the tests check the loop, not the teacher
     "dqn.pretrain_steps=4",
     "run.n_envs=2",
     "run.executor=serial",
@@ -49,7 +50,10 @@ TINY = [
 
 
 def tiny(tmp_path, name="run", *extra):
-    return load_config(None, [*TINY, f"run.outdir={tmp_path / name}", *extra])
+    return load_config(
+        None,
+        [*TINY, f"run.outdir={tmp_path / name}", f"dqn.demo_cache={tmp_path / 'demos'}", "dqn.demo_options.n_fires=8", *extra],
+    )
 
 
 def test_loss_falls_on_a_tiny_fixed_problem():
@@ -194,3 +198,31 @@ def test_the_demonstration_margin_makes_the_demonstrated_cells_the_greedy_choice
         opt.step()
     chosen = select_cells(model, obs, np.ones((8, 36), bool), 2, 0.0, rng)
     assert all(set(c) == set(d) for c, d in zip(chosen.tolist(), demo_cells.tolist(), strict=True))
+
+
+def test_device_option_trains_on_the_cpu_and_refuses_a_missing_gpu(tmp_path, monkeypatch):
+    from fuelbreak.agents.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="run.device = 'cuda'.*no CUDA device"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="run.device"):
+        load_config(None, ["run.device=tpu"])
+    cfg = tiny(tmp_path, "cpu", "run.device=cpu", "run.total_env_steps=12")
+    summary = train(cfg, progress=False)
+    assert summary["env_steps"] == 12 and summary["grad_steps"] > 0
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        train(tiny(tmp_path, "cuda", "run.device=cuda", "run.total_env_steps=12"), progress=False)
+
+
+def test_the_same_seed_gives_the_same_weights(tmp_path):
+    """Training is deterministic on one machine: what makes the shipped policy reproducible."""
+    a = train(tiny(tmp_path, "a", "run.total_env_steps=24"), progress=False)
+    b = train(tiny(tmp_path, "b", "run.total_env_steps=24"), progress=False)
+    wa = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")["model_state"]
+    wb = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["model_state"]
+    assert a["grad_steps"] == b["grad_steps"] > 0
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name

@@ -22,6 +22,8 @@ from fuelbreak.atomic import atomic_write_text
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.scenario import Scenario, Weather, default_weather
 
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclass
 class EnvConfig:
@@ -88,7 +90,9 @@ class DQNConfig:
     per_beta_start: float = 0.4
     per_beta_end: float = 1.0
     demonstrations: int = 60  # episodes of baseline placements put in the replay before learning
-    demo_method: str = "domirank"
+    demo_method: str = "greedy"  # the teacher: a baseline's name
+    demo_options: dict = field(default_factory=dict)  # the teacher's options, e.g. n_fires = 100
+    demo_cache: str = ""  # folder of cached demonstrations; empty: ~/.cache/fuelbreak/demonstrations
     demo_margin: float = 0.1  # DQfD margin per cell (in reward units) between demonstrated and other cells
     demo_weight: float = 1.0  # weight of DQfD's margin loss on demonstration transitions; 0 disables
     pretrain_steps: int = 1000  # gradient steps on the demonstrations alone before acting
@@ -107,6 +111,7 @@ class RunConfig:
     seed: int = 0
     outdir: str = "runs/default"
     torch_threads: int = 1  # 0: leave torch's default
+    device: str = "auto"  # where the learner runs: "auto" (cuda when present), "cpu" or "cuda"
     time_limit_s: float = 1140.0  # stop (with a checkpoint) after this much wall time; 0: no limit
 
 
@@ -294,6 +299,13 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         c(getattr(r, key) >= 1, f"run.{key}", getattr(r, key), ">= 1")
     c(r.time_limit_s >= 0, "run.time_limit_s", r.time_limit_s, ">= 0 (0: no limit)")
     c(r.torch_threads >= 0, "run.torch_threads", r.torch_threads, ">= 0 (0: torch's default)")
+    c(r.device in DEVICES, "run.device", r.device, f"one of {', '.join(map(repr, DEVICES))}")
+    if d.demonstrations:
+        from fuelbreak.baselines import BASELINES, options_of
+
+        c(d.demo_method in BASELINES, "dqn.demo_method", d.demo_method, f"a baseline: {', '.join(BASELINES)}")
+        stray = sorted(set(d.demo_options) - set(options_of(d.demo_method)))
+        c(not stray, "dqn.demo_options", d.demo_options, f"options of {d.demo_method} ({', '.join(options_of(d.demo_method))})")
     try:  # the scenario fields are checked even while the preset ignores them
         w.scenario()
     except ConfigError as exc:
@@ -304,12 +316,37 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
 
 
 def default_config_path() -> Path:
-    return Path(str(resources.files("fuelbreak") / "configs" / "default.toml"))
+    return packaged_config_path("default")
+
+
+def packaged_config_path(name: str) -> Path:
+    """The path of a configuration shipped in the package (`fuelbreak/configs/NAME.toml`)."""
+    return Path(str(resources.files("fuelbreak") / "configs" / f"{name}.toml"))
+
+
+def packaged_configs() -> list[str]:
+    """The names of the configurations shipped in the package."""
+    folder = resources.files("fuelbreak") / "configs"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_config(name_or_path: str | Path | None) -> Path:
+    """A TOML path, or the name of a packaged configuration ('default', 'long'); None: the default."""
+    if name_or_path is None:
+        return default_config_path()
+    text = str(name_or_path)
+    if not text.endswith(".toml") and "/" not in text and text in packaged_configs():
+        return packaged_config_path(text)
+    path = Path(text)
+    if not path.is_file():
+        hint = "" if text.endswith(".toml") or "/" in text else f" (packaged configs: {', '.join(packaged_configs())})"
+        raise ConfigError(f"--config {text}: no such config file or packaged configuration{hint}")
+    return path
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a TOML config (the packaged default when path is None) and apply the overrides."""
-    path = Path(path) if path is not None else default_config_path()
+    """Read a TOML config (a path or a packaged config's name; the default when None), apply overrides."""
+    path = resolve_config(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:

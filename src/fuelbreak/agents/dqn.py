@@ -13,6 +13,8 @@ the dueling head combines value and advantage before any mask is applied.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,10 +28,11 @@ def select_cells(
     model: nn.Module, obs: np.ndarray, masks: np.ndarray, k: int, epsilon: float, rng: np.random.Generator
 ) -> np.ndarray:
     """(n_envs, k) cells: the k best legal cells by Q, each swapped for a random legal one with prob. epsilon."""
+    device = model_device(model)
     with torch.no_grad():
-        q = model(torch.as_tensor(obs, dtype=torch.float32))
-    mask_t = torch.as_tensor(masks, dtype=torch.bool)
-    cells = masked_topk(q.flatten(1), mask_t, k)[1].numpy().astype(np.int64)
+        q = model(torch.as_tensor(obs, dtype=torch.float32, device=device))
+    mask_t = torch.as_tensor(masks, dtype=torch.bool, device=device)
+    cells = masked_topk(q.flatten(1), mask_t, k)[1].cpu().numpy().astype(np.int64)
     if epsilon > 0:
         for i in range(len(cells)):
             explore = rng.random(k) < epsilon
@@ -37,6 +40,11 @@ def select_cells(
                 legal = np.setdiff1d(np.flatnonzero(masks[i]), cells[i][~explore])
                 cells[i][explore] = rng.choice(legal, size=int(explore.sum()), replace=False)
     return cells
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device a model's parameters live on (where its inputs must go)."""
+    return next(model.parameters()).device
 
 
 def greedy_cells(model: nn.Module, obs: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
@@ -68,10 +76,12 @@ def td_loss(
     in the demonstrated A_E: it pulls the demonstrated cells above all others, which rewards alone
     would teach far more slowly.
     """
-    obs = torch.as_tensor(batch.obs)
-    next_obs = torch.as_tensor(batch.next_obs)
-    actions = torch.as_tensor(batch.actions)
-    next_mask = torch.as_tensor(batch.next_mask)
+    device = model_device(online)
+    on = functools.partial(torch.as_tensor, device=device)
+    obs = on(batch.obs)
+    next_obs = on(batch.next_obs)
+    actions = on(batch.actions)
+    next_mask = on(batch.next_mask)
     q_all = online(obs).flatten(1)
     q_sa = q_all.gather(1, actions).sum(dim=1)
     with torch.no_grad():
@@ -81,21 +91,21 @@ def td_loss(
         chooser = online(next_obs).flatten(1) if double else q_next_target
         next_cells = masked_topk(chooser, safe_mask, k)[1]
         bootstrap = q_next_target.gather(1, next_cells).sum(dim=1) * has_next
-        y = torch.as_tensor(batch.returns) + torch.as_tensor(batch.discounts) * bootstrap
+        y = on(batch.returns) + on(batch.discounts) * bootstrap
     td = q_sa - y
     per_sample = (
         F.smooth_l1_loss(q_sa, y, reduction="none") if huber else F.mse_loss(q_sa, y, reduction="none")
     )
-    loss = (torch.as_tensor(batch.weights) * per_sample).mean()
+    loss = (on(batch.weights) * per_sample).mean()
     if demo_weight > 0 and batch.demo is not None and batch.demo.any():
-        rows = torch.as_tensor(np.flatnonzero(batch.demo))
+        rows = on(np.flatnonzero(batch.demo))
         margin = torch.full_like(q_all[rows], demo_margin).scatter(1, actions[rows], 0.0)
         scores = q_all[rows] + margin
         if batch.legal is not None:
-            scores = scores.masked_fill(~torch.as_tensor(batch.legal[batch.demo]), float("-inf"))
+            scores = scores.masked_fill(~on(batch.legal[batch.demo]), float("-inf"))
         best = scores.topk(k, dim=1).values.sum(dim=1)
         loss = loss + demo_weight * (best - q_sa[rows]).mean()
-    return loss, td.detach()
+    return loss, td.detach().cpu()
 
 
 def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:

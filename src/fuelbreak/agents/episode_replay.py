@@ -1,10 +1,12 @@
-"""Replay memory that stores an episode's observation once and each step as a bit-packed break mask.
+"""Replay memory that stores an episode's observation once and each step as what changed in it.
 
-Within an episode only the break channel of the observation changes, so an observation is the
-episode's first observation with the breaks so far written in. Storing the first one (float16) and
-one bit per cell per step makes a 5-step episode of a 15 x 50 x 50 tile cost about 77 KB instead of
-1.2 MB for five (obs, next_obs) float32 pairs, so tens of thousands of transitions fit in a few
-hundred megabytes, memory is allocated once, and it never grows.
+Within an episode only the plan-following channels change (the break mask, and the burn probability
+and downstream area of the observation fires through the breaks), so an observation is the
+episode's first observation with those written in. Storing the first one (float16), one bit per
+cell per step for the breaks and the `plan_channels` per step (float16) makes a step of a
+16 x 50 x 50 tile cost about 10 KB instead of 320 KB for an (obs, next_obs) float32 pair, so tens of
+thousands of transitions fit in a few hundred megabytes, memory is allocated once, and it never
+grows. Sampling builds a batch from these arrays by indexing, without rebuilding anything else.
 
 Transitions are n-step: the return of up to n rewards, then a bootstrap on the state reached, with
 discount gamma^m for the m steps actually taken. An episode that ended (budget spent) does not
@@ -53,6 +55,7 @@ class EpisodeReplay:
         prioritized: bool = False,
         alpha: float = 0.6,
         seed: int = 0,
+        plan_channels: tuple[int, ...] = (),
     ):
         if capacity < 1 or steps < 1 or cells_per_step < 1 or n_step < 1:
             raise ConfigError("replay capacity, steps, cells_per_step and n_step must be positive")
@@ -62,6 +65,7 @@ class EpisodeReplay:
         self.capacity, self.steps, self.k = capacity, steps, cells_per_step
         self.obs_shape, self.n_cells = obs_shape, h * w
         self.breaks_channel, self.burnable_channel = breaks_channel, burnable_channel
+        self.plan_channels = list(plan_channels)
         self.gamma, self.n_step = gamma, n_step
         self.prioritized, self.alpha = prioritized, alpha
         self.rng = np.random.default_rng(seed)
@@ -70,6 +74,7 @@ class EpisodeReplay:
         # and a growing resident size during training would mean a leak, not a filling buffer.
         self.first_obs = np.full((capacity, c, h, w), 0, dtype=np.float16)
         self.breaks = np.full((capacity, steps + 1, packed), 0, dtype=np.uint8)
+        self.plan_obs = np.full((capacity, steps + 1, len(self.plan_channels), h, w), 0, dtype=np.float16)
         self.actions = np.zeros((capacity, steps, cells_per_step), dtype=np.int32)
         self.rewards = np.zeros((capacity, steps), dtype=np.float32)
         self.length = np.zeros(capacity, dtype=np.int32)  # steps stored
@@ -103,6 +108,7 @@ class EpisodeReplay:
         self.first_obs[slot] = obs
         self.breaks[slot] = 0
         self.breaks[slot, 0] = self._pack(obs[self.breaks_channel])
+        self.plan_obs[slot, 0] = obs[self.plan_channels]
         self.length[slot] = 0
         self.ended[slot] = False
         self.demo[slot] = demo
@@ -119,6 +125,7 @@ class EpisodeReplay:
         self.actions[slot, t] = np.asarray(action).reshape(-1)
         self.rewards[slot, t] = reward
         self.breaks[slot, t + 1] = self._pack(next_obs[self.breaks_channel])
+        self.plan_obs[slot, t + 1] = next_obs[self.plan_channels]
         self.length[slot] = t + 1
         self.priority[slot, t] = self.max_priority
         if terminated:
@@ -178,7 +185,7 @@ class EpisodeReplay:
         self.max_priority = max(self.max_priority, float(pr.max()))
 
     # ------------------------------------------------------------------------------- persistence
-    _ARRAYS = ("first_obs", "breaks", "actions", "rewards", "length", "ended", "priority", "demo")
+    _ARRAYS = ("first_obs", "breaks", "plan_obs", "actions", "rewards", "length", "ended", "priority", "demo")
 
     def save(self, path) -> None:
         """Write the memory to an .npz file, atomically; no pickled objects (load with allow_pickle=False)."""
@@ -191,7 +198,7 @@ class EpisodeReplay:
             "max_priority": self.max_priority,
             "open": {str(k): v for k, v in self._open.items()},
             "rng": json.dumps(self.rng.bit_generator.state),
-            "shape": [self.capacity, *self.obs_shape, self.steps, self.k],
+            "shape": [self.capacity, *self.obs_shape, self.steps, self.k, *self.plan_channels],
         }
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
         atomic_write(path, lambda fh: np.savez(fh, meta=np.array(json.dumps(meta)), **arrays))
@@ -201,7 +208,7 @@ class EpisodeReplay:
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
-                if meta["shape"] != [self.capacity, *self.obs_shape, self.steps, self.k]:
+                if meta["shape"] != [self.capacity, *self.obs_shape, self.steps, self.k, *self.plan_channels]:
                     raise ConfigError(f"replay {path} has shape {meta['shape']}, this run needs another")
                 for name in self._ARRAYS:
                     getattr(self, name)[...] = data[name]
@@ -219,7 +226,8 @@ class EpisodeReplay:
         return None if slot is None else int(self.length[slot])
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.first_obs, self.breaks, self.actions, self.rewards, self.priority))
+        arrays = (self.first_obs, self.breaks, self.plan_obs, self.actions, self.rewards, self.priority)
+        return sum(a.nbytes for a in arrays)
 
     # ------------------------------------------------------------------------------------ helpers
     def _pack(self, mask: np.ndarray) -> np.ndarray:
@@ -231,6 +239,8 @@ class EpisodeReplay:
     def _obs(self, slots: np.ndarray, ts: np.ndarray) -> np.ndarray:
         obs = self.first_obs[slots].astype(np.float32)
         obs[:, self.breaks_channel] = self._unpack(slots, ts).reshape(len(slots), *self.obs_shape[1:])
+        if self.plan_channels:
+            obs[:, self.plan_channels] = self.plan_obs[slots, ts]
         return obs
 
     def _legal(self, slots: np.ndarray, ts: np.ndarray) -> np.ndarray:

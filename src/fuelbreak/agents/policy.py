@@ -1,10 +1,11 @@
 """A trained Q-network as a planner: from a checkpoint to an ordered list of break cells.
 
 The policy sees what it saw in training, the observation channels of `fuelbreak.env.observation`;
-outside an episode there is no single scenario, so the fire-derived channels (intensity, burn
-probability) are averaged over the weather distribution by weight, the same information every
-baseline plans with. Planning needs no fires beyond those channels: at each step the network scores
-the cells and the best legal ones are placed, `cells_per_step` at a time as in training.
+outside an episode there is no single scenario, so the intensity channels are averaged over the
+weather distribution by weight, and the observation fires are drawn from the distribution, the same
+information every baseline plans with. At each step the network scores the cells, the best legal
+ones are placed (`cells_per_step` at a time, as in training), and the observation fires they touch
+are burned again (`fuelbreak.fire.through_plan.PlanFires`), so the next step sees the plan so far.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import torch
 
 from fuelbreak.agents.checkpoint import check_channels, load_checkpoint, model_from_checkpoint
 from fuelbreak.agents.networks import QNet, masked_topk
-from fuelbreak.env.observation import CHANNELS, static_channels, with_breaks
-from fuelbreak.env.simulation import prepare_tile
+from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
+from fuelbreak.env.simulation import INTENSITY_AZIMUTHS
 from fuelbreak.errors import ConfigError
-from fuelbreak.fire.montecarlo import sample_ignitions
+from fuelbreak.fire.montecarlo import behaviors_for, draw_fires
+from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.core import Landscape
 
@@ -50,33 +52,30 @@ class DQNPolicy:
         k = int(ckpt["config"].get("env", {}).get("cells_per_step", 1))
         return cls(model, k, str(path))
 
-    def observation(self, landscape: Landscape, weather: Weather, seed: int = 0) -> np.ndarray:
-        """The static channels for a landscape under a weather distribution (no breaks yet)."""
-        bp_ignitions = sample_ignitions(landscape, BP_FIRES, np.random.default_rng([seed, 0xB9]))
+    def observation_fires(
+        self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None
+    ) -> tuple[np.ndarray, PlanFires]:
+        """The static channels (no breaks yet) and the observation fires, drawn from the weather."""
+        behaviors = behaviors_for(landscape, weather)
         intensity = np.zeros((4, *landscape.shape))
-        bp = np.zeros(landscape.shape)
-        downstream = np.zeros(landscape.shape)
         for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
-            tile = prepare_tile(landscape, scenario, bp_ignitions)
-            intensity += weight * tile.intensity
-            bp += weight * tile.burn_probability
-            downstream += weight * tile.downstream
-        return static_channels(landscape, intensity, bp, downstream)
+            b = behaviors[scenario]
+            intensity += weight * np.stack([b.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
+        rng = np.random.default_rng([seed, 0xB9])
+        fires = draw_fires(landscape, weather, BP_FIRES, rng, "mtt", behaviors=behaviors)
+        state = PlanFires(fires, existing_breaks, neutral_roots=True)
+        return static_channels(landscape, intensity, *state.view()), state
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return self.model(torch.as_tensor(obs[None], dtype=torch.float32))[0].numpy()
+            return self.model(torch.as_tensor(obs[None], dtype=torch.float32))[0].float().numpy()
 
     def rollout(
         self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
     ) -> list[PlanStep]:
         """Place `budget` cells greedily, `cells_per_step` at a time; every step's Q map and cells."""
-        static = self.observation(landscape, weather, seed)
-        breaks = (
-            np.zeros(landscape.shape, dtype=bool)
-            if existing_breaks is None
-            else np.asarray(existing_breaks, bool).copy()
-        )
+        static, fires = self.observation_fires(landscape, weather, seed, existing_breaks)
+        breaks = fires.breaks.copy()
         legal = landscape.burnable & ~breaks
         if budget < 1 or budget > int(legal.sum()):
             raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
@@ -84,13 +83,13 @@ class DQNPolicy:
         placed = 0
         while placed < budget:
             k = min(self.cells_per_step, budget - placed)
-            obs = with_breaks(static, breaks)
-            q = self.q_map(obs)
+            q = self.q_map(with_plan(static, breaks, *fires.view()))
             mask = torch.as_tensor(legal.reshape(1, -1))
             cells = masked_topk(torch.as_tensor(q.reshape(1, -1)), mask, k)[1][0].numpy()
             steps.append(PlanStep(np.where(legal, q, np.nan), cells))
             breaks.flat[cells] = True
             legal.flat[cells] = False
+            fires.place(cells)
             placed += k
         return steps
 

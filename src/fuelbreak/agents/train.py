@@ -35,12 +35,13 @@ from fuelbreak.agents.checkpoint import (
     save_checkpoint,
 )
 from fuelbreak.agents.config import TrainConfig, config_from_dict, write_config
+from fuelbreak.agents.demonstrations import DEMO_SEED, DemoCache, DemoSpec, demo_plans
 from fuelbreak.agents.dqn import greedy_cells, linear_epsilon, select_cells, soft_update, td_loss
 from fuelbreak.agents.episode_replay import EpisodeReplay
 from fuelbreak.agents.networks import build_model
 from fuelbreak.atomic import atomic_write_text
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
-from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS
+from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS, PLAN_CHANNELS
 from fuelbreak.errors import CheckpointError, ConfigError
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.dataset import open_dataset
@@ -48,7 +49,6 @@ from fuelbreak.parallel.executors import make_executor
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
 
 VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED + i
-DEMO_SEED = 0xDE30
 
 
 # ---------------------------------------------------------------------------------------- the run folder
@@ -146,6 +146,20 @@ def make_vector_env(cfg: TrainConfig) -> FuelBreakVectorEnv:
     return FuelBreakVectorEnv([factory] * cfg.run.n_envs, executor=executor, timeout=cfg.run.step_timeout)
 
 
+def resolve_device(name: str) -> torch.device:
+    """run.device: 'auto' is cuda when torch sees a GPU, else cpu; 'cuda' without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "run.device = 'cuda', but torch sees no CUDA device (this torch build or machine has none); "
+            "use run.device=auto or run.device=cpu"
+        )
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"run.device must be 'auto', 'cpu' or 'cuda', got {name!r}")
+    return torch.device(name)
+
+
 # ---------------------------------------------------------------------------------------- validation
 def run_episode(env: FuelBreakEnv, seed: int, options: dict, choose) -> float:
     """Play one episode with `choose(obs, mask) -> cells`; return the fall in burned area as a fraction of it."""
@@ -180,25 +194,36 @@ def validate_random(env: FuelBreakEnv, episodes, k: int, seed: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------- demonstrations
-def add_demonstrations(replay: EpisodeReplay, cfg: TrainConfig, stopped=lambda: False) -> int:
-    """Episodes placed by a baseline (DomiRank by default) put in the replay before learning starts."""
-    from fuelbreak.baselines import plan
+def demo_specs(env: FuelBreakEnv, cfg: TrainConfig) -> list[DemoSpec]:
+    """The demonstration episodes: those `reset(seed=DEMO_SEED + i)` draws, with the teacher's settings."""
+    d = cfg.dqn
+    specs = []
+    for i in range(d.demonstrations):
+        env.reset_task(seed=DEMO_SEED + i)  # draws the episode (tile, scenario, ignitions); burns nothing
+        options = tuple(sorted(d.demo_options.items()))
+        specs.append(DemoSpec(i, env.landscape, env.scenario, env.budget, d.demo_method, options, DEMO_SEED + i))
+    return specs
 
+
+def add_demonstrations(
+    replay: EpisodeReplay, cfg: TrainConfig, executor=None, stopped=lambda: False, progress: bool = False
+) -> int:
+    """Episodes placed by the teacher (cached plans; missing ones computed on `executor`), put in the
+    replay before learning starts, observation by observation as the agent would have seen them."""
     env = FuelBreakEnv(**env_kwargs(cfg, "train"))
     k = cfg.env.cells_per_step
+    specs = demo_specs(env, cfg)
+    plans = demo_plans(specs, DemoCache(cfg.dqn.demo_cache or None), executor, progress, stopped)
     stream = -1  # demonstrations use their own stream id
-    for i in range(cfg.dqn.demonstrations):
+    for i, cells in enumerate(plans):
         if stopped():
             return i
         obs, info = env.reset(seed=DEMO_SEED + i)
-        cells = plan(
-            cfg.dqn.demo_method, env.landscape, Weather.single(env.scenario), env.budget, DEMO_SEED + i
-        )
         replay.start(stream, obs, demo=True)
         for j in range(0, env.budget, k):
             obs, reward, done, _, info = env.step(cells[j : j + k])
             replay.add(stream, cells[j : j + k], reward * cfg.dqn.reward_scale, obs, done)
-    return cfg.dqn.demonstrations
+    return len(plans)
 
 
 # ---------------------------------------------------------------------------------------- state
@@ -286,7 +311,8 @@ def train(
         val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
         k, n_envs = cfg.env.cells_per_step, cfg.run.n_envs
         steps_per_episode = venv.envs[0].budget // k
-        model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams)
+        device = resolve_device(cfg.run.device)
+        model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams).to(device)
         target = copy.deepcopy(model)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
         replay = EpisodeReplay(
@@ -301,6 +327,7 @@ def train(
             prioritized=cfg.dqn.prioritized,
             alpha=cfg.dqn.per_alpha,
             seed=cfg.run.seed,
+            plan_channels=PLAN_CHANNELS,
         )
         val_eps = validation_episodes(val_env, cfg.run.validation_episodes)
         log = MetricsLog(files)
@@ -319,7 +346,9 @@ def train(
             state.next_ckpt = cfg.run.checkpoint_interval
             state.val_random = validate_random(val_env, val_eps, k, cfg.run.seed)
             if cfg.dqn.demonstrations:
-                add_demonstrations(replay, cfg, stopped=lambda: stop["requested"])
+                add_demonstrations(
+                    replay, cfg, venv.executor, stopped=lambda: stop["requested"], progress=progress
+                )
 
         obs, info = venv.reset(seed=cfg.run.seed, episode_index=state.episode_index)
         for i in range(n_envs):

@@ -8,6 +8,7 @@ seed (see `common.planning_streams`), never shared with an evaluator's.
     random            uniform over legal cells
     burn_probability  cells that burn most often under the planning fires (optionally x intensity)
     domirank          DomiRank centrality on a graph of fire spread (Engsig et al. 2024)
+    tree_greedy       one cell at a time at the largest downstream area of the planning fires through the plan
     greedy            lazy simulation-greedy on the planning fires: the strong, slow reference
 """
 
@@ -22,6 +23,7 @@ from fuelbreak.baselines.burn_probability import burn_probability_plan
 from fuelbreak.baselines.domirank import domirank, domirank_plan
 from fuelbreak.baselines.greedy import greedy_plan
 from fuelbreak.baselines.random_placement import random_plan
+from fuelbreak.baselines.tree_greedy import tree_greedy_plan
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.core import Landscape
@@ -30,6 +32,7 @@ BASELINES: dict[str, Callable[..., np.ndarray]] = {
     "random": random_plan,
     "domirank": domirank_plan,
     "burn_probability": burn_probability_plan,
+    "tree_greedy": tree_greedy_plan,
     "greedy": greedy_plan,
 }
 
@@ -68,4 +71,5 @@ __all__ = [
     "options_of",
     "plan",
     "random_plan",
+    "tree_greedy_plan",
 ]

@@ -96,10 +96,3 @@ def rank_cells(scores: np.ndarray, candidates: np.ndarray, rng: np.random.Genera
     s = np.asarray(scores, dtype=np.float64).ravel()[candidates]
     order = np.lexsort((rng.random(candidates.size), -s))
     return candidates[order]
-
-
-def fire_index(fires: FireSet) -> tuple[np.ndarray, np.ndarray]:
-    """For each fire of the set (in the set's order): its group and its position within the group."""
-    group = np.concatenate([np.full(len(g), i, dtype=np.int64) for i, g in enumerate(fires.groups)])
-    pos = np.concatenate([np.arange(len(g), dtype=np.int64) for g in fires.groups])
-    return group, pos

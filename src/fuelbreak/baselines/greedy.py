@@ -38,50 +38,18 @@ from fuelbreak.baselines.common import (
     check_budget,
     check_positive_int,
     existing_mask,
-    fire_index,
     legal_mask,
     planning_fires,
     planning_streams,
 )
 from fuelbreak.fire.behavior import FireBehavior
-from fuelbreak.fire.montecarlo import FireSet
-from fuelbreak.fire.mtt import BurnResult
 from fuelbreak.fire.scenario import Scenario, Weather
-from fuelbreak.fire.trees import fire_trees
+from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
 
 
-class _FireState:
-    """Arrival, burned area and tree bound of every planning fire under the current breaks."""
-
-    def __init__(self, fires: FireSet, breaks: np.ndarray):
-        self.fires = fires
-        self.group, self.pos = fire_index(fires)
-        n = fires.n_fires
-        h, w = breaks.shape
-        self.burned = np.zeros((n, h * w), dtype=bool)
-        self.bound = np.zeros((n, h * w), dtype=np.int32)
-        self.area = np.zeros(n, dtype=np.int64)
-        self.update(np.arange(n), breaks)
-
-    def burn(
-        self, which: np.ndarray, breaks: np.ndarray, trees: bool = False
-    ) -> list[tuple[np.ndarray, BurnResult]]:
-        """Fires `which` burned under `breaks`, as (fire indices, BurnResult) per scenario group."""
-        out = []
-        for g in np.unique(self.group[which]):
-            sel = which[self.group[which] == g]
-            ign = self.fires.groups[g][self.pos[sel]]
-            out.append((sel, self.fires.engines[g].burn(ign, breaks, trees=trees)))
-        return out
-
-    def update(self, which: np.ndarray, breaks: np.ndarray) -> None:
-        for sel, result in self.burn(which, breaks, trees=True):
-            g = self.group[sel[0]]
-            trees = fire_trees(self.fires.engines[g], result)
-            self.burned[sel] = result.burned.reshape(len(sel), -1)
-            self.bound[sel] = trees.bound
-            self.area[sel] = self.burned[sel].sum(axis=1)
+class _FireState(PlanFires):
+    """The planning fires under the current breaks, and the exact gain of one more break."""
 
     def gain(self, cell: int, breaks: np.ndarray) -> float:
         """Expected cells saved per fire by adding a break at `cell` to `breaks` (exact, on these fires)."""
@@ -186,7 +154,7 @@ def greedy_plan(
                 break
             plan.append(cell)
             breaks.ravel()[cell] = True
-            state.update(np.flatnonzero(state.bound[:, cell] > 0), breaks)
+            state.place([cell])
             heap = _rekey_near(heap, cell, landscape.shape, state, len(plan))
             continue
         bound = state.bound[:, cell].sum() / fires.n_fires

@@ -30,7 +30,11 @@ def register(sub) -> None:
         "scalars and checkpoints/ into the run folder.",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. dqn.lr=1e-4")
-    p.add_argument("--config", help="a TOML config file (default: the packaged configs/default.toml)")
+    p.add_argument(
+        "--config",
+        metavar="NAME_OR_FILE",
+        help="a packaged configuration (default, long) or a TOML file (default: default)",
+    )
     p.add_argument("--outdir", help="run folder (default runs/default)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--supervise", action="store_true", help="restart a failed run from its last checkpoint")

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from fuelbreak.env.observation import CHANNELS, static_channels, with_breaks
+from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
 from fuelbreak.env.simulation import StepResult, TileFire, simulate_step, start_episode
 from fuelbreak.env.spaces import CellSpace, CellsSpace
 from fuelbreak.errors import ConfigError, InputError
@@ -239,6 +239,7 @@ class FuelBreakEnv(gym.Env):
         self._static = static_channels(
             self.landscape, tile_fire.intensity, tile_fire.burn_probability, tile_fire.downstream
         )
+        self._plan_view = (start.burn_probability, start.downstream)
         self.initial_area = self.area = start.mean_area
         self._episode_ready = True
         self._sync_space()
@@ -256,7 +257,8 @@ class FuelBreakEnv(gym.Env):
         self._pending = cells
         breaks = self.breaks.copy()
         breaks.flat[cells] = True
-        return Task(simulate_step, (self.tile_fire.engine, breaks, self.ignitions))
+        tf = self.tile_fire
+        return Task(simulate_step, (tf.engine, breaks, self.ignitions, tf.observer, tf.bp_ignitions))
 
     def complete_step(self, result: StepResult):
         cells = self._pending
@@ -266,6 +268,7 @@ class FuelBreakEnv(gym.Env):
         self.placed.extend(int(c) for c in cells)
         before = self.area
         self.area = result.mean_area
+        self._plan_view = (result.burn_probability, result.downstream)
         reward = (before - self.area) / self.n_cells
         terminated = len(self.placed) >= self.budget
         if terminated:
@@ -305,7 +308,7 @@ class FuelBreakEnv(gym.Env):
         self.action_space.legal = self._legal.copy()
 
     def _obs(self) -> np.ndarray:
-        return with_breaks(self._static, self.breaks)
+        return with_plan(self._static, self.breaks, *self._plan_view)
 
     def _info(self, burned_before: float, cells: np.ndarray) -> dict:
         return {
@@ -325,4 +328,6 @@ class FuelBreakEnv(gym.Env):
 
     def episode_fires(self, breaks: np.ndarray | None = None) -> StepResult:
         """The episode's fires through `breaks` (the current breaks by default), computed here."""
-        return simulate_step(self.tile_fire.engine, self.breaks if breaks is None else breaks, self.ignitions)
+        tf = self.tile_fire
+        breaks = self.breaks if breaks is None else breaks
+        return simulate_step(tf.engine, breaks, self.ignitions, tf.observer, tf.bp_ignitions)

@@ -4,6 +4,10 @@ The list `CHANNELS` is recorded in every checkpoint, so a model knows what it wa
 are fixed constants (not per-tile statistics, except elevation, whose absolute value says nothing
 about fire), so the same cell looks the same on every tile.
 
+Burn probability and downstream area follow the plan: after every step they are those of the
+observation fires burned through the breaks placed so far (`fuelbreak.fire.through_plan`), so the
+network sees where fire still runs and what a further break could still save, as greedy does.
+
 Nothing here reveals the episode's own ignitions (which score the rewards): the burn probability
 comes from other, fixed fires, so a policy cannot learn to break the ignition cells it was shown;
 it has to learn placements that hold for fires it has not seen.
@@ -29,8 +33,8 @@ CHANNELS: tuple[str, ...] = (
     "intensity_east",
     "intensity_south",
     "intensity_west",
-    "burn_probability",  # baseline burn probability under the episode's weather, no breaks
-    "downstream_area",  # log1p(cells per fire a break here could save at most) / log1p(tile cells)
+    "burn_probability",  # burn probability of the observation fires through the current breaks
+    "downstream_area",  # log1p(cells per fire a break here could still save) / log1p(tile cells)
     "breaks",  # 1 where a break has been placed
 )
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
@@ -58,13 +62,28 @@ def static_channels(
     obs[7] = np.clip(lay["cbh"] / 10.0, 0.0, 1.0)
     obs[8] = np.clip(lay["cbd"] / 0.4, 0.0, 1.0)
     obs[9:13] = np.clip(np.log1p(np.maximum(intensity, 0.0)) / _LOG_I, 0.0, 1.0)
-    obs[13] = burn_probability
-    obs[14] = np.clip(np.log1p(np.maximum(downstream, 0.0)) / np.log1p(h * w), 0.0, 1.0)
+    fill_plan(obs, np.zeros((h, w), dtype=bool), burn_probability, downstream)
     return obs
 
 
-def with_breaks(static: np.ndarray, breaks: np.ndarray) -> np.ndarray:
-    """A copy of the static stack with the break mask filled in: the only channel a step changes."""
-    obs = static.copy()
+def fill_plan(obs: np.ndarray, breaks: np.ndarray, burn_probability: np.ndarray, downstream: np.ndarray) -> None:
+    """Write the channels that follow the plan (breaks, burn probability, downstream area) into obs."""
+    h, w = breaks.shape
+    obs[CHANNEL_INDEX["burn_probability"]] = burn_probability
+    obs[CHANNEL_INDEX["downstream_area"]] = np.clip(
+        np.log1p(np.maximum(downstream, 0.0)) / np.log1p(h * w), 0.0, 1.0
+    )
     obs[CHANNEL_INDEX["breaks"]] = breaks
+
+
+def with_plan(
+    static: np.ndarray, breaks: np.ndarray, burn_probability: np.ndarray, downstream: np.ndarray
+) -> np.ndarray:
+    """A copy of the static stack with the plan-following channels of the current breaks."""
+    obs = static.copy()
+    fill_plan(obs, breaks, burn_probability, downstream)
     return obs
+
+
+PLAN_CHANNELS = tuple(CHANNEL_INDEX[c] for c in ("burn_probability", "downstream_area"))
+"""Float channels that change within an episode (the break mask changes too, and is stored as bits)."""

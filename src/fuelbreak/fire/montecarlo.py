@@ -75,6 +75,12 @@ class FireSet:
     def ignitions(self) -> np.ndarray:
         return np.concatenate(self.groups) if self.groups else np.zeros(0, dtype=np.int64)
 
+    def fire_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each fire (in the set's order): its group and its position within the group."""
+        group = np.concatenate([np.full(len(g), i, dtype=np.int64) for i, g in enumerate(self.groups)])
+        pos = np.concatenate([np.arange(len(g), dtype=np.int64) for g in self.groups])
+        return group, pos
+
 
 def draw_fires(
     landscape: Landscape,

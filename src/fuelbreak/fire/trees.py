@@ -57,33 +57,48 @@ def move_tables(stencil) -> MoveTables:
 
 @numba.njit(cache=True, nogil=True)
 def _trees(arrival, via, steps, support, n_support, pred, size, bound):
-    """Fill pred (F, N), size (F, N) and bound (F, N) from the fires' arrival (F, H, W) and moves `via`."""
+    """Fill pred (F, N), size (F, N) and bound (F, N) from the fires' arrival (F, H, W) and moves `via`.
+
+    Subtree sizes accumulate from the leaves up (Kahn's order on the tree: a cell is passed to its
+    predecessor once all its children have been), in time linear in the burned cells, no sort.
+    """
     n_fires, h, w = arrival.shape
+    n = h * w
+    children = np.zeros(n, dtype=np.int32)
+    stack = np.empty(n, dtype=np.int64)
     for f in range(n_fires):
-        a = arrival[f]
         p = pred[f]
-        n_burned = 0
+        s = size[f]
+        b = bound[f]
+        children[:] = 0
         for r in range(h):
             for c in range(w):
                 u = r * w + c
                 k = via[f, r, c]
                 p[u] = -1 if k < 0 else (r - steps[k, 0]) * w + (c - steps[k, 1])
-                if np.isfinite(a[r, c]):
-                    n_burned += 1
-        flat = a.ravel()
-        order = np.argsort(-np.where(np.isfinite(flat), flat, -1.0))[:n_burned]
-        s = size[f]
-        b = bound[f]
-        s[:] = 0
-        for u in order:
-            s[u] = 1
-        for u in order:  # latest first: children before parents (travel times are positive)
-            if p[u] >= 0:
-                s[p[u]] += s[u]
-        b[:] = s
-        for u in order:
+                s[u] = 1 if np.isfinite(arrival[f, r, c]) else 0
+                if p[u] >= 0:
+                    children[p[u]] += 1
+        top = 0
+        for u in range(n):
+            if s[u] > 0 and children[u] == 0:
+                stack[top] = u
+                top += 1
+        while top > 0:
+            top -= 1
+            u = stack[top]
+            q = p[u]
+            if q >= 0:
+                s[q] += s[u]
+                children[q] -= 1
+                if children[q] == 0:
+                    stack[top] = q
+                    top += 1
+        for u in range(n):
+            b[u] = s[u]
+        for u in range(n):
             k = via[f, u // w, u % w]
-            if k < 0:
+            if k < 0 or s[u] == 0:
                 continue
             pr, pc = p[u] // w, p[u] % w
             for j in range(n_support[k]):

@@ -1,0 +1,113 @@
+"""Fires burned through a growing plan: per-fire burned cells and spread-tree bounds, kept current.
+
+A planner that places breaks one at a time needs, after every placement, what the fires do now:
+which cells they burn and what a further break could still save in each (`fuelbreak.fire.trees`).
+Only the fires that burned the new break can change, so `PlanFires.place` burns those again and
+leaves the others as they were; `plan_view` computes the same from scratch (a pure function for
+worker tasks). Both give the two plan-aware observation channels and tree-greedy's score:
+
+    burn_probability[c] = share of the fires that burn c through the current breaks
+    downstream[c]       = mean over fires of bound[c], the cells a break at c could save at most
+                          (0 where c is already a break)
+
+A break on a fire's own ignition cell would be credited with that whole fire, an artifact of a
+finite sample (an independent fire starts there with probability 1 / burnable cells). With
+`neutral_roots`, a fire's bound at its ignition cell counts the cell alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fuelbreak.fire.montecarlo import FireSet
+from fuelbreak.fire.mtt import BurnResult, MTTEngine, check_breaks
+from fuelbreak.fire.trees import fire_trees
+
+
+def _bounds(engine: MTTEngine, ignitions: np.ndarray, result: BurnResult, neutral_roots: bool) -> np.ndarray:
+    """Tree bounds (K, N) of the fires in `result`; with `neutral_roots`, 1 at each burning ignition."""
+    bound = fire_trees(engine, result).bound
+    if neutral_roots and len(ignitions):
+        rows = np.arange(len(ignitions))
+        burned_root = result.burned.reshape(len(ignitions), -1)[rows, ignitions]
+        bound[rows, ignitions] = burned_root.astype(bound.dtype)
+    return bound
+
+
+def plan_view(
+    engine: MTTEngine, ignitions: np.ndarray, breaks, neutral_roots: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Burn probability and mean downstream bound (both (H, W) float32) of the fires through `breaks`."""
+    ignitions = np.asarray(ignitions, dtype=np.int64)
+    breaks = check_breaks(breaks, engine.shape)
+    result = engine.burn(ignitions, breaks, trees=True)
+    n = max(len(ignitions), 1)
+    bp = result.burned.sum(axis=0) / n
+    bound = _bounds(engine, ignitions, result, neutral_roots)
+    down = np.where(breaks, 0.0, bound.sum(axis=0).reshape(engine.shape) / n)
+    return bp.astype(np.float32), down.astype(np.float32)
+
+
+class PlanFires:
+    """The fires of a `FireSet` burned through a plan that grows one break at a time.
+
+    burned (F, N) bool, bound (F, N) int32 and area (F,) describe every fire under the current
+    breaks; `place(cells)` adds breaks and burns again only the fires they touch.
+    """
+
+    def __init__(self, fires: FireSet, breaks=None, neutral_roots: bool = False):
+        self.fires = fires
+        self.neutral_roots = neutral_roots
+        self.group, self.pos = fires.fire_index()
+        first = fires.engines[0]
+        self.shape = first.shape
+        self.breaks = check_breaks(breaks, self.shape).copy()
+        n, cells = fires.n_fires, self.shape[0] * self.shape[1]
+        self.burned = np.zeros((n, cells), dtype=bool)
+        self.bound = np.zeros((n, cells), dtype=np.int32)
+        self.area = np.zeros(n, dtype=np.int64)
+        self.update(np.arange(n))
+
+    @property
+    def n_fires(self) -> int:
+        return self.fires.n_fires
+
+    def burn(self, which: np.ndarray, breaks, trees: bool = False) -> list[tuple[np.ndarray, BurnResult]]:
+        """Fires `which` burned under `breaks`, as (fire indices, BurnResult) per scenario group."""
+        which = np.asarray(which, dtype=np.int64)
+        out = []
+        for g in np.unique(self.group[which]):
+            sel = which[self.group[which] == g]
+            ign = self.fires.groups[g][self.pos[sel]]
+            out.append((sel, self.fires.engines[g].burn(ign, breaks, trees=trees)))
+        return out
+
+    def update(self, which: np.ndarray) -> None:
+        """Burn fires `which` again through the current breaks and refresh their rows."""
+        for sel, result in self.burn(which, self.breaks, trees=True):
+            g = self.group[sel[0]]
+            ign = self.fires.groups[g][self.pos[sel]]
+            self.burned[sel] = result.burned.reshape(len(sel), -1)
+            self.bound[sel] = _bounds(self.fires.engines[g], ign, result, self.neutral_roots)
+            self.area[sel] = self.burned[sel].sum(axis=1)
+
+    def place(self, cells) -> None:
+        """Add breaks at `cells` (flat indices); the fires whose paths touch any of them burn again.
+
+        A fire's path touches c when its bound at c is positive: c burned, or a move it took crosses c.
+        """
+        cells = np.asarray(cells, dtype=np.int64).reshape(-1)
+        touched = np.flatnonzero((self.bound[:, cells] > 0).any(axis=1))
+        self.breaks.ravel()[cells] = True
+        if touched.size:
+            self.update(touched)
+
+    def score(self) -> np.ndarray:
+        """Mean downstream bound per fire of every cell (N,), 0 on breaks: tree-greedy's score."""
+        return np.where(self.breaks.ravel(), 0.0, self.bound.sum(axis=0) / max(self.n_fires, 1))
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        """Burn probability and mean downstream bound (H, W) float32 through the current breaks."""
+        n = max(self.n_fires, 1)
+        bp = (self.burned.sum(axis=0) / n).reshape(self.shape)
+        return bp.astype(np.float32), self.score().reshape(self.shape).astype(np.float32)
