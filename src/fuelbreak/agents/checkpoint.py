@@ -17,6 +17,10 @@ Keys (FORMAT_VERSION 1):
     config          the resolved training config as a nested dict
     rng_state       `capture_rng_state()`: python, numpy, torch and named numpy Generators
     extra           optional dict of anything else plain (e.g. best validation score)
+
+A policy file (`kind` = "policy", `export_policy`) keeps only what planning needs: the model's type,
+hyper-parameters, channels and weights, with the config and counters it was trained with; it is a
+few hundred KB and cannot resume training.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ REQUIRED_KEYS = (
     "config",
     "rng_state",
 )
+
+POLICY_KEYS = ("format_version", "model_type", "model_hparams", "obs_channels", "model_state", "counters", "config")
 
 # ----------------------------------------------------------------------------- random states
 
@@ -249,7 +255,8 @@ def _unpickling_error(path: Path, exc: BaseException) -> CheckpointError:
 
 
 def _check_keys(data: Mapping, path: Path) -> None:
-    missing = [k for k in REQUIRED_KEYS if k not in data]
+    required = POLICY_KEYS if data.get("kind") == "policy" else REQUIRED_KEYS
+    missing = [k for k in required if k not in data]
     if missing:
         raise CheckpointError(f"checkpoint {path} is missing {', '.join(missing)}")
 
@@ -289,3 +296,11 @@ def model_from_checkpoint(ckpt: Checkpoint, weights: str = "model") -> QNet:
             f"checkpoint {ckpt.path}: model takes {in_channels} channels but {len(ckpt.obs_channels)} are named"
         )
     return model
+
+
+def policy_payload(ckpt: Checkpoint) -> dict:
+    """The weights-only policy of a training checkpoint (no target, optimiser, random state or replay)."""
+    payload = {key: ckpt[key] for key in POLICY_KEYS}
+    payload["kind"] = "policy"
+    payload["extra"] = {"source_extra": dict(ckpt.data.get("extra", {}))}
+    return payload

@@ -180,15 +180,22 @@ def _check_width(width: int, who: str) -> int:
 
 
 class BasicQNet(QNet):
-    """A small stack of 3x3 convolutions (dilated to widen the view cheaply) and a 1x1 head."""
+    """A small stack of 3x3 convolutions (dilated to widen the view cheaply) and a 1x1 head.
+
+    With `skip`, a 1x1 convolution of the input channels is added to the head's output (a "wide and
+    deep" linear path): a cell's own channels, the downstream area above all, score it from the first
+    gradient steps, and the convolutions learn the correction from its neighbourhood.
+    """
 
     model_type = "basic"
 
-    def __init__(self, in_channels: int, width: int = 16, dilations: Sequence[int] = (1, 2, 4, 1)) -> None:
+    def __init__(
+        self, in_channels: int, width: int = 16, dilations: Sequence[int] = (1, 2, 4, 1), skip: bool = False
+    ) -> None:
         super().__init__(in_channels)
         width = _check_width(width, "basic")
         dilations = _check_dilations(dilations, "basic")
-        self.hparams = {"in_channels": in_channels, "width": width, "dilations": dilations}
+        self.hparams = {"in_channels": in_channels, "width": width, "dilations": dilations, "skip": bool(skip)}
         layers: list[nn.Module] = []
         c = in_channels
         for d in dilations:
@@ -196,10 +203,14 @@ class BasicQNet(QNet):
             c = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 1, 1)
+        self.skip = nn.Conv2d(in_channels, 1, 1) if skip else None
         self._channels_last()
 
     def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
-        return self.head(self.body(obs)).squeeze(1)
+        q = self.head(self.body(obs))
+        if self.skip is not None:
+            q = q + self.skip(obs)
+        return q.squeeze(1)
 
 
 class EnhancedQNet(QNet):

@@ -44,6 +44,13 @@ class DQNPolicy:
     source: str = ""
 
     @classmethod
+    def shipped(cls) -> DQNPolicy:
+        """The policy that ships with the package (`fuelbreak.agents.shipped`)."""
+        from fuelbreak.agents.shipped import shipped_policy_path
+
+        return cls.load(shipped_policy_path())
+
+    @classmethod
     def load(cls, path: str | Path, model_type: str = "auto") -> DQNPolicy:
         """Load a checkpoint; `model_type` other than 'auto' must match the checkpoint's."""
         ckpt = load_checkpoint(path, None if model_type == "auto" else model_type)
@@ -111,6 +118,8 @@ def dqn_plan(
 ) -> np.ndarray:
     """The baselines' signature for a trained policy: `checkpoint` is a path or a loaded `DQNPolicy`."""
     if checkpoint is None:
-        raise ConfigError("the dqn method needs a checkpoint (--ckpt PATH)")
+        from fuelbreak.agents.shipped import shipped_policy_path
+
+        checkpoint = shipped_policy_path()
     policy = checkpoint if isinstance(checkpoint, DQNPolicy) else DQNPolicy.load(checkpoint, model_type)
     return policy.plan(landscape, weather, budget, seed, existing_breaks)

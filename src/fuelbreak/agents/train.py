@@ -387,10 +387,22 @@ def train(
             return loss.item()
 
         if not resume and d.demonstrations and d.pretrain_steps:
-            for _ in range(d.pretrain_steps):  # DQfD: learn from the demonstrations before acting
+            pre_bar = None
+            if progress:
+                from tqdm import tqdm
+
+                pre_bar = tqdm(total=d.pretrain_steps, desc="pretraining on demonstrations", unit="step")
+            for i in range(d.pretrain_steps):  # DQfD: learn from the demonstrations before acting
                 if stop["requested"]:
                     break
                 losses.append(learn())
+                if pre_bar is not None:
+                    pre_bar.update(1)
+                if (i + 1) % 100 == 0 or i + 1 == d.pretrain_steps:
+                    log.write({"kind": "pretrain", "env_steps": 0, "grad_steps": state.grad_steps,
+                               "loss": float(np.mean(losses)), "elapsed_s": time.monotonic() - t_launch})  # fmt: skip
+            if pre_bar is not None:
+                pre_bar.close()
             state.pretrain_steps = state.grad_steps
 
         def save_last(periodic: bool = False) -> None:

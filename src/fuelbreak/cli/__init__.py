@@ -15,7 +15,7 @@ from fuelbreak import __version__
 from fuelbreak.errors import FuelbreakError
 
 # Subcommand modules, in the order `fuelbreak --help` lists them.
-COMMANDS = ("data", "simulate", "train", "evaluate", "visualize", "plan", "bench")
+COMMANDS = ("data", "simulate", "train", "evaluate", "visualize", "plan", "policy", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

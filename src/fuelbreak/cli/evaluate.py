@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fuelbreak.cli.common import add_weather_args, weather_from_args
 
-BASELINE_NAMES = ("random", "domirank", "burn_probability", "greedy")
+BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
 
 
 def register(sub) -> None:
@@ -46,13 +46,13 @@ def register(sub) -> None:
         "--methods",
         nargs="+",
         metavar="METHOD",
-        help=f"methods to compare: {', '.join(BASELINE_NAMES)}, dqn (default: the four baselines, and dqn "
-        "when --ckpt is given)",
+        help=f"methods to compare: {', '.join(BASELINE_NAMES)}, dqn (default: all of them; dqn plans with "
+        "--ckpt, or with the policy shipped in the package)",
     )
     m.add_argument(
         "--ckpt",
-        help="a checkpoint from `fuelbreak train` (e.g. runs/default/checkpoints/best.pt); adds dqn. Refused when "
-        "its recorded training split holds any of the evaluation tiles",
+        help="a checkpoint from `fuelbreak train` (e.g. runs/default/checkpoints/best.pt) for dqn (default: the "
+        "shipped policy). Refused when its recorded training split holds any of the evaluation tiles",
     )
     m.add_argument("--model-type", default="auto", help="model type the checkpoint must hold (default auto)")
     m.add_argument(
@@ -120,16 +120,14 @@ def parse_options(items: list[str]) -> dict[str, dict]:
 
 
 def choose_methods(args: argparse.Namespace) -> list[str]:
-    """--methods (default: the baselines), with dqn added by --ckpt; dqn without --ckpt is an error."""
-    from fuelbreak.errors import ConfigError, InputError
+    """--methods (default: the baselines and dqn); dqn plans with --ckpt, else with the shipped policy."""
+    from fuelbreak.agents.shipped import shipped_policy_path
+    from fuelbreak.errors import InputError
 
-    methods = list(args.methods or BASELINE_NAMES)
+    methods = list(args.methods or (*BASELINE_NAMES, "dqn"))
     if args.ckpt is None:
         if "dqn" in methods:
-            raise ConfigError(
-                "--methods dqn needs --ckpt PATH, a checkpoint from `fuelbreak train` "
-                "(e.g. runs/default/checkpoints/best.pt)"
-            )
+            args.ckpt = str(shipped_policy_path())
         return methods
     if not Path(args.ckpt).is_file():
         raise InputError(f"--ckpt {args.ckpt}: no such checkpoint file")

@@ -45,7 +45,9 @@ def register(sub) -> None:
     g.add_argument(
         "--ckpt", metavar="PATH", help="a checkpoint of a trained policy, e.g. RUN/checkpoints/best.pt"
     )
-    g.add_argument("--method", metavar="NAME", help=f"a baseline: {', '.join(BASELINES)}")
+    g.add_argument(
+        "--method", metavar="NAME", help=f"dqn (the policy shipped in the package) or a baseline: {', '.join(BASELINES)}"
+    )
     add_model_type_arg(p, default=None)
     add_tile_args(p)
     p.add_argument(
@@ -193,11 +195,17 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.ckpt is None) == (args.method is None):
         raise ConfigError(
-            "give exactly one planner: --ckpt PATH (a trained policy) or --method NAME (a baseline: "
-            f"{', '.join(BASELINES)}){', not both' if args.ckpt else ''}"
+            "give exactly one planner: --ckpt PATH (a trained policy) or --method NAME (dqn, the shipped "
+            f"policy, or a baseline: {', '.join(BASELINES)}){', not both' if args.ckpt else ''}"
         )
+    if args.method == "dqn":  # the policy shipped in the package
+        from fuelbreak.agents.shipped import shipped_policy_path
+
+        args.ckpt, args.method = str(shipped_policy_path()), None
     if args.method is not None and args.method not in BASELINES:
-        raise ConfigError(f"--method {args.method!r} is not a baseline; choose one of {', '.join(BASELINES)}")
+        raise ConfigError(
+            f"--method {args.method!r} is not a planner; choose dqn or one of {', '.join(BASELINES)}"
+        )
     if args.method is not None and args.model_type is not None:
         raise ConfigError("--model-type applies to a checkpoint (--ckpt), not to --method")
     n_fires = check_fires(args.fires)

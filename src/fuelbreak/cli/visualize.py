@@ -47,7 +47,9 @@ def register(sub) -> None:
         f"{OVERLAY}, {QVALUES}, {TRAINING} (from the run's metrics log), {BURN_PROBABILITY} and, "
         f"with --gif, {GIF}; print the plan's expected burned area before and after.",
     )
-    p.add_argument("--ckpt", required=True, metavar="PATH", help="a checkpoint, e.g. RUN/checkpoints/best.pt")
+    p.add_argument(
+        "--ckpt", metavar="PATH", help="a checkpoint, e.g. RUN/checkpoints/best.pt (default: the shipped policy)"
+    )
     add_model_type_arg(p)
     g = p.add_argument_group(
         "tile (default: the first TEST-split tile of the checkpoint's own dataset, never trained on)"
@@ -132,6 +134,9 @@ def metrics_path(args: argparse.Namespace, ckpt_path: Path) -> Path:
             raise InputError(f"--metrics {path} does not exist")
         return path
     folder = ckpt_path.resolve().parent
+    beside = folder / f"{ckpt_path.stem}.metrics.jsonl"  # an exported policy keeps its run's log beside it
+    if beside.is_file():
+        return beside
     return RunFiles(folder.parent if folder.name == "checkpoints" else folder).metrics
 
 
@@ -148,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         plot_training_summary,
     )
 
+    if args.ckpt is None:
+        from fuelbreak.agents.shipped import shipped_policy_path
+
+        args.ckpt = str(shipped_policy_path())
     ckpt_path = Path(args.ckpt)
     ckpt, policy, cfg = load_policy(ckpt_path, args.model_type)
     n_fires = check_fires(args.fires)

@@ -1,0 +1,40 @@
+"""`fuelbreak policy`: the policy that ships with the package; export a trained checkpoint as one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "policy",
+        help="the shipped policy: show its record, or export a trained checkpoint as a policy",
+        description="`info` prints how the shipped policy was made; `export CKPT` writes a checkpoint's "
+        "weights (only), its config and a record, by default into the package as the shipped policy.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    info = actions.add_parser("info", help="the shipped policy's record (config, seed, validation, digest)")
+    info.set_defaults(func=run_info)
+    exp = actions.add_parser("export", help="write a checkpoint's policy (weights only) and its record")
+    exp.add_argument("ckpt", help="a training checkpoint, e.g. runs/default/checkpoints/best.pt")
+    exp.add_argument("--out", help="folder to write NAME.pt/.toml/.json into (default: the package's policies/)")
+    exp.add_argument("--name", default="default", help="file name stem (default: default)")
+    exp.set_defaults(func=run_export)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from fuelbreak.agents.shipped import shipped_policy_path, shipped_record
+
+    print(f"shipped policy: {shipped_policy_path()}")
+    print(json.dumps(shipped_record(), indent=2))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from fuelbreak.agents.shipped import export_policy
+
+    record = export_policy(args.ckpt, args.out, args.name)
+    print(f"wrote the {record['model_type']} policy {args.name}.pt (weights {record['weights_sha256'][:12]})")
+    return 0
