@@ -240,8 +240,14 @@ def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16
     fuel_index = fuel_index.astype(np.int64).ravel()
     fb.surface_maxima(fuel_index, fmins, deltas, params, wind_20ft, upwind, foliar, maxima, crowning)
     azimuths = [azimuth_of(*d) for d in stencil]
-    ray, front_intensity = _surface_directional(maxima, params[:, 1], params[:, 2], azimuths)
-    ray, front_intensity = ray.astype(np.float32), front_intensity.astype(np.float32)
+    up = np.radians((params[:, 2] + 180.0) % 360.0)  # float32, exactly as in _surface_directional
+    slope = params[:, 1]
+    az = np.radians(np.asarray(azimuths))
+    ray = np.empty((len(rows), n), dtype=np.float32)
+    front_intensity = np.empty((len(rows), n), dtype=np.float32)
+    fb.surface_directional(
+        maxima, slope * np.sin(up), slope * np.cos(up), np.sin(az), np.cos(az), ray, front_intensity
+    )
     types = np.ones(len(rows), dtype=np.uint8)
     crowned = np.flatnonzero(crowning)
     if len(crowned):

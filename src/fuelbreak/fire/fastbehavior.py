@@ -386,3 +386,24 @@ def crowning_cells(
             ros[j, k] = rate * math.hypot(np.float64(ux), np.float64(uy))
             intensity[j, k] = front_int
         fire_type[j] = ftype
+
+
+@numba.njit(cache=True, nogil=True)
+def surface_directional(maxima, gx, gy, vx, vy, ray, intensity):
+    """`behavior._surface_directional` compiled, operation for operation (float64, then float32 out).
+
+    maxima (N, 6) as `surface_maxima` fills it; (gx, gy) (N,) each cell's elevation gradient; (vx, vy)
+    (K,) the unit map vectors of the stencil directions. Fills ray (N, K), the horizontal ray speed
+    (m/min), and intensity (N, K), the front-normal intensity (kW/m) toward each direction.
+    """
+    for i in range(maxima.shape[0]):
+        rate, ecc = maxima[i, 0], maxima[i, 1]
+        dx, dy, dz, imax = maxima[i, 2], maxima[i, 3], maxima[i, 4], maxima[i, 5]
+        e1i = 1.0 / (1.0 + ecc)
+        for k in range(vx.shape[0]):
+            vz = vx[k] * gx[i] + vy[k] * gy[i]
+            norm = math.sqrt(1.0 + vz * vz)
+            cos_w = (dx * vx[k] + dy * vy[k] + dz * vz) / norm
+            ray[i, k] = rate * (1.0 - ecc) / (1.0 - ecc * cos_w) / norm
+            sq = ecc * cos_w * e1i
+            intensity[i, k] = imax * (e1i * ecc * cos_w + math.sqrt(e1i * (1.0 - ecc) + sq * sq))

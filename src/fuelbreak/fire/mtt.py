@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -51,6 +52,7 @@ def crossed_cells(d_row: int, d_col: int) -> list[tuple[int, int, float]]:
     return cells
 
 
+@lru_cache(maxsize=8)
 def _stencil_tables(stencil) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per direction: the crossed cells (padded) and their length fractions, for the compiled search."""
     n = len(stencil)
@@ -67,29 +69,37 @@ def _stencil_tables(stencil) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return offsets, fractions, counts
 
 
-def travel_times(behavior: FireBehavior, cell_size: float) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _travel_kernel(ros, lengths, offsets, fractions, counts, pad, out):
+    """out[k, r + pad, c + pad] = minutes of the move from (r, c) in direction k (inf: leaves the grid
+    or crosses a cell that does not carry fire that way): the sum over the crossed cells of
+    fraction x length / rate, in float64, rounded to float32 once."""
+    n, h, w = ros.shape
+    for k in range(n):
+        for r in range(h):
+            for c in range(w):
+                total = 0.0
+                for j in range(counts[k]):
+                    rr, cc = r + offsets[k, j, 0], c + offsets[k, j, 1]
+                    if rr < 0 or rr >= h or cc < 0 or cc >= w or not ros[k, rr, cc] > 0:
+                        total = np.inf
+                        break
+                    total += fractions[k, j] * lengths[k] * (1.0 / np.float64(ros[k, rr, cc]))
+                out[k, r + pad, c + pad] = total
+
+
+def travel_times(behavior: FireBehavior, cell_size: float, pad: int = 0) -> np.ndarray:
     """Minutes for a fire to move from each cell to its neighbour in each stencil direction.
 
-    inf where the move leaves the grid or crosses a cell that does not carry fire that way.
+    inf where the move leaves the grid or crosses a cell that does not carry fire that way. With
+    `pad`, the (n_dir, H + 2 pad, W + 2 pad) array the search uses, inf on the border.
     """
-    stencil = behavior.stencil
-    offsets, fractions, counts = _stencil_tables(stencil)
+    offsets, fractions, counts = _stencil_tables(behavior.stencil)
     n, h, w = behavior.ros.shape
-    with np.errstate(divide="ignore"):
-        pace = np.where(behavior.ros > 0, 1.0 / behavior.ros.astype(np.float64), np.inf)  # min/m
-    out = np.zeros((n, h, w), dtype=np.float64)
-    for k, (dr, dc) in enumerate(stencil):
-        length = cell_size * math.hypot(dr, dc)
-        for j in range(counts[k]):
-            orr, occ = offsets[k, j]
-            # shifted[r, c] = pace[k, r + orr, c + occ], inf outside the grid
-            shifted = np.full((h, w), np.inf)
-            r0, r1 = max(0, -orr), min(h, h - orr)
-            c0, c1 = max(0, -occ), min(w, w - occ)
-            if r0 < r1 and c0 < c1:
-                shifted[r0:r1, c0:c1] = pace[k, r0 + orr : r1 + orr, c0 + occ : c1 + occ]
-            out[k] += fractions[k, j] * length * shifted
-    return out.astype(np.float32)
+    lengths = np.array([cell_size * math.hypot(dr, dc) for dr, dc in behavior.stencil])
+    out = np.full((n, h + 2 * pad, w + 2 * pad), np.inf, dtype=np.float32)
+    _travel_kernel(np.ascontiguousarray(behavior.ros), lengths, offsets, fractions, counts, pad, out)
+    return out
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -206,11 +216,11 @@ def _burn(travel, step, starts, duration, arrival, via):
     track = via.shape[0] == starts.shape[0]
     n_cells, n_dir = travel.shape
     heap = np.empty(n_cells, dtype=np.int32)
-    pos = np.empty(n_cells, dtype=np.int32)  # -1 never reached, -2 settled, else index in heap
+    settled = np.empty(n_cells, dtype=np.int32)
+    pos = np.full(n_cells, -1, dtype=np.int32)  # -1 never reached, -2 settled, else index in heap
     for f in range(starts.shape[0]):
         best = arrival[f]
         best[:] = np.inf
-        pos[:] = -1
         if track:
             via[f, :] = -1
         start = starts[f]
@@ -220,8 +230,11 @@ def _burn(travel, step, starts, duration, arrival, via):
         heap[0] = start
         pos[start] = 0
         size = 1
+        n_settled = 0
         while size > 0:
             u, size = _pop_min(best, heap, pos, size)
+            settled[n_settled] = u
+            n_settled += 1
             t = best[u]
             for k in range(n_dir):
                 nt = t + travel[u, k]
@@ -236,6 +249,9 @@ def _burn(travel, step, starts, duration, arrival, via):
                             i = size
                             size += 1
                         _sift_up(best, heap, pos, v, i)
+        # Reset only what this fire touched: every cell it reached was settled (the heap ran dry).
+        for i in range(n_settled):
+            pos[settled[i]] = -1
 
 
 @dataclass
@@ -315,9 +331,7 @@ class MTTEngine:
         self._offsets, _, self._counts = _stencil_tables(stencil)
         # The search runs on a grid padded by 2 blocked cells, so that no move needs a bounds check.
         p = self._pad = 2
-        h, w = self.shape
-        padded = np.full((len(stencil), h + 2 * p, w + 2 * p), np.inf, dtype=np.float32)
-        padded[:, p:-p, p:-p] = travel_times(behavior, landscape.cell_size)
+        padded = travel_times(behavior, landscape.cell_size, pad=p)
         # Moves allowed without breaks, cell-major on the padded grid; a plan only removes moves.
         self._travel_open = _effective_travel(
             padded, self._blocked(np.zeros(self.shape, bool)), self._offsets, self._counts
