@@ -152,7 +152,9 @@ def real_tiles(folder: str | Path, n: int, size: int = 50, seed: int = 0, min_bu
     ]
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(windows), size=min(n, len(windows)), replace=False)
-    return [land.window(*windows[i], size, size, name=f"{Path(folder).name}@{windows[i]}") for i in sorted(picks)]
+    return [
+        land.window(*windows[i], size, size, name=f"{Path(folder).name}@{windows[i]}") for i in sorted(picks)
+    ]
 
 
 def _reduction(area_none: np.ndarray, area_plan: np.ndarray) -> float:
@@ -181,7 +183,10 @@ def plan_agreement(
     from fuelbreak.baselines import plan as baseline_plan
     from fuelbreak.fire.scenario import Weather
 
-    tiles = [synthetic_tile(50, seed=1000 + seed + i, name=f"synthetic-{1000 + seed + i}") for i in range(n_synthetic)]
+    tiles = [
+        synthetic_tile(50, seed=1000 + seed + i, name=f"synthetic-{1000 + seed + i}")
+        for i in range(n_synthetic)
+    ]
     if real is not None and n_real > 0 and Path(real).is_dir():
         tiles += real_tiles(real, n_real, seed=seed)
     plans = PLANS + ((GREEDY,) if greedy else ())
@@ -223,7 +228,9 @@ def plan_agreement(
         five = [name for name, _, fraction in plans if fraction == 0.05]
         for land in tiles:
             sub = [r for r in rows if r["tile"] == land.name and r["plan"] in five]
-            best_same += max(sub, key=lambda r: r["mtt"])["plan"] == max(sub, key=lambda r: r["levelset"])["plan"]
+            best_same += (
+                max(sub, key=lambda r: r["mtt"])["plan"] == max(sub, key=lambda r: r["levelset"])["plan"]
+            )
         out[label] = {
             "tiles": len(tiles),
             "fires": fires,
@@ -254,5 +261,76 @@ def format_plan_report(plans: dict) -> str:
         lines.append(
             f"| **all plans** | Spearman {r['spearman']:.3f} | best 5 % plan same on {r['best_plan_agreement']} tiles "
             f"| | {r['mean_abs_difference']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- speed per fire and end to end (issue 12) ------------------------------------------------------
+
+
+def speed_end_to_end(
+    sizes=(50, 100, 500), fires: int = 16, levelset_fires: dict | None = None, seed: int = 0, progress=None
+) -> dict:
+    """Seconds of `mtt` and the level set on a new tile: behaviour, engine, `fires` fires (4 h, 15 km/h).
+
+    Per fire compares the fires alone; end to end adds everything a new tile costs (for `mtt` the
+    behaviour build and the engine, for the level set its inputs). The level set burns only
+    `levelset_fires[size]` fires on large grids (default 2 on 500x500) and its 16-fire total is
+    extrapolated from its per-fire time; the table says how many it burned.
+    """
+    from fuelbreak.fire.behavior import compute_behavior
+
+    levelset_fires = {500: 2} if levelset_fires is None else levelset_fires
+    scenario = PLAN_WEATHERS["4 h, 15 km/h wind"]
+    warm = synthetic_tile(20, seed=seed, name="warm-up")  # compile/load the numba kernels outside the timing
+    MTTEngine(warm, scenario).burn(sample_ignitions(warm, 2, seed))
+    out = {}
+    for size in sizes:
+        land = synthetic_tile(size, seed=seed + size, name=f"synthetic-{size}")
+        ign = sample_ignitions(land, fires, np.random.default_rng([seed, size]))
+        behavior, t_behavior = _timed(lambda land=land: compute_behavior(land, scenario))
+        engine, t_engine = _timed(lambda land=land, b=behavior: MTTEngine(land, scenario, behavior=b))
+        res, t_fires = _timed(lambda e=engine, g=ign: e.burn(g))
+        n_ls = min(fires, levelset_fires.get(size, fires))
+        ref, t_ls = _timed(lambda land=land, g=ign[:n_ls]: LevelSetEngine(land, scenario).burn(g))
+        ls_per_fire = t_ls / n_ls
+        mtt_total = t_behavior + t_engine + t_fires
+        out[f"{size}x{size}"] = {
+            "fires": fires,
+            "levelset_fires_burned": n_ls,
+            "mtt_behavior_ms": 1e3 * t_behavior,
+            "mtt_engine_ms": 1e3 * t_engine,
+            "mtt_ms_per_fire": 1e3 * t_fires / fires,
+            "mtt_end_to_end_ms": 1e3 * mtt_total,
+            "levelset_ms_per_fire": 1e3 * ls_per_fire,
+            "levelset_end_to_end_ms": 1e3 * ls_per_fire * fires,
+            "per_fire_speedup": ls_per_fire / (t_fires / fires),
+            "end_to_end_speedup": ls_per_fire * fires / mtt_total,
+            "mtt_mean_burned_cells": float(res.area.mean()),
+            "levelset_mean_burned_cells": float(ref.area.mean()),
+        }
+        if progress:
+            progress(f"speed {size}x{size}")
+    return out
+
+
+def format_speed_report(speed: dict) -> str:
+    """Per-fire and end-to-end speed as a Markdown table."""
+    lines = [
+        "",
+        "| grid (4 h, 15 km/h; new tile + 16 fires) | mtt behaviour | mtt engine | mtt per fire | levelset per fire "
+        "| per-fire speed-up | mtt end to end | levelset end to end | end-to-end speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, r in speed.items():
+        note = (
+            ""
+            if r["levelset_fires_burned"] == r["fires"]
+            else f" (level set: {r['levelset_fires_burned']} fires)"
+        )
+        lines.append(
+            f"| {label}{note} | {r['mtt_behavior_ms']:.1f} ms | {r['mtt_engine_ms']:.1f} ms | "
+            f"{r['mtt_ms_per_fire']:.3f} ms | {r['levelset_ms_per_fire']:,.0f} ms | {r['per_fire_speedup']:,.0f}x | "
+            f"{r['mtt_end_to_end_ms']:.1f} ms | {r['levelset_end_to_end_ms']:,.0f} ms | {r['end_to_end_speedup']:,.0f}x |"
         )
     return "\n".join(lines)

@@ -7,10 +7,11 @@ cell, a knight move a quarter in each of the four cells it crosses. Charging onl
 would let diagonal and knight moves jump over slow cells and breaks (DESIGN.md: fires then burn
 1.5-2.2 times too much).
 
-The travel times depend only on (landscape, scenario), so they are computed once. A fuel break only
-forbids moves that enter or cross a broken cell; `burn` applies the break mask inside the search,
-so nothing is rebuilt per plan. The search is Dijkstra's algorithm with a binary heap, compiled
-with numba, one independent fire per ignition, stopped at the burn duration.
+The travel times depend only on (landscape, scenario), so they are computed once. A fuel break
+only forbids moves that enter, cross or cut the corner of a broken cell; `burn` applies the break
+mask inside the search, so nothing is rebuilt per plan. The search is Dijkstra's algorithm with a
+binary heap, compiled with numba, one independent fire per ignition, stopped at the burn duration;
+each fire resets only the cells it reached.
 """
 
 from __future__ import annotations
@@ -151,7 +152,9 @@ def _effective_travel(travel, blocked, offsets, counts):
     """Travel times (cell-major, flat padded grid) with every move into or across a blocked cell removed.
 
     A move is forbidden when any cell it crosses after its origin is blocked; a diagonal move is
-    also forbidden when both cells beside it are blocked (it would slip between their corners).
+    also forbidden when either cell beside it is blocked: it would cut the blocked cell's corner,
+    which a front cannot do in the level set (its gradients use the 4 neighbours only). Letting
+    diagonals cut corners was one cause of `mtt` under-crediting scattered breaks (issue 12).
     """
     n_dir, hp, wp = travel.shape
     out = np.full((hp * wp, n_dir), np.inf, dtype=np.float32)
@@ -171,7 +174,7 @@ def _effective_travel(travel, blocked, offsets, counts):
                         break
                 dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
                 if ok and counts[k] == 2 and dr != 0 and dc != 0:
-                    ok = not (blocked[r + dr, c] and blocked[r, c + dc])
+                    ok = not (blocked[r + dr, c] or blocked[r, c + dc])
                 if ok:
                     out[u, k] = dt
     return out
@@ -193,14 +196,9 @@ def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
                 travel[u, k] = np.inf
             dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
             if counts[k] == 2 and dr != 0 and dc != 0:
-                # b beside a diagonal move: the move from b - (dr, 0) has its other side at (0, dc) ...
-                ur, uc = br - dr, bc
-                if blocked[ur, uc + dc]:
-                    travel[ur * wp + uc, k] = np.inf
-                # ... and the move from b - (0, dc) has its other side at (dr, 0)
-                ur, uc = br, bc - dc
-                if blocked[ur + dr, uc]:
-                    travel[ur * wp + uc, k] = np.inf
+                # b beside a diagonal move: the moves from b - (dr, 0) and from b - (0, dc) cut its corner
+                travel[(br - dr) * wp + bc, k] = np.inf
+                travel[br * wp + bc - dc, k] = np.inf
 
 
 @numba.njit(cache=True, nogil=True)
