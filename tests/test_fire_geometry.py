@@ -92,3 +92,25 @@ def test_level_set_never_closes_behind_an_isolated_break():
     assert fast[15, behind].all()
     assert not ref[15, behind].any()
     assert ref[14, behind].all() and ref[16, behind].all()
+
+
+@pytest.mark.slow
+def test_bench_plan_and_speed_tables():
+    from fuelbreak.benchmarking.fire import (
+        format_plan_report,
+        format_speed_report,
+        plan_agreement,
+        speed_end_to_end,
+    )
+
+    plans = plan_agreement(n_synthetic=2, n_real=0, fires=2, seed=3)
+    for weather in plans.values():
+        assert weather["tiles"] == 2 and len(weather["rows"]) == 2 * 5
+        assert -1.0 <= weather["spearman"] <= 1.0 and weather["mean_abs_difference"] >= 0
+        for row in weather["rows"]:
+            assert -100.0 <= row["mtt"] <= 100.0 and -100.0 <= row["levelset"] <= 100.0
+    assert "Spearman" in format_plan_report(plans)
+    speed = speed_end_to_end(sizes=(20,), fires=2, new_tiles={20: 2})
+    row = speed["20x20"]
+    assert row["new_tiles"] == 2 and row["per_fire_speedup"] > 0 and row["end_to_end_speedup"] > 0
+    assert "20x20" in format_speed_report(speed)
