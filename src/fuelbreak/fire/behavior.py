@@ -228,7 +228,13 @@ def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16
     rows, cols, params = _cell_params(landscape)
     if len(rows) == 0:
         return FireBehavior(tuple(stencil), ros, intensity, fire_type)
-    fuels, fuel_index = np.unique(params[:, 0], return_inverse=True)
+    codes = params[:, 0].astype(np.int64)  # validated Scott & Burgan codes, all below 256
+    present = np.zeros(256, dtype=bool)
+    present[codes] = True
+    fuels = np.flatnonzero(present)
+    lookup = np.zeros(256, dtype=np.int64)
+    lookup[fuels] = np.arange(len(fuels))
+    fuel_index = lookup[codes]
     moist = (scenario.m1h, scenario.m10h, scenario.m100h, scenario.herb, scenario.woody)
     consts = np.array([fb.fuel_constants(int(f), *moist) for f in fuels], dtype=np.float32)
     fmins, deltas, heats = consts[:, :8], consts[:, 8].copy(), consts[:, 9].copy()
@@ -237,7 +243,6 @@ def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16
     foliar = np.float32(scenario.foliar)
     maxima = np.empty((len(rows), 6), dtype=np.float64)
     crowning = np.empty(len(rows), dtype=np.bool_)
-    fuel_index = fuel_index.astype(np.int64).ravel()
     fb.surface_maxima(fuel_index, fmins, deltas, params, wind_20ft, upwind, foliar, maxima, crowning)
     azimuths = [azimuth_of(*d) for d in stencil]
     up = np.radians((params[:, 2] + 180.0) % 360.0)  # float32, exactly as in _surface_directional
