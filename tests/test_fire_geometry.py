@@ -79,19 +79,29 @@ def test_no_diagonal_slips_past_a_single_blocked_corner():
 def test_level_set_never_closes_behind_an_isolated_break():
     """The reference's artifact behind the scattered-break bias (issue 12).
 
-    In pyretechnics' level set a cell whose neighbours on two opposite sides have burned, with a
-    non-burnable cell upwind, sees a phi gradient of about zero and never ignites: the line of cells
-    straight behind a single 30 m break stays unburned to the edge of the fire, even in calm weather.
-    A fire closes behind such an obstacle (Huygens), which the fast engine does, a few minutes late.
+    pyretechnics' level set keeps a non-burnable cell's phi fixed and uses it in its neighbours'
+    gradients. A cell whose neighbours on two opposite sides have burned, with the break upwind, sees
+    a gradient of about zero and never ignites: the line straight behind a single 30 m break stays
+    unburned to the edge of the fire, even in calm air; and the dent the break leaves in the front
+    beside that line deepens with distance instead of healing. A fire closes behind such an obstacle
+    (Huygens), which the fast engine does, with no delay beside the line.
     """
     scenario, col = WEATHERS[0]
+    land = Landscape.uniform((N, N), fuel=102)
     breaks = np.zeros((N, N), dtype=bool)
     breaks[15, col + 3] = True
-    fast, ref = both(breaks, scenario, 15 * N + col)
-    behind = slice(col + 4, col + 9)
-    assert fast[15, behind].all()
-    assert not ref[15, behind].any()
+    ign = [15 * N + col]
+    delays = {}
+    for engine in (MTTEngine(land, scenario), LevelSetEngine(land, scenario)):
+        before, after = engine.burn(ign).arrival[0], engine.burn(ign, breaks).arrival[0]
+        with np.errstate(invalid="ignore"):  # inf - inf where neither run burns
+            delays[engine.name] = (after - before, np.isfinite(after))
+    behind = slice(col + 4, col + 10)
+    (fast_delay, fast), (ref_delay, ref) = delays["mtt"], delays["levelset"]
+    assert fast[15, behind].all() and not ref[15, behind].any()
     assert ref[14, behind].all() and ref[16, behind].all()
+    assert np.abs(fast_delay[[14, 16], behind]).max() < 1e-3  # mtt: no delay beside the line
+    assert ref_delay[14, col + 9] > ref_delay[14, col + 5] + 5.0  # level set: a dent that deepens
 
 
 @pytest.mark.slow
