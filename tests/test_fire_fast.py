@@ -81,3 +81,42 @@ def test_no_burnable_cell_and_uniform_tile():
     b = compute_behavior(water, Scenario(wind_speed=10))
     assert not b.ros.any() and not b.fire_type.any()
     assert_same(Landscape.uniform((6, 6), fuel=165, cc=70, ch=20, cbh=1.0, cbd=0.2), WEATHERS[2])
+
+
+def test_search_matches_scipy_dijkstra_fire_after_fire():
+    """The compiled search (reset of touched cells only, between fires) against scipy's Dijkstra."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import dijkstra
+
+    from fuelbreak.fire.mtt import _burn
+
+    rng = np.random.default_rng(0)
+    h, w, pad = 23, 17, 2
+    hp, wp = h + 2 * pad, w + 2 * pad
+    moves = [(-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1), (-2, 1)]
+    step = np.array([dr * wp + dc for dr, dc in moves])
+    travel = np.full((hp * wp, len(moves)), np.inf, dtype=np.float32)
+    rows, cols, vals = [], [], []
+    for r in range(pad, pad + h):
+        for c in range(pad, pad + w):
+            for k, (dr, dc) in enumerate(moves):
+                if pad <= r + dr < pad + h and pad <= c + dc < pad + w and rng.random() > 0.15:
+                    t = np.float32(rng.uniform(0.5, 10.0))
+                    travel[r * wp + c, k] = t
+                    rows.append(r * wp + c)
+                    cols.append((r + dr) * wp + c + dc)
+                    vals.append(float(t))
+    graph = sp.csr_matrix((vals, (rows, cols)), shape=(hp * wp, hp * wp))
+    starts = np.array([(pad + rng.integers(h)) * wp + pad + rng.integers(w) for _ in range(6)] + [-1])
+    for duration in (np.inf, 25.0):
+        arrival = np.full((len(starts), h, w), np.inf, dtype=np.float32)
+        _burn(travel, step, starts, np.float32(duration), wp, pad, arrival, np.zeros((0, 1, 1), np.int8))
+        ref = dijkstra(graph, indices=starts[:-1]).reshape(-1, hp, wp)[:, pad:-pad, pad:-pad]
+        ref = np.where(ref <= duration, ref, np.inf)
+        near = np.abs(ref - duration) < 1e-3  # float32 sums may fall either side of the cut-off
+        for f in range(len(starts) - 1):
+            ok = ~near[f]
+            assert np.array_equal(np.isfinite(arrival[f])[ok], np.isfinite(ref[f])[ok])
+            fin = np.isfinite(ref[f]) & np.isfinite(arrival[f])
+            np.testing.assert_allclose(arrival[f][fin], ref[f][fin], rtol=1e-5)
+        assert not np.isfinite(arrival[-1]).any()  # a blocked ignition burns nothing

@@ -202,25 +202,25 @@ def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _burn(travel, step, starts, duration, arrival, via):
-    """Dijkstra from each start cell over the flat grid; arrival[f] = minutes (inf beyond `duration`).
+def _burn(travel, step, starts, duration, wp, pad, arrival, via):
+    """Dijkstra from each start cell over the flat padded grid; arrival[f] = minutes (inf beyond `duration`).
 
-    travel[u, k] is the time of the move from u to u + step[k] (inf when forbidden). Each cell enters
-    the heap once and is moved up when a faster path is found (decrease-key), so the heap never holds
-    more than the fire front. A start of -1 (a blocked ignition cell) burns nothing. When `via` has
-    a row per fire, via[f, v] gets the stencil direction of the fastest move into v (-1: none), which
-    makes the spread tree of the fire.
+    travel[u, k] is the time of the move from padded cell u to u + step[k] (inf when forbidden).
+    Each cell enters the heap once and is moved up when a faster path is found (decrease-key), so
+    the heap never holds more than the fire front. A start of -1 (a blocked ignition cell) burns
+    nothing. The search runs on scratch arrays of the padded grid; only the cells a fire reached are
+    written to arrival[f] (H x W, inf beforehand) and reset afterwards, so a fire costs its burned
+    cells, not the grid. When `via` has a row per fire, via[f] gets the stencil direction of the
+    fastest move into each cell (-1 beforehand: none), which makes the spread tree of the fire.
     """
     track = via.shape[0] == starts.shape[0]
     n_cells, n_dir = travel.shape
+    best = np.full(n_cells, np.inf, dtype=np.float32)
+    came = np.full(n_cells, -1, dtype=np.int8)
     heap = np.empty(n_cells, dtype=np.int32)
     settled = np.empty(n_cells, dtype=np.int32)
     pos = np.full(n_cells, -1, dtype=np.int32)  # -1 never reached, -2 settled, else index in heap
     for f in range(starts.shape[0]):
-        best = arrival[f]
-        best[:] = np.inf
-        if track:
-            via[f, :] = -1
         start = starts[f]
         if start < 0:
             continue
@@ -240,16 +240,22 @@ def _burn(travel, step, starts, duration, arrival, via):
                     v = u + step[k]
                     if nt < best[v]:
                         best[v] = nt
-                        if track:
-                            via[f, v] = k
+                        came[v] = k
                         i = pos[v]
                         if i == -1:
                             i = size
                             size += 1
                         _sift_up(best, heap, pos, v, i)
-        # Reset only what this fire touched: every cell it reached was settled (the heap ran dry).
+        # Every cell the fire reached was settled (the heap ran dry): copy those out, reset them.
         for i in range(n_settled):
-            pos[settled[i]] = -1
+            u = settled[i]
+            r, c = u // wp - pad, u % wp - pad
+            arrival[f, r, c] = best[u]
+            if track:
+                via[f, r, c] = came[u]
+            best[u] = np.inf
+            came[u] = -1
+            pos[u] = -1
 
 
 @dataclass
@@ -382,18 +388,13 @@ class MTTEngine:
         duration = float(self.scenario.duration if duration is None else duration)
         h, w = self.shape
         p = self._pad
-        hp, wp = h + 2 * p, w + 2 * p
+        wp = w + 2 * p
         blocked = self._blocked(breaks)
         travel = self._moves(breaks, blocked)
         rows, cols = ign // w + p, ign % w + p
         starts = np.where(blocked[rows, cols] == 0, rows * wp + cols, -1)
         step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array([wp, 1])
-        arrival = np.empty((len(ign), hp * wp), dtype=np.float32)
-        via = np.empty((len(ign) if trees else 0, hp * wp), dtype=np.int8)
-        _burn(travel, step, starts, np.float32(duration), arrival, via)
-        arrival = np.ascontiguousarray(arrival.reshape(len(ign), hp, wp)[:, p:-p, p:-p])
-        if trees:
-            via = np.ascontiguousarray(via.reshape(len(ign), hp, wp)[:, p:-p, p:-p])
-            via[~np.isfinite(arrival)] = -1
-            return BurnResult(arrival, duration, via)
-        return BurnResult(arrival, duration)
+        arrival = np.full((len(ign), h, w), np.inf, dtype=np.float32)
+        via = np.full((len(ign), h, w) if trees else (0, 1, 1), -1, dtype=np.int8)
+        _burn(travel, step, starts, np.float32(duration), wp, p, arrival, via)
+        return BurnResult(arrival, duration, via if trees else None)
