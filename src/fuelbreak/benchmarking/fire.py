@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -115,5 +116,237 @@ def format_fire_report(cmp: dict, scale: dict) -> str:
     for label, r in scale.items():
         lines.append(
             f"| {label} | {r['fires_per_s']:,.1f} | {r['mean_burned_cells']:,.0f} | {r['ns_per_burned_cell']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- plan-level agreement (issue 12) ---------------------------------------------------------------
+
+PLAN_WEATHERS = {
+    "4 h, 15 km/h wind": Scenario(wind_speed=15.0, wind_direction=225.0, duration=240.0),
+    "24 h, calm": Scenario(wind_speed=0.0, duration=1440.0),
+}
+# (label, baseline, fraction of the tile's cells); random plans at three budgets, the others at 5 %.
+PLANS = (
+    ("random 2 %", "random", 0.02),
+    ("random 5 %", "random", 0.05),
+    ("random 10 %", "random", 0.10),
+    ("domirank 5 %", "domirank", 0.05),
+    ("burn_probability 5 %", "burn_probability", 0.05),
+)
+GREEDY = ("greedy 5 %", "greedy", 0.05)
+WORCESTER = Path("..") / "shared" / "data" / "landfire-worcester-vt"
+
+
+def real_tiles(folder: str | Path, n: int, size: int = 50, seed: int = 0, min_burnable: float = 0.9) -> list:
+    """`n` size x size windows of a LANDFIRE folder with at least `min_burnable` burnable cells, drawn by seed."""
+    from fuelbreak.landscape.geotiff import read_layer_folder
+
+    land = read_layer_folder(folder)
+    h, w = land.shape
+    windows = [
+        (r, c)
+        for r in range(0, h - size + 1, size)
+        for c in range(0, w - size + 1, size)
+        if land.burnable[r : r + size, c : c + size].mean() >= min_burnable
+    ]
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(windows), size=min(n, len(windows)), replace=False)
+    return [
+        land.window(*windows[i], size, size, name=f"{Path(folder).name}@{windows[i]}") for i in sorted(picks)
+    ]
+
+
+def _reduction(area_none: np.ndarray, area_plan: np.ndarray) -> float:
+    """Percent fall in total burned area over the same fires."""
+    total = float(area_none.sum())
+    return 100.0 * (1.0 - float(area_plan.sum()) / total) if total > 0 else 0.0
+
+
+def plan_agreement(
+    n_synthetic: int = 5,
+    n_real: int = 5,
+    fires: int = 16,
+    real: str | Path | None = WORCESTER,
+    greedy: bool = False,
+    seed: int = 0,
+    progress=None,
+) -> dict:
+    """Reduction of every baseline's plan under `mtt` and under the level set, on the same fires.
+
+    For each weather: per (tile, plan) the two reductions; their Spearman correlation, mean absolute
+    difference (points), mean signed difference per method (mtt minus level set) and the share of
+    tiles whose best 5 % plan is the same under both engines.
+    """
+    from scipy.stats import spearmanr
+
+    from fuelbreak.baselines import plan as baseline_plan
+    from fuelbreak.fire.scenario import Weather
+
+    tiles = [
+        synthetic_tile(50, seed=1000 + seed + i, name=f"synthetic-{1000 + seed + i}")
+        for i in range(n_synthetic)
+    ]
+    if real is not None and n_real > 0 and Path(real).is_dir():
+        tiles += real_tiles(real, n_real, seed=seed)
+    plans = PLANS + ((GREEDY,) if greedy else ())
+    out = {}
+    for label, scenario in PLAN_WEATHERS.items():
+        rows = []
+        for i, land in enumerate(tiles):
+            ign = sample_ignitions(land, fires, np.random.default_rng([seed, 12, i]))
+            fast, ref = MTTEngine(land, scenario), LevelSetEngine(land, scenario)
+            none = {"mtt": fast.burn(ign).area, "levelset": ref.burn(ign).area}
+            for name, method, fraction in plans:
+                budget = int(round(fraction * land.n_cells))
+                cells = baseline_plan(method, land, Weather.single(scenario), budget, seed + i)
+                breaks = np.zeros(land.n_cells, dtype=bool)
+                breaks[cells] = True
+                breaks = breaks.reshape(land.shape)
+                rows.append(
+                    {
+                        "tile": land.name,
+                        "plan": name,
+                        "mtt": _reduction(none["mtt"], fast.burn(ign, breaks).area),
+                        "levelset": _reduction(none["levelset"], ref.burn(ign, breaks).area),
+                    }
+                )
+            if progress:
+                progress(f"plans, {label}: tile {i + 1}/{len(tiles)}")
+        m = np.array([r["mtt"] for r in rows])
+        ls = np.array([r["levelset"] for r in rows])
+        per_method = {}
+        for name, _, _ in plans:
+            sel = np.array([r["plan"] == name for r in rows])
+            per_method[name] = {
+                "mtt": float(m[sel].mean()),
+                "levelset": float(ls[sel].mean()),
+                "mean_difference": float((m[sel] - ls[sel]).mean()),
+                "mean_abs_difference": float(np.abs(m[sel] - ls[sel]).mean()),
+            }
+        best_same = 0
+        five = [name for name, _, fraction in plans if fraction == 0.05]
+        for land in tiles:
+            sub = [r for r in rows if r["tile"] == land.name and r["plan"] in five]
+            best_same += (
+                max(sub, key=lambda r: r["mtt"])["plan"] == max(sub, key=lambda r: r["levelset"])["plan"]
+            )
+        out[label] = {
+            "tiles": len(tiles),
+            "fires": fires,
+            "spearman": float(spearmanr(m, ls).statistic),
+            "mean_abs_difference": float(np.abs(m - ls).mean()),
+            "best_plan_agreement": f"{best_same}/{len(tiles)}",
+            "methods": per_method,
+            "rows": rows,
+        }
+    return out
+
+
+def format_plan_report(plans: dict) -> str:
+    """The plan-level agreement as Markdown tables (reductions in percent of burned area)."""
+    lines = []
+    for label, r in plans.items():
+        lines += [
+            "",
+            f"| plans, {label} ({r['tiles']} tiles, {r['fires']} fires each) | mtt reduction | levelset reduction "
+            "| mean mtt - levelset | mean abs difference |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for name, s in r["methods"].items():
+            lines.append(
+                f"| {name} | {s['mtt']:.1f} % | {s['levelset']:.1f} % | {s['mean_difference']:+.1f} | "
+                f"{s['mean_abs_difference']:.1f} |"
+            )
+        lines.append(
+            f"| **all plans** | Spearman {r['spearman']:.3f} | best 5 % plan same on {r['best_plan_agreement']} tiles "
+            f"| | {r['mean_abs_difference']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- speed per fire and end to end (issue 12) ------------------------------------------------------
+
+
+def speed_end_to_end(
+    sizes=(50, 100, 500),
+    fires: int = 16,
+    levelset_fires: dict | None = None,
+    new_tiles: dict | None = None,
+    seed: int = 0,
+    progress=None,
+) -> dict:
+    """Milliseconds of `mtt` and the level set on new tiles: behaviour, engine, `fires` fires (4 h, 15 km/h).
+
+    Per fire compares the fires alone; end to end adds everything a new tile costs (for `mtt` the
+    behaviour build and the engine, for the level set its inputs). `mtt` figures are medians over
+    `new_tiles[size]` tiles (default 5 at 50x50, 3 at 100x100, else 1), which damps the noise of a
+    shared machine. The level set burns the first tile only, and only `levelset_fires[size]` fires
+    on large grids (default 2 at 500x500): its 16-fire total is its per-fire time times 16.
+    """
+    from fuelbreak.fire.behavior import compute_behavior
+    from fuelbreak.landscape.core import Landscape
+
+    levelset_fires = {500: 2} if levelset_fires is None else levelset_fires
+    new_tiles = {50: 5, 100: 3} if new_tiles is None else new_tiles
+    scenario = PLAN_WEATHERS["4 h, 15 km/h wind"]
+    # Load every compiled kernel outside the timing: a tile whose head fires crown, and a search.
+    timber = Landscape.uniform((8, 8), fuel=165, cc=70, ch=20, cbh=1.0, cbd=0.2)
+    MTTEngine(timber, replace(scenario, wind_speed=40.0, foliar=0.6)).burn([27])
+    out = {}
+    for size in sizes:
+        parts = []
+        for t in range(new_tiles.get(size, 1)):
+            land = synthetic_tile(size, seed=seed + 100 * size + t, name=f"synthetic-{size}-{t}")
+            ign = sample_ignitions(land, fires, np.random.default_rng([seed, size, t]))
+            behavior, t_behavior = _timed(lambda land=land: compute_behavior(land, scenario))
+            engine, t_engine = _timed(lambda land=land, b=behavior: MTTEngine(land, scenario, behavior=b))
+            res, t_fires = _timed(lambda e=engine, g=ign: e.burn(g))
+            parts.append((t_behavior, t_engine, t_fires, float(res.area.mean())))
+            if t == 0:
+                n_ls = min(fires, levelset_fires.get(size, fires))
+                ref, t_ls = _timed(lambda land=land, g=ign[:n_ls]: LevelSetEngine(land, scenario).burn(g))
+                ls_per_fire, ls_burned = t_ls / n_ls, float(ref.area.mean())
+                mtt_burned_first = float(res.area[:n_ls].mean())
+        t_behavior, t_engine, t_fires, _ = np.median(np.array(parts), axis=0)
+        mtt_total = t_behavior + t_engine + t_fires
+        out[f"{size}x{size}"] = {
+            "fires": fires,
+            "new_tiles": len(parts),
+            "levelset_fires_burned": n_ls,
+            "mtt_behavior_ms": 1e3 * t_behavior,
+            "mtt_engine_ms": 1e3 * t_engine,
+            "mtt_ms_per_fire": 1e3 * t_fires / fires,
+            "mtt_end_to_end_ms": 1e3 * mtt_total,
+            "levelset_ms_per_fire": 1e3 * ls_per_fire,
+            "levelset_end_to_end_ms": 1e3 * ls_per_fire * fires,
+            "per_fire_speedup": ls_per_fire / (t_fires / fires),
+            "end_to_end_speedup": ls_per_fire * fires / mtt_total,
+            "mtt_mean_burned_cells": mtt_burned_first,
+            "levelset_mean_burned_cells": ls_burned,
+        }
+        if progress:
+            progress(f"speed {size}x{size}")
+    return out
+
+
+def format_speed_report(speed: dict) -> str:
+    """Per-fire and end-to-end speed as a Markdown table."""
+    lines = [
+        "",
+        "| grid (4 h, 15 km/h; new tile + 16 fires) | mtt behaviour | mtt engine | mtt per fire | levelset per fire "
+        "| per-fire speed-up | mtt end to end | levelset end to end | end-to-end speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, r in speed.items():
+        note = (
+            ""
+            if r["levelset_fires_burned"] == r["fires"]
+            else f" (level set: {r['levelset_fires_burned']} fires)"
+        )
+        lines.append(
+            f"| {label}{note} | {r['mtt_behavior_ms']:.1f} ms | {r['mtt_engine_ms']:.1f} ms | "
+            f"{r['mtt_ms_per_fire']:.3f} ms | {r['levelset_ms_per_fire']:,.0f} ms | {r['per_fire_speedup']:,.0f}x | "
+            f"{r['mtt_end_to_end_ms']:.1f} ms | {r['levelset_end_to_end_ms']:,.0f} ms | {r['end_to_end_speedup']:,.0f}x |"
         )
     return "\n".join(lines)

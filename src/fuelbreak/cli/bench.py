@@ -22,6 +22,29 @@ def register(sub) -> None:
     p.add_argument(
         "--sizes", type=int, nargs="*", default=[100, 200, 500], help="fire: grid sizes for scaling"
     )
+    p.add_argument(
+        "--plan-tiles",
+        type=int,
+        nargs=2,
+        default=[5, 5],
+        metavar=("SYNTHETIC", "REAL"),
+        help="fire: tiles of the plan-agreement table (default 5 synthetic, 5 real; 0 0 skips it)",
+    )
+    p.add_argument(
+        "--plan-fires", type=int, default=16, help="fire: fires per tile in the plan table (default 16)"
+    )
+    p.add_argument(
+        "--real",
+        default="../shared/data/landfire-worcester-vt",
+        help="fire: LANDFIRE folder for the real tiles of the plan table (skipped if absent)",
+    )
+    p.add_argument(
+        "--speed-sizes",
+        type=int,
+        nargs="*",
+        default=[50, 100, 500],
+        help="fire: grids of the end-to-end speed table",
+    )
     p.add_argument("--seconds", type=float, default=240.0, help="train: how long to train (default 240)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
@@ -33,14 +56,23 @@ def _progress(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.what == "fire":
-        from fuelbreak.benchmarking.fire import compare_engines, format_fire_report, scaling
+        from fuelbreak.benchmarking import fire as bf
 
-        cmp = compare_engines(args.tiles, args.fires, 50, args.seed, progress=_progress)
-        scale = scaling(tuple(args.sizes), seed=args.seed, progress=_progress)
+        cmp = bf.compare_engines(args.tiles, args.fires, 50, args.seed, progress=_progress)
+        scale = bf.scaling(tuple(args.sizes), seed=args.seed, progress=_progress)
+        speed = bf.speed_end_to_end(tuple(args.speed_sizes), seed=args.seed, progress=_progress)
+        n_syn, n_real = args.plan_tiles
+        plans = (
+            bf.plan_agreement(n_syn, n_real, args.plan_fires, args.real, seed=args.seed, progress=_progress)
+            if n_syn + n_real > 0
+            else {}
+        )
         if args.json:
-            print(json.dumps({"engines": cmp, "scaling": scale}, indent=2))
+            print(json.dumps({"engines": cmp, "scaling": scale, "speed": speed, "plans": plans}, indent=2))
         else:
-            print(format_fire_report(cmp, scale))
+            print(bf.format_fire_report(cmp, scale))
+            print(bf.format_speed_report(speed))
+            print(bf.format_plan_report(plans))
         return 0
     if args.what == "train":
         from fuelbreak.benchmarking.train import format_train_report, run_train_benchmark

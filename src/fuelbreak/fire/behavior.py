@@ -184,8 +184,91 @@ def _surface_directional(maxima: np.ndarray, slope: np.ndarray, aspect: np.ndarr
     return ray, imax * adjustment
 
 
+def _cell_params(landscape: Landscape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and float32 inputs (fuel, slope rise/run, aspect, cc 0-1, ch, cbh, cbd) of burnable cells."""
+    lay = landscape.layers
+    cells = np.argwhere(landscape.burnable)
+    rows, cols = cells[:, 0], cells[:, 1]
+    params = np.stack(
+        [
+            lay["fbfm"],
+            np.tan(np.radians(lay["slp"])),
+            lay["asp"],
+            lay["cc"] / 100.0,
+            lay["ch"],
+            lay["cbh"],
+            lay["cbd"],
+        ],
+        axis=-1,
+    ).astype(np.float32)[rows, cols]
+    return rows, cols, params
+
+
 def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16) -> FireBehavior:
-    """Fire behaviour toward every stencil direction, from pyretechnics, for a validated landscape.
+    """Fire behaviour toward every stencil direction, from pyretechnics' equations, for a validated landscape.
+
+    Mirrors `pyretechnics.burn_cells.burn_cell_toward_azimuth` (surface fire, Van Wagner crown
+    initiation on the front facing each direction, Cruz crown spread, combined behaviour) and adds
+    the ray speed a path-based engine needs. The per-fuel-model part comes from pyretechnics (cached,
+    `fastbehavior.fuel_constants`); the per-cell equations run compiled over all cells at once
+    (`fastbehavior`), in pyretechnics' own float32 arithmetic, so every value equals that of
+    `compute_behavior_cellwise`, which calls pyretechnics cell by cell. The directional values of
+    cells whose head fire does not crown follow from the ellipse (`_surface_directional`).
+    """
+    import pyretechnics.conversion as conv
+
+    from fuelbreak.fire import fastbehavior as fb
+
+    landscape.validate()  # pyretechnics crashes the process on fuel codes it does not know
+    h, w = landscape.shape
+    n = len(stencil)
+    ros = np.zeros((n, h, w), dtype=np.float32)
+    intensity = np.zeros((n, h, w), dtype=np.float32)
+    fire_type = np.zeros((h, w), dtype=np.uint8)
+    rows, cols, params = _cell_params(landscape)
+    if len(rows) == 0:
+        return FireBehavior(tuple(stencil), ros, intensity, fire_type)
+    codes = params[:, 0].astype(np.int64)  # validated Scott & Burgan codes, all below 256
+    present = np.zeros(256, dtype=bool)
+    present[codes] = True
+    fuels = np.flatnonzero(present)
+    lookup = np.zeros(256, dtype=np.int64)
+    lookup[fuels] = np.arange(len(fuels))
+    fuel_index = lookup[codes]
+    moist = (scenario.m1h, scenario.m10h, scenario.m100h, scenario.herb, scenario.woody)
+    consts = np.array([fb.fuel_constants(int(f), *moist) for f in fuels], dtype=np.float32)
+    fmins, deltas, heats = consts[:, :8], consts[:, 8].copy(), consts[:, 9].copy()
+    upwind = np.float32(scenario.wind_direction % 360.0)
+    wind_20ft = np.float32(conv.km_hr_to_m_min(conv.wind_speed_10m_to_wind_speed_20ft(scenario.wind_speed)))
+    foliar = np.float32(scenario.foliar)
+    maxima = np.empty((len(rows), 6), dtype=np.float64)
+    crowning = np.empty(len(rows), dtype=np.bool_)
+    fb.surface_maxima(fuel_index, fmins, deltas, params, wind_20ft, upwind, foliar, maxima, crowning)
+    azimuths = [azimuth_of(*d) for d in stencil]
+    up = np.radians((params[:, 2] + 180.0) % 360.0)  # float32, exactly as in _surface_directional
+    slope = params[:, 1]
+    az = np.radians(np.asarray(azimuths))
+    ray = np.empty((len(rows), n), dtype=np.float32)
+    front_intensity = np.empty((len(rows), n), dtype=np.float32)
+    fb.surface_directional(
+        maxima, slope * np.sin(up), slope * np.cos(up), np.sin(az), np.cos(az), ray, front_intensity
+    )
+    types = np.ones(len(rows), dtype=np.uint8)
+    crowned = np.flatnonzero(crowning)
+    if len(crowned):
+        fb.crowning_cells(
+            crowned, fuel_index, heats, params, maxima, np.array(azimuths, dtype=np.float32),
+            np.float32(scenario.wind_speed), upwind, np.float32(scenario.m1h), foliar,
+            ray, front_intensity, types,
+        )  # fmt: skip
+    ros[:, rows, cols] = ray.T
+    intensity[:, rows, cols] = front_intensity.T
+    fire_type[rows, cols] = types
+    return FireBehavior(tuple(stencil), ros, intensity, fire_type)
+
+
+def compute_behavior_cellwise(landscape: Landscape, scenario: Scenario, stencil=STENCIL16) -> FireBehavior:
+    """`compute_behavior` the slow way, calling pyretechnics cell by cell: the reference its tests use.
 
     Mirrors `pyretechnics.burn_cells.burn_cell_toward_azimuth` (surface fire, Van Wagner crown
     initiation on the front facing each direction, Cruz crown spread, combined behaviour) and adds

@@ -7,16 +7,18 @@ cell, a knight move a quarter in each of the four cells it crosses. Charging onl
 would let diagonal and knight moves jump over slow cells and breaks (DESIGN.md: fires then burn
 1.5-2.2 times too much).
 
-The travel times depend only on (landscape, scenario), so they are computed once. A fuel break only
-forbids moves that enter or cross a broken cell; `burn` applies the break mask inside the search,
-so nothing is rebuilt per plan. The search is Dijkstra's algorithm with a binary heap, compiled
-with numba, one independent fire per ignition, stopped at the burn duration.
+The travel times depend only on (landscape, scenario), so they are computed once. A fuel break
+only forbids moves that enter, cross or cut the corner of a broken cell; `burn` applies the break
+mask inside the search, so nothing is rebuilt per plan. The search is Dijkstra's algorithm with a
+binary heap, compiled with numba, one independent fire per ignition, stopped at the burn duration;
+each fire resets only the cells it reached.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -51,6 +53,7 @@ def crossed_cells(d_row: int, d_col: int) -> list[tuple[int, int, float]]:
     return cells
 
 
+@lru_cache(maxsize=8)
 def _stencil_tables(stencil) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per direction: the crossed cells (padded) and their length fractions, for the compiled search."""
     n = len(stencil)
@@ -67,29 +70,37 @@ def _stencil_tables(stencil) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return offsets, fractions, counts
 
 
-def travel_times(behavior: FireBehavior, cell_size: float) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _travel_kernel(ros, lengths, offsets, fractions, counts, pad, out):
+    """out[k, r + pad, c + pad] = minutes of the move from (r, c) in direction k (inf: leaves the grid
+    or crosses a cell that does not carry fire that way): the sum over the crossed cells of
+    fraction x length / rate, in float64, rounded to float32 once."""
+    n, h, w = ros.shape
+    for k in range(n):
+        for r in range(h):
+            for c in range(w):
+                total = 0.0
+                for j in range(counts[k]):
+                    rr, cc = r + offsets[k, j, 0], c + offsets[k, j, 1]
+                    if rr < 0 or rr >= h or cc < 0 or cc >= w or not ros[k, rr, cc] > 0:
+                        total = np.inf
+                        break
+                    total += fractions[k, j] * lengths[k] * (1.0 / np.float64(ros[k, rr, cc]))
+                out[k, r + pad, c + pad] = total
+
+
+def travel_times(behavior: FireBehavior, cell_size: float, pad: int = 0) -> np.ndarray:
     """Minutes for a fire to move from each cell to its neighbour in each stencil direction.
 
-    inf where the move leaves the grid or crosses a cell that does not carry fire that way.
+    inf where the move leaves the grid or crosses a cell that does not carry fire that way. With
+    `pad`, the (n_dir, H + 2 pad, W + 2 pad) array the search uses, inf on the border.
     """
-    stencil = behavior.stencil
-    offsets, fractions, counts = _stencil_tables(stencil)
+    offsets, fractions, counts = _stencil_tables(behavior.stencil)
     n, h, w = behavior.ros.shape
-    with np.errstate(divide="ignore"):
-        pace = np.where(behavior.ros > 0, 1.0 / behavior.ros.astype(np.float64), np.inf)  # min/m
-    out = np.zeros((n, h, w), dtype=np.float64)
-    for k, (dr, dc) in enumerate(stencil):
-        length = cell_size * math.hypot(dr, dc)
-        for j in range(counts[k]):
-            orr, occ = offsets[k, j]
-            # shifted[r, c] = pace[k, r + orr, c + occ], inf outside the grid
-            shifted = np.full((h, w), np.inf)
-            r0, r1 = max(0, -orr), min(h, h - orr)
-            c0, c1 = max(0, -occ), min(w, w - occ)
-            if r0 < r1 and c0 < c1:
-                shifted[r0:r1, c0:c1] = pace[k, r0 + orr : r1 + orr, c0 + occ : c1 + occ]
-            out[k] += fractions[k, j] * length * shifted
-    return out.astype(np.float32)
+    lengths = np.array([cell_size * math.hypot(dr, dc) for dr, dc in behavior.stencil])
+    out = np.full((n, h + 2 * pad, w + 2 * pad), np.inf, dtype=np.float32)
+    _travel_kernel(np.ascontiguousarray(behavior.ros), lengths, offsets, fractions, counts, pad, out)
+    return out
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -141,7 +152,9 @@ def _effective_travel(travel, blocked, offsets, counts):
     """Travel times (cell-major, flat padded grid) with every move into or across a blocked cell removed.
 
     A move is forbidden when any cell it crosses after its origin is blocked; a diagonal move is
-    also forbidden when both cells beside it are blocked (it would slip between their corners).
+    also forbidden when either cell beside it is blocked: it would cut the blocked cell's corner,
+    which a front cannot do in the level set (its gradients use the 4 neighbours only). Letting
+    diagonals cut corners was one cause of `mtt` under-crediting scattered breaks (issue 12).
     """
     n_dir, hp, wp = travel.shape
     out = np.full((hp * wp, n_dir), np.inf, dtype=np.float32)
@@ -161,7 +174,7 @@ def _effective_travel(travel, blocked, offsets, counts):
                         break
                 dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
                 if ok and counts[k] == 2 and dr != 0 and dc != 0:
-                    ok = not (blocked[r + dr, c] and blocked[r, c + dc])
+                    ok = not (blocked[r + dr, c] or blocked[r, c + dc])
                 if ok:
                     out[u, k] = dt
     return out
@@ -183,36 +196,31 @@ def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
                 travel[u, k] = np.inf
             dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
             if counts[k] == 2 and dr != 0 and dc != 0:
-                # b beside a diagonal move: the move from b - (dr, 0) has its other side at (0, dc) ...
-                ur, uc = br - dr, bc
-                if blocked[ur, uc + dc]:
-                    travel[ur * wp + uc, k] = np.inf
-                # ... and the move from b - (0, dc) has its other side at (dr, 0)
-                ur, uc = br, bc - dc
-                if blocked[ur + dr, uc]:
-                    travel[ur * wp + uc, k] = np.inf
+                # b beside a diagonal move: the moves from b - (dr, 0) and from b - (0, dc) cut its corner
+                travel[(br - dr) * wp + bc, k] = np.inf
+                travel[br * wp + bc - dc, k] = np.inf
 
 
 @numba.njit(cache=True, nogil=True)
-def _burn(travel, step, starts, duration, arrival, via):
-    """Dijkstra from each start cell over the flat grid; arrival[f] = minutes (inf beyond `duration`).
+def _burn(travel, step, starts, duration, wp, pad, arrival, via):
+    """Dijkstra from each start cell over the flat padded grid; arrival[f] = minutes (inf beyond `duration`).
 
-    travel[u, k] is the time of the move from u to u + step[k] (inf when forbidden). Each cell enters
-    the heap once and is moved up when a faster path is found (decrease-key), so the heap never holds
-    more than the fire front. A start of -1 (a blocked ignition cell) burns nothing. When `via` has
-    a row per fire, via[f, v] gets the stencil direction of the fastest move into v (-1: none), which
-    makes the spread tree of the fire.
+    travel[u, k] is the time of the move from padded cell u to u + step[k] (inf when forbidden).
+    Each cell enters the heap once and is moved up when a faster path is found (decrease-key), so
+    the heap never holds more than the fire front. A start of -1 (a blocked ignition cell) burns
+    nothing. The search runs on scratch arrays of the padded grid; only the cells a fire reached are
+    written to arrival[f] (H x W, inf beforehand) and reset afterwards, so a fire costs its burned
+    cells, not the grid. When `via` has a row per fire, via[f] gets the stencil direction of the
+    fastest move into each cell (-1 beforehand: none), which makes the spread tree of the fire.
     """
     track = via.shape[0] == starts.shape[0]
     n_cells, n_dir = travel.shape
+    best = np.full(n_cells, np.inf, dtype=np.float32)
+    came = np.full(n_cells, -1, dtype=np.int8)
     heap = np.empty(n_cells, dtype=np.int32)
-    pos = np.empty(n_cells, dtype=np.int32)  # -1 never reached, -2 settled, else index in heap
+    settled = np.empty(n_cells, dtype=np.int32)
+    pos = np.full(n_cells, -1, dtype=np.int32)  # -1 never reached, -2 settled, else index in heap
     for f in range(starts.shape[0]):
-        best = arrival[f]
-        best[:] = np.inf
-        pos[:] = -1
-        if track:
-            via[f, :] = -1
         start = starts[f]
         if start < 0:
             continue
@@ -220,8 +228,11 @@ def _burn(travel, step, starts, duration, arrival, via):
         heap[0] = start
         pos[start] = 0
         size = 1
+        n_settled = 0
         while size > 0:
             u, size = _pop_min(best, heap, pos, size)
+            settled[n_settled] = u
+            n_settled += 1
             t = best[u]
             for k in range(n_dir):
                 nt = t + travel[u, k]
@@ -229,13 +240,22 @@ def _burn(travel, step, starts, duration, arrival, via):
                     v = u + step[k]
                     if nt < best[v]:
                         best[v] = nt
-                        if track:
-                            via[f, v] = k
+                        came[v] = k
                         i = pos[v]
                         if i == -1:
                             i = size
                             size += 1
                         _sift_up(best, heap, pos, v, i)
+        # Every cell the fire reached was settled (the heap ran dry): copy those out, reset them.
+        for i in range(n_settled):
+            u = settled[i]
+            r, c = u // wp - pad, u % wp - pad
+            arrival[f, r, c] = best[u]
+            if track:
+                via[f, r, c] = came[u]
+            best[u] = np.inf
+            came[u] = -1
+            pos[u] = -1
 
 
 @dataclass
@@ -315,9 +335,7 @@ class MTTEngine:
         self._offsets, _, self._counts = _stencil_tables(stencil)
         # The search runs on a grid padded by 2 blocked cells, so that no move needs a bounds check.
         p = self._pad = 2
-        h, w = self.shape
-        padded = np.full((len(stencil), h + 2 * p, w + 2 * p), np.inf, dtype=np.float32)
-        padded[:, p:-p, p:-p] = travel_times(behavior, landscape.cell_size)
+        padded = travel_times(behavior, landscape.cell_size, pad=p)
         # Moves allowed without breaks, cell-major on the padded grid; a plan only removes moves.
         self._travel_open = _effective_travel(
             padded, self._blocked(np.zeros(self.shape, bool)), self._offsets, self._counts
@@ -370,18 +388,13 @@ class MTTEngine:
         duration = float(self.scenario.duration if duration is None else duration)
         h, w = self.shape
         p = self._pad
-        hp, wp = h + 2 * p, w + 2 * p
+        wp = w + 2 * p
         blocked = self._blocked(breaks)
         travel = self._moves(breaks, blocked)
         rows, cols = ign // w + p, ign % w + p
         starts = np.where(blocked[rows, cols] == 0, rows * wp + cols, -1)
         step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array([wp, 1])
-        arrival = np.empty((len(ign), hp * wp), dtype=np.float32)
-        via = np.empty((len(ign) if trees else 0, hp * wp), dtype=np.int8)
-        _burn(travel, step, starts, np.float32(duration), arrival, via)
-        arrival = np.ascontiguousarray(arrival.reshape(len(ign), hp, wp)[:, p:-p, p:-p])
-        if trees:
-            via = np.ascontiguousarray(via.reshape(len(ign), hp, wp)[:, p:-p, p:-p])
-            via[~np.isfinite(arrival)] = -1
-            return BurnResult(arrival, duration, via)
-        return BurnResult(arrival, duration)
+        arrival = np.full((len(ign), h, w), np.inf, dtype=np.float32)
+        via = np.full((len(ign), h, w) if trees else (0, 1, 1), -1, dtype=np.int8)
+        _burn(travel, step, starts, np.float32(duration), wp, p, arrival, via)
+        return BurnResult(arrival, duration, via if trees else None)

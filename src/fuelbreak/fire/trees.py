@@ -4,7 +4,8 @@ In an MTT fire every burned cell but the ignition was reached by one fastest mov
 burned cell, its predecessor; the predecessors form a tree rooted at the ignition. A break at cell c
 can only change the arrival of the cells whose chain of moves from the ignition touches c: c itself,
 its descendants in the tree, and the descendants of cells reached by a move that crosses c (a knight
-move's middle cells, a diagonal's two side cells). Every other cell keeps its path and still burns.
+move's middle cells, a diagonal's two side cells, whose blocking forbids the move). Every other
+cell keeps its path and still burns.
 So, per fire,
 
     size[c]   = cells in c's subtree (c included; 0 if c did not burn): the downstream area of c
