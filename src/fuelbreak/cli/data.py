@@ -13,7 +13,15 @@ import time
 from pathlib import Path
 
 from fuelbreak.landscape.core import LAYERS
-from fuelbreak.landscape.dataset import FUEL_CLASSES, load_dataset, write_dataset
+from fuelbreak.landscape.dataset import (
+    FUEL_CLASSES,
+    dataset_split,
+    default_split_block,
+    is_spatial,
+    load_dataset,
+    split_block_of,
+    write_dataset,
+)
 from fuelbreak.landscape.geotiff import SCALINGS, SLOPE_UNITS, read_layer_folder
 from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
 from fuelbreak.landscape.tiling import crop_bbox, cut_tiles, tile_windows
@@ -124,12 +132,27 @@ def register(subparsers) -> None:
         default=0.0,
         help="skip tiles with a smaller burnable share (default 0)",
     )
+    p.add_argument(
+        "--split-block",
+        type=_positive_int,
+        help="side, in cells, of the square blocks the train/val/test split is drawn by (default: a whole "
+        "number of tile steps, at least twice the tile side); tiles straddling blocks of two splits are dropped",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.set_defaults(func=run_tile)
 
     p = sub.add_parser("info", help="summarise a dataset folder")
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the train/val/test split (default 0, as training)"
+    )
+    p.add_argument(
+        "--map",
+        type=Path,
+        help="PNG map of the split for tiles cut from real rasters (default: PATH/split_map.png)",
+    )
+    p.add_argument("--no-map", action="store_true", help="do not write the split map")
     p.set_defaults(func=run_info)
 
 
@@ -175,6 +198,7 @@ def run_tile(args: argparse.Namespace) -> int:
         "max_nodata_fraction": args.max_nodata,
         "min_burnable_fraction": args.min_burnable,
         "windows": n_windows,
+        "split_block": args.split_block or default_split_block((args.size, args.size), args.overlap),
     }
     write_dataset(
         tiles, args.out, source=str(args.src), overlap=args.overlap, extra=extra, overwrite=args.overwrite
@@ -188,10 +212,11 @@ def run_tile(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(path: Path) -> dict:
-    """What `data info` prints: the manifest's headline fields."""
+def summary(path: Path, split_seed: int = 0) -> dict:
+    """What `data info` prints: the manifest's headline fields and the train/val/test split's counts."""
     ds = load_dataset(path)
     m = ds.manifest
+    split = dataset_split(ds, split_seed, with_dropped=True)
     return {
         "path": str(path),
         "count": len(ds),
@@ -204,11 +229,25 @@ def summary(path: Path) -> dict:
         "fuel_fractions": m.get("fuel_fractions"),
         "nodata_fraction": m.get("nodata_fraction"),
         "tiles_with_nodata": sum(1 for t in m["tiles"] if t.get("nodata_fraction", 0) > 0),
+        "split": {
+            "kind": "spatial blocks" if is_spatial(m) else "random over tiles",
+            "block": split_block_of(m),
+            "seed": split_seed,
+            **{k: len(v) for k, v in split.items()},
+        },
     }
 
 
 def run_info(args: argparse.Namespace) -> int:
-    info = summary(args.path)
+    info = summary(args.path, args.split_seed)
+    if not args.no_map and info["split"]["block"] is not None:
+        from fuelbreak.viz.splits import plot_split_map
+
+        ds = load_dataset(args.path)
+        target = args.map or args.path / "split_map.png"
+        info["split_map"] = str(
+            plot_split_map(ds, dataset_split(ds, args.split_seed, with_dropped=True), target)
+        )
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
@@ -224,4 +263,12 @@ def run_info(args: argparse.Namespace) -> int:
     print(
         f"no-data      {100 * (info['nodata_fraction'] or 0):.2f}% of cells, in {info['tiles_with_nodata']} tiles"
     )
+    sp = info["split"]
+    how = f"{sp['kind']}" + (f" of {sp['block']} cells" if sp["block"] else "") + f", seed {sp['seed']}"
+    print(
+        f"split        train {sp['train']}, val {sp['val']}, test {sp['test']}, dropped {sp['dropped']} "
+        f"(straddling blocks of two splits) [{how}]"
+    )
+    if "split_map" in info:
+        print(f"split map    {info['split_map']}")
     return 0

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from fuelbreak.baselines import BASELINES
-from fuelbreak.cli.common import add_tile_args, add_weather_args, load_tile, weather_from_args
+from fuelbreak.cli.common import (
+    add_tile_args,
+    add_weather_args,
+    load_tile,
+    weather_from_args,
+    weather_label,
+    weather_text,
+)
 from fuelbreak.errors import CheckpointError, ConfigError
 
 # The model types of `fuelbreak.agents.networks.MODELS`, spelled out so that building the parser does
@@ -169,15 +176,6 @@ def score_text(score: Score, landscape) -> list[str]:
     ]
 
 
-def weather_text(weather) -> str:
-    """'calm 20 %, 15 km/h from 225° 30 %, ...': the winds of a weather distribution and their weights."""
-    parts = []
-    for s, w in zip(weather.scenarios, weather.weights, strict=True):
-        wind = "calm" if s.wind_speed == 0 else f"{s.wind_speed:g} km/h from {s.wind_direction:g}°"
-        parts.append(wind if len(weather.scenarios) == 1 else f"{wind} {100 * w:.0f} %")
-    return ", ".join(parts)
-
-
 def out_prefix(out: str) -> Path:
     """--out without a .tif/.geojson suffix a user may have added."""
     path = Path(out)
@@ -238,7 +236,7 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
     """(cells in placement order, weather planned and scored under, facts about the planner)."""
     from fuelbreak.baselines import plan as baseline_plan
 
-    flags_weather = args.wind_speed is not None
+    flags_weather = args.wind_speed is not None or args.weather is not None
     if args.ckpt is not None:
         ckpt, policy, cfg = load_policy(args.ckpt, args.model_type or "auto")
         weather = weather_from_args(args) if flags_weather else cfg.weather.to_weather()
@@ -248,7 +246,9 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
             "method": "dqn",
             "checkpoint": str(args.ckpt),
             "model_type": ckpt.model_type,
-            "weather_source": "weather flags" if flags_weather else "the checkpoint's training weather",
+            "weather_source": weather_label(args)
+            if flags_weather
+            else f"the checkpoint's training weather (weather.preset={cfg.weather.preset})",
         }
     else:
         weather = weather_from_args(args)
@@ -256,7 +256,7 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
         about = {
             "planner": f"baseline '{args.method}'",
             "method": args.method,
-            "weather_source": "weather flags" if flags_weather else "the built-in distribution",
+            "weather_source": weather_label(args),
         }
     about["weather"] = weather.to_dict()
     return np.asarray(cells, dtype=np.int64), weather, about
