@@ -30,6 +30,7 @@ from fuelbreak.cli.plan import (
 )
 from fuelbreak.errors import ConfigError, InputError
 from fuelbreak.landscape.core import LAYERS
+from fuelbreak.viz.style import DERIVED_LAYERS
 
 OVERLAY, QVALUES, TRAINING, BURN_PROBABILITY, GIF = (
     "fuelbreaks_overlay.png",
@@ -63,10 +64,11 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--bg-raster-key",
-        choices=LAYERS,
+        choices=(*LAYERS, *DERIVED_LAYERS),
         default="fbfm",
         metavar="KEY",
-        help=f"landscape layer under the breaks: {', '.join(LAYERS)} (default fbfm)",
+        help=f"layer under the breaks: a landscape layer ({', '.join(LAYERS)}) or one derived from fire under "
+        f"the weather ({', '.join(DERIVED_LAYERS)}; intensity toward a direction in kW/m) (default fbfm)",
     )
     p.add_argument("--gif", action="store_true", help=f"also write {GIF}, one frame per policy step")
     p.add_argument("--outdir", default="viz_out", help="folder for the images (default viz_out)")
@@ -169,7 +171,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{ckpt.model_type} policy of {ckpt_path}, {policy.cells_per_step} cells per step")
     print(f"{where}: {land.name}, {land.shape[0]} x {land.shape[1]} cells of {land.cell_size:g} m")
     print(f"weather ({weather_source}): {weather_text(weather)}")
-    background = land.layers[args.bg_raster_key]
+    bg_land = land  # the tile, with the derived background layer when one is asked for
+    if args.bg_raster_key in DERIVED_LAYERS:
+        from fuelbreak.agents.policy import BP_FIRES
+        from fuelbreak.viz.derived import derived_layers, with_layers
+
+        bg_land = with_layers(land, derived_layers(land, weather, args.seed, (args.bg_raster_key,)))
+        print(f"background: {args.bg_raster_key}, from {BP_FIRES} fires under this weather")
+    background = bg_land.layers[args.bg_raster_key]
     if np.ptp(background) == 0:
         print(
             f"note: layer {args.bg_raster_key} is {float(background.flat[0]):g} everywhere on this tile, so "
@@ -196,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     )
     written = [
         plot_overlay(
-            land,
+            bg_land,
             cells,
             args.bg_raster_key,
             outdir / OVERLAY,
@@ -236,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
             area = burned_areas(fires, break_mask(placed, land.shape)).mean()
             frames.append((list(placed), float(area)))
         written.append(
-            episode_gif(land, args.bg_raster_key, frames, outdir / GIF, baseline_area=score.before)
+            episode_gif(bg_land, args.bg_raster_key, frames, outdir / GIF, baseline_area=score.before)
         )
     print("wrote:")
     for path in written:
