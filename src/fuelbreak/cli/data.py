@@ -3,6 +3,7 @@
 fuelbreak data synth --n 500 --size 50 --seed 0 --out data/synthetic
 fuelbreak data tile --src DIR [--bbox LON_MIN LAT_MIN LON_MAX LAT_MAX] --size 50 --overlap 25 --out DIR
 fuelbreak data info PATH
+fuelbreak data fetch --bbox LON_MIN LAT_MIN LON_MAX LAT_MAX --out DIR [--source NAME|URL]
 """
 
 from __future__ import annotations
@@ -93,7 +94,12 @@ def register(subparsers) -> None:
     p = sub.add_parser(
         "tile", help="cut a folder of per-layer GeoTIFFs (e.g. LANDFIRE) into a dataset of tiles"
     )
-    p.add_argument("--src", type=Path, required=True, help="folder of per-layer GeoTIFFs")
+    p.add_argument(
+        "--src",
+        type=Path,
+        required=True,
+        help="folder of per-layer GeoTIFFs (from `data fetch`: its recorded scalings apply)",
+    )
     p.add_argument(
         "--bbox",
         type=float,
@@ -141,6 +147,43 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.set_defaults(func=run_tile)
 
+    p = sub.add_parser(
+        "fetch",
+        help="download the eight layers of a bounding box (windowed reads over HTTP) into a folder for `data tile`",
+        description="Read only the window of --bbox from each remote GeoTIFF of the source (GDAL /vsicurl/, HTTP "
+        "range requests), write one GeoTIFF per layer as stored and fetch.json (source, box, window, stored "
+        "units and scalings, checked against the values). A rerun of the same command resumes.",
+    )
+    p.add_argument(
+        "--bbox",
+        type=float,
+        nargs=4,
+        required=True,
+        metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
+        help="the box in degrees (EPSG:4326)",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="output folder (then: fuelbreak data tile --src DIR)"
+    )
+    p.add_argument(
+        "--source",
+        default=None,
+        metavar="NAME|URL",
+        help="a built-in source (pyrecast-ca-2021, the default: the pyrecast California 2021 fuelscape) or the "
+        "base URL of a server with the same layout (dem slp asp fbfm40 cc ch cbh cbd .tif, same units)",
+    )
+    p.add_argument(
+        "--scale",
+        type=_scale,
+        action="append",
+        default=[],
+        metavar="KEY=FACTOR",
+        help="stored value x FACTOR = value in standard units, overriding the source's scaling",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a fetch of another box in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_fetch)
+
     p = sub.add_parser("info", help="summarise a dataset folder")
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -178,10 +221,52 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_fetch(args: argparse.Namespace) -> int:
+    from fuelbreak.landscape.fetch import fetch, source_of
+
+    start = time.perf_counter()
+    source = source_of(args.source, dict(args.scale))
+    record = fetch(args.bbox, args.out, source, overwrite=args.overwrite, progress=not args.no_progress)
+    w = record["window"]
+    total = sum(e["bytes"] for e in record["layers"].values())
+    print(
+        f"fetched {len(record['layers'])} layers of {w['height']} x {w['width']} cells (rows {w['row_off']}.., "
+        f"cols {w['col_off']}.. of the source's {record['grid']['shape'][0]} x {record['grid']['shape'][1]}) "
+        f"from {source.url} into {args.out} ({total / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s"
+    )
+    print("scalings (stored x factor): " + ", ".join(f"{k} x{v:g}" for k, v in record["scalings"].items()))
+    print(f"next: fuelbreak data tile --src {args.out} --size 50 --overlap 25 --out data/mine")
+    return 0
+
+
+def fetched_scalings(src: Path) -> tuple[dict[str, float], str | None]:
+    """The scalings and slope units a `data fetch` folder records (empty for other folders)."""
+    from fuelbreak.errors import InputError
+    from fuelbreak.landscape.fetch import SIDECAR
+
+    path = Path(src) / SIDECAR
+    if not path.is_file():
+        return {}, None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    if not record.get("complete"):
+        raise InputError(
+            f"{src} holds an unfinished fetch ({path}: layers {', '.join(record.get('layers', {}))}); "
+            "rerun the same `fuelbreak data fetch` command to finish it"
+        )
+    return {k: float(v) for k, v in record.get("scalings", {}).items()}, record.get("slope_units")
+
+
 def run_tile(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    fetched, fetched_slope = fetched_scalings(args.src) if args.src.is_dir() else ({}, None)
     landscape = read_layer_folder(
-        args.src, layers=dict(args.layer), scalings=dict(args.scale), slope_units=args.slope_units
+        args.src,
+        layers=dict(args.layer),
+        scalings={**fetched, **dict(args.scale)},
+        slope_units=args.slope_units or fetched_slope,
     )
     if args.bbox is not None:
         landscape = crop_bbox(landscape, *args.bbox)
