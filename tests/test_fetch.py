@@ -128,6 +128,10 @@ def test_fetch_reads_only_the_window_and_records_units(remote, tmp_path, capsys)
     for key in ("cbd", "ch", "fbfm", "cc", "dem"):
         np.testing.assert_allclose(tile[key], full[key][r : r + 20, c : c + 20], atol=1e-5)
     np.testing.assert_allclose(tile["slp"], full["slp"][r : r + 20, c : c + 20], atol=0.51)  # rounded degrees
+    # The fetched folder is a landscape that plans and simulations take as it is.
+    bp = tmp_path / "bp.tif"
+    assert main(["simulate", "--tile", str(out), "--ignitions", "3", "--weather", "seed", "--out", str(bp)]) == 0
+    assert bp.is_file()
 
 
 def test_a_rerun_resumes(remote, tmp_path, capsys):

@@ -128,7 +128,13 @@ def load_tile(args: argparse.Namespace):
         path = Path(args.tile)
         if not path.exists():
             raise InputError(f"--tile {path} does not exist")
-        land = read_layer_folder(path) if path.is_dir() else read_landscape(path)
+        if path.is_dir():
+            from fuelbreak.landscape.fetch import fetched_scalings
+
+            scalings, slope_units = fetched_scalings(path)  # a `data fetch` folder's recorded units
+            land = read_layer_folder(path, scalings=scalings, slope_units=slope_units)
+        else:
+            land = read_landscape(path)
         return land.validate()
     dataset = open_dataset(
         args.data, n=max(args.raster_idx + 1, 1), size=args.tile_size, seed=args.tiles_seed

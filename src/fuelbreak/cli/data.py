@@ -239,28 +239,10 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def fetched_scalings(src: Path) -> tuple[dict[str, float], str | None]:
-    """The scalings and slope units a `data fetch` folder records (empty for other folders)."""
-    from fuelbreak.errors import InputError
-    from fuelbreak.landscape.fetch import SIDECAR
-
-    path = Path(src) / SIDECAR
-    if not path.is_file():
-        return {}, None
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from None
-    if not record.get("complete"):
-        raise InputError(
-            f"{src} holds an unfinished fetch ({path}: layers {', '.join(record.get('layers', {}))}); "
-            "rerun the same `fuelbreak data fetch` command to finish it"
-        )
-    return {k: float(v) for k, v in record.get("scalings", {}).items()}, record.get("slope_units")
-
-
 def run_tile(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    from fuelbreak.landscape.fetch import fetched_scalings
+
     fetched, fetched_slope = fetched_scalings(args.src) if args.src.is_dir() else ({}, None)
     landscape = read_layer_folder(
         args.src,

@@ -384,3 +384,20 @@ def _fetch_layers(record: dict, bbox, out: Path, source: Source, side: Path, pro
         }
         atomic_write_text(side, json.dumps(record, indent=1) + "\n")
     bar.close()
+
+
+def fetched_scalings(src: Path) -> tuple[dict[str, float], str | None]:
+    """The scalings and slope units a `data fetch` folder records (empty for other folders)."""
+    path = Path(src) / SIDECAR
+    if not path.is_file():
+        return {}, None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    if not record.get("complete"):
+        raise InputError(
+            f"{src} holds an unfinished fetch ({path}: layers {', '.join(record.get('layers', {}))}); "
+            "rerun the same `fuelbreak data fetch` command to finish it"
+        )
+    return {k: float(v) for k, v in record.get("scalings", {}).items()}, record.get("slope_units")
