@@ -130,7 +130,9 @@ def test_fetch_reads_only_the_window_and_records_units(remote, tmp_path, capsys)
     np.testing.assert_allclose(tile["slp"], full["slp"][r : r + 20, c : c + 20], atol=0.51)  # rounded degrees
     # The fetched folder is a landscape that plans and simulations take as it is.
     bp = tmp_path / "bp.tif"
-    assert main(["simulate", "--tile", str(out), "--ignitions", "3", "--weather", "seed", "--out", str(bp)]) == 0
+    assert (
+        main(["simulate", "--tile", str(out), "--ignitions", "3", "--weather", "seed", "--out", str(bp)]) == 0
+    )
     assert bp.is_file()
 
 

@@ -200,3 +200,21 @@ def test_evaluate_refuses_a_checkpoint_trained_on_the_same_ground(worcester_tile
     # Its held-out test tiles are accepted.
     assert main([*base, "--outdir", str(tmp_path / "b")]) == 0
     assert (tmp_path / "b" / "evaluation.json").is_file()
+
+
+def test_footprints_of_a_manifest_without_bounds_come_from_the_files(worcester_tiles, tmp_path):
+    import shutil
+
+    from fuelbreak.landscape.dataset import MANIFEST
+
+    ds = load_dataset(worcester_tiles)
+    copy = tmp_path / "old"
+    shutil.copytree(worcester_tiles, copy)
+    m = json.loads((copy / MANIFEST).read_text())
+    for t in m["tiles"]:
+        del t["bounds"]
+    (copy / MANIFEST).write_text(json.dumps(m))
+    old = load_dataset(copy)
+    assert old.footprints()[:20] == ds.footprints()[:20]
+    left, bottom, right, top = ds.footprints()[0]
+    assert right - left == 50 * 30 and top - bottom == 50 * 30

@@ -158,3 +158,15 @@ def test_a_bad_row_exits_2_without_traceback(tmp_path):
         assert out.returncode == 2, (command, out.stderr)
         assert "Traceback" not in out.stderr
         assert f"{csv}: row 2 (line 3), column woody: 'wet' is not a number" in out.stderr, out.stderr
+
+
+def test_train_records_the_resolved_weather(tmp_path):
+    from fuelbreak.cli.train import record_weather
+
+    csv = tmp_path / "w.csv"
+    csv.write_text(HEADER + "\n30,225,0.03,0.04,0.06,0.3,0.6,0.9,480,1\n")
+    cfg = load_config(None, [f"weather.preset={csv}", f"run.outdir={tmp_path / 'run'}"])
+    path = record_weather(cfg)
+    record = json.loads(path.read_text())
+    assert path == tmp_path / "run" / "weather.json" and record["preset"] == str(csv)
+    assert record["weather"]["scenarios"][0]["wind_speed"] == 30 and record["weather"]["weights"] == [1.0]
