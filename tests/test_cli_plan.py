@@ -109,6 +109,12 @@ def geo_tile(path: Path, seed: int = 3) -> Path:
 # ----------------------------------------------------------------------------- helpers
 
 
+def rings_of(geometry: dict) -> list:
+    """Every ring of a GeoJSON Polygon or MultiPolygon."""
+    polys = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    return [ring for poly in polys for ring in poly]
+
+
 def run_plan(capsys, *argv) -> tuple[int, str, str]:
     rc = main(["plan", *map(str, argv)])
     out, err = capsys.readouterr()
@@ -163,9 +169,10 @@ def test_geojson_has_one_polygon_per_break_cell_inside_the_tile(tmp_path, capsys
         5,
         "--out",
         tmp_path / "p",
+        "--cell-geojson",
     )
     assert rc == 0, err
-    gj = json.loads((tmp_path / "p.geojson").read_text())
+    gj = json.loads((tmp_path / "p_cells.geojson").read_text())
     _, _, _, band1, band2, bounds = read_tif(tmp_path / "p.tif")
     assert gj["type"] == "FeatureCollection"
     assert len(gj["features"]) == int(band1.sum()) == 10
@@ -218,7 +225,7 @@ def test_policy_plan_on_a_synthetic_tile_says_it_has_no_crs(tmp_path, capsys):
     assert "synthetic" in gj["properties"]["coordinates"]
     assert "crs" not in gj
     assert gj["properties"]["method"] == "dqn" and gj["properties"]["model_type"] == "basic"
-    xy = np.concatenate([np.asarray(f["geometry"]["coordinates"][0]) for f in gj["features"]])
+    xy = np.concatenate([np.asarray(ring) for f in gj["features"] for ring in rings_of(f["geometry"])])
     assert (xy[:, 0] >= 0).all() and (xy[:, 0] <= TILE).all()
     assert (xy[:, 1] <= 0).all() and (xy[:, 1] >= -TILE).all()
     assert "checkpoint's training weather" in out

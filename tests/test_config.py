@@ -77,7 +77,7 @@ def test_overrides_are_typed_and_leave_the_original_alone():
         ("model.hparams.depth=3", r"no hyper-parameter 'depth'"),
         ("model.hparams.width=wide", r"'width' must be int"),
         ("weather.wind_speed=-5", r"weather: scenario wind_speed=-5.0 is outside"),
-        ("weather.preset=forecast", r"weather.preset='forecast' must be"),
+        ("weather.preset=forecast", r"weather.preset: weather 'forecast' is neither a preset"),
     ],
 )
 def test_bad_overrides_name_the_key(override, match):

@@ -377,8 +377,14 @@ def test_trained_tiles_from_the_checkpoint_config(tmp_path):
     assert trained_tiles(env, None, SIZE, 1, 500) == set()  # other synthetic tiles
     assert trained_tiles(env, None, 50, 0, 500) == set()
     assert trained_tiles(env, str(tmp_path), SIZE, 0, 500) == set()  # real tiles vs synthetic ones
-    on_disk = {**env, "data_dir": str(tmp_path)}
-    assert trained_tiles(on_disk, str(tmp_path / "." / ""), SIZE, 0, 40) == set(split_indices(40, 0)["train"])
+    # A dataset folder of tiles without a place (synthetic ones written to disk) is split by index.
+    from fuelbreak.landscape import synthetic_tiles, write_dataset
+
+    write_dataset(synthetic_tiles(40, size=SIZE, seed=0), tmp_path / "ds", source="synthetic", progress=False)
+    on_disk = {**env, "data_dir": str(tmp_path / "ds")}
+    assert trained_tiles(on_disk, str(tmp_path / "ds" / "." / ""), SIZE, 0, 40) == set(
+        split_indices(40, 0)["train"]
+    )
     assert trained_tiles({"cells_per_step": 5}, None, SIZE, 0, 500) is None
 
 

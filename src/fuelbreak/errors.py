@@ -34,3 +34,9 @@ class SimulationError(FuelbreakError, RuntimeError):
     """A simulation task that kept failing (crash, hang or exception) after its retries."""
 
     exit_code = 4
+
+
+class FetchError(FuelbreakError):
+    """Data that could not be fetched: a box outside a source's coverage, a server down, a truncated file."""
+
+    exit_code = 6

@@ -7,7 +7,7 @@ Each tile is one pure task (`fuelbreak.evaluation.tile.evaluate_tile`) run throu
 (serial by default). Every plan of a tile is burned by the tile's evaluation fires, drawn from a
 seed independent of planning and training; the digest of the fires each plan met is checked to be
 the tile's before any number is kept. A tile whose task fails is reported as failed, with the
-reason, and its numbers stay empty. Tiles default to the TEST split of `split_indices(n, 0)`, the
+reason, and its numbers stay empty. Tiles default to the TEST split of `dataset_split(dataset, 0)`, the
 split training uses, so evaluation tiles are never trained on.
 """
 
@@ -38,7 +38,7 @@ from fuelbreak.evaluation.stats import CI_METHOD, summarize
 from fuelbreak.evaluation.tile import check_same_fires, evaluate_tile, known_methods
 from fuelbreak.fire.montecarlo import ENGINES
 from fuelbreak.fire.scenario import Weather, default_weather
-from fuelbreak.landscape.dataset import split_indices
+from fuelbreak.landscape.dataset import dataset_split
 
 DEFAULT_METHODS = tuple(BASELINES)
 SPLITS = ("test", "val", "all")
@@ -96,11 +96,11 @@ def check_budgets(budgets: Sequence[float]) -> tuple[float, ...]:
 
 
 def select_tiles(dataset, split: str = "test", split_seed: int = 0, max_tiles: int | None = 20) -> list[int]:
-    """The first `max_tiles` indices (sorted) of a split of `split_indices(len(dataset), split_seed)`."""
+    """The first `max_tiles` indices (sorted) of a split of `dataset_split(dataset, split_seed)`."""
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     n = len(dataset)
-    indices = list(range(n)) if split == "all" else split_indices(n, split_seed)[split]
+    indices = list(range(n)) if split == "all" else dataset_split(dataset, split_seed)[split]
     if not indices:
         raise InputError(
             f"the {split!r} split of the dataset's {n} tiles is empty; use more tiles or --split all"

@@ -1,4 +1,5 @@
-"""A plan as GIS files: a GeoTIFF aligned cell for cell with its tile, and GeoJSON polygons.
+"""A plan as GIS files: a GeoTIFF aligned cell for cell with its tile, and GeoJSON polygons
+(treatment units: one feature per contiguous patch of break cells; or one square per cell).
 
 Both keep the tile's CRS and transform so the plan opens in QGIS on top of the input rasters. A
 synthetic tile has no geo-reference: its GeoJSON then uses cell coordinates (x = column, y = -row,
@@ -111,17 +112,105 @@ def plan_geojson(landscape: Landscape, cells, properties: dict | None = None) ->
     props.update(properties or {})
     collection = {"type": "FeatureCollection", "properties": props, "features": features}
     if georef:
-        import rasterio
-
-        crs = rasterio.crs.CRS.from_user_input(landscape.crs)
-        epsg = crs.to_epsg()
-        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs.to_wkt()
-        collection["crs"] = {"type": "name", "properties": {"name": name}}  # read by QGIS and GDAL
+        collection["crs"] = _crs_member(landscape.crs)
     return collection
 
 
 def write_plan_geojson(path, landscape: Landscape, cells, properties: dict | None = None) -> Path:
+    """One square polygon per break cell (see `plan_geojson`); `write_patches_geojson` dissolves them."""
     data = json.dumps(plan_geojson(landscape, cells, properties), indent=1).encode()
+    atomic_write_bytes(path, data)
+    return Path(path)
+
+
+def patch_labels(cells, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """(labels, n): contiguous break cells (8-neighbour: a diagonal line is one patch) numbered 1..n."""
+    from scipy import ndimage
+
+    order = order_grid(cells, shape)
+    labels, n = ndimage.label(order > 0, structure=np.ones((3, 3), dtype=bool))
+    return labels.astype(np.int32), int(n)
+
+
+def patches_geojson(landscape: Landscape, cells, properties: dict | None = None) -> dict:
+    """A FeatureCollection with one feature per contiguous patch of break cells (treatment units).
+
+    The polygons come from `rasterio.features.shapes` over the patch labels (cell edges, in the tile's
+    CRS); a patch whose cells touch only at corners is a MultiPolygon. Each feature carries `patch`
+    (1 = the patch holding the first break placed, and so on), `cells`, `hectares`, and
+    `order_min`/`order_max`, the range of placement order of its cells.
+    """
+    from affine import Affine
+    from rasterio.features import shapes
+
+    order = order_grid(cells, landscape.shape)
+    labels, n = patch_labels(cells, landscape.shape)
+    affine = _affine(landscape)
+    georef = affine is not None and landscape.crs is not None
+    transform = affine if affine is not None else Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+    cell_ha = landscape.cell_size**2 / 1e4
+    index = np.arange(1, n + 1)
+    from scipy import ndimage
+
+    counts = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    lo = ndimage.minimum(order, labels, index) if n else []
+    hi = ndimage.maximum(order, labels, index) if n else []
+    rings: dict[int, list] = {}
+    # Polygons of 4-connected pieces (valid rings); pieces of one 8-connected patch form a MultiPolygon.
+    for geom, value in shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
+        rings.setdefault(int(value), []).append(geom["coordinates"])
+    # Number patches by the first break each holds, so patch 1 is where the plan starts.
+    ranked = sorted(range(1, n + 1), key=lambda k: lo[k - 1])
+    features = []
+    for new_id, k in enumerate(ranked, start=1):
+        polys = rings[k]
+        geometry = (
+            {"type": "Polygon", "coordinates": polys[0]}
+            if len(polys) == 1
+            else {"type": "MultiPolygon", "coordinates": polys}
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "patch": new_id,
+                    "cells": int(counts[k - 1]),
+                    "hectares": round(float(counts[k - 1] * cell_ha), 4),
+                    "order_min": int(lo[k - 1]),
+                    "order_max": int(hi[k - 1]),
+                },
+                "geometry": geometry,
+            }
+        )
+    props = {
+        "tile": landscape.name,
+        "n_breaks": int((order > 0).sum()),
+        "n_patches": n,
+        "hectares": round(float((order > 0).sum() * cell_ha), 4),
+        "cell_size_m": landscape.cell_size,
+        "georeferenced": georef,
+        "coordinates": "tile CRS" if georef else "cell units: x = column, y = -row (synthetic tile, no CRS)",
+    }
+    props.update(properties or {})
+    collection = {"type": "FeatureCollection", "properties": props, "features": features}
+    if georef:
+        collection["crs"] = _crs_member(landscape.crs)
+    return collection
+
+
+def _crs_member(crs_text: str) -> dict:
+    """The GeoJSON 2008 `crs` member (read by QGIS and GDAL) of a CRS."""
+    import rasterio
+
+    crs = rasterio.crs.CRS.from_user_input(crs_text)
+    epsg = crs.to_epsg()
+    name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs.to_wkt()
+    return {"type": "name", "properties": {"name": name}}
+
+
+def write_patches_geojson(path, landscape: Landscape, cells, properties: dict | None = None) -> Path:
+    """Write `patches_geojson` atomically."""
+    data = json.dumps(patches_geojson(landscape, cells, properties), indent=1).encode()
     atomic_write_bytes(path, data)
     return Path(path)
 

@@ -19,8 +19,8 @@ from typing import Any, get_type_hints
 
 from fuelbreak.agents.networks import MODELS, check_hparams
 from fuelbreak.atomic import atomic_write_text
-from fuelbreak.errors import ConfigError
-from fuelbreak.fire.scenario import Scenario, Weather, default_weather
+from fuelbreak.errors import ConfigError, FuelbreakError
+from fuelbreak.fire.scenario import Scenario, Weather
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -41,7 +41,7 @@ class EnvConfig:
 
 @dataclass
 class WeatherConfig:
-    preset: str = "default"  # "default": built-in distribution; "single": the scenario below
+    preset: str = "default"  # a preset (default, seed, dry-windy), a .csv/.toml scenario file, or "single"
     wind_speed: float = 20.0  # km/h at 10 m
     wind_direction: float = 270.0  # degrees the wind blows FROM
     m1h: float = 0.06
@@ -57,7 +57,10 @@ class WeatherConfig:
         return Scenario(**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "preset"})
 
     def to_weather(self) -> Weather:
-        return default_weather() if self.preset == "default" else Weather.single(self.scenario())
+        """The preset or scenario file `preset` names, or with "single" the one scenario of the fields."""
+        from fuelbreak.fire.presets import resolve_weather
+
+        return Weather.single(self.scenario()) if self.preset == "single" else resolve_weather(self.preset)
 
 
 @dataclass
@@ -268,7 +271,11 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         ">= 3 (train, val and test need one each)",
     )
     c(e.bp_fires >= 1, "env.bp_fires", e.bp_fires, ">= 1")
-    c(w.preset in ("default", "single"), "weather.preset", w.preset, "'default' or 'single'")
+    if w.preset != "single":
+        try:
+            w.to_weather()
+        except FuelbreakError as exc:
+            raise ConfigError(f"{source}: weather.preset: {exc}") from None
     c(cfg.model.type in MODELS, "model.type", cfg.model.type, f"one of {sorted(MODELS)}")
     try:
         check_hparams(cfg.model.type, cfg.model.hparams)

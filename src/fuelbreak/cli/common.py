@@ -9,14 +9,26 @@ from fuelbreak.fire.scenario import Scenario, Weather, default_weather
 SCENARIO_FLAGS = ("m1h", "m10h", "m100h", "herb", "woody", "foliar", "duration")
 
 
-def add_weather_args(parser: argparse.ArgumentParser) -> None:
-    """Flags for the weather: one scenario with --wind-speed, else the built-in distribution of winds.
+def add_weather_args(parser: argparse.ArgumentParser, default_text: str | None = None) -> None:
+    """Flags for the weather: --weather NAME|FILE, or one scenario with --wind-speed, else the built-in mix.
 
-    Moisture and duration flags apply to the one scenario, or to every scenario of the distribution.
+    With --weather, every other weather flag overrides its field in each scenario of the preset or
+    file. Without it, --wind-speed makes one scenario; moisture and duration flags apply to the one
+    scenario, or to every scenario of the default mix.
     """
+    from fuelbreak.fire.presets import preset_help
+
     g = parser.add_argument_group(
-        "weather (default: the built-in mix of calm and 15-25 km/h winds, 6 % 1-h moisture, 4 h burns; "
-        "moisture and duration flags apply to every scenario of the mix)"
+        "weather (default: "
+        + (default_text or "the built-in mix of calm and 15-25 km/h winds, 6 % 1-h moisture, 4 h burns")
+        + "; moisture and duration flags apply to every scenario of a mix)"
+    )
+    g.add_argument(
+        "--weather",
+        metavar="NAME|FILE",
+        help=f"a weather preset ({preset_help().replace('%', '%%')}) or a scenario file, .csv or .toml, with columns "
+        "wind_speed, wind_direction, m1h, m10h, m100h, herb, woody, foliar, duration and optional weight; "
+        "the other weather flags then override their field in every scenario",
     )
     g.add_argument("--wind-speed", type=float, help="one scenario with this wind speed at 10 m, km/h")
     g.add_argument(
@@ -31,19 +43,67 @@ def add_weather_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--duration", type=float, help="burn duration, minutes (240)")
 
 
+def weather_flags_given(args: argparse.Namespace) -> bool:
+    """Whether any weather flag was given (else a command may fall back to, e.g., a checkpoint's weather)."""
+    names = ("weather", "wind_speed", "wind_direction", *SCENARIO_FLAGS)
+    return any(getattr(args, k, None) is not None for k in names)
+
+
+def weather_label(args: argparse.Namespace) -> str:
+    """How the weather flags describe the weather, for outputs: 'preset dry-windy', 'file x.csv + m1h=0.05'..."""
+    from pathlib import Path
+
+    from fuelbreak.fire.presets import PRESETS
+
+    spec = getattr(args, "weather", None)
+    if spec is None:
+        base = "one scenario from flags" if args.wind_speed is not None else "preset default"
+    else:
+        base = f"preset {spec}" if spec in PRESETS else f"scenario file {Path(spec).resolve()}"
+    extra = [
+        f"{k.replace('_', '-')}={getattr(args, k):g}"
+        for k in ("wind_speed", "wind_direction", *SCENARIO_FLAGS)
+        if getattr(args, k, None) is not None
+    ]
+    return base + (" with --" + " --".join(extra) if extra else "")
+
+
 def weather_from_args(args: argparse.Namespace) -> Weather:
     from dataclasses import replace
 
     from fuelbreak.errors import ConfigError
+    from fuelbreak.fire.presets import resolve_weather
 
     given = {k: getattr(args, k) for k in SCENARIO_FLAGS if getattr(args, k) is not None}
+    spec = getattr(args, "weather", None)
+    if spec is not None:
+        base = resolve_weather(spec)
+        wind = {k: getattr(args, k) for k in ("wind_speed", "wind_direction") if getattr(args, k) is not None}
+        try:
+            return Weather(tuple(replace(s, **wind, **given) for s in base.scenarios), base.weights)
+        except ConfigError as exc:
+            raise ConfigError(f"--weather {spec} with the weather flags: {exc}") from None
     if args.wind_speed is None:
         if args.wind_direction is not None:
-            raise ConfigError("--wind-direction needs --wind-speed (the default mix has its own directions)")
+            raise ConfigError(
+                "--wind-direction needs --wind-speed or --weather (the default mix has its own directions)"
+            )
         mix = default_weather()
         return Weather(tuple(replace(s, **given) for s in mix.scenarios), mix.weights)
     direction = 270.0 if args.wind_direction is None else args.wind_direction
     return Weather.single(Scenario(wind_speed=args.wind_speed, wind_direction=direction, **given))
+
+
+def weather_text(weather) -> str:
+    """'calm 20 %, 15 km/h from 225° 30 %, ...': the winds of a weather distribution and their weights."""
+    parts = []
+    for s, w in zip(weather.scenarios, weather.weights, strict=True):
+        wind = "calm" if s.wind_speed == 0 else f"{s.wind_speed:g} km/h from {s.wind_direction:g}°"
+        parts.append(wind if len(weather.scenarios) == 1 else f"{wind} {100 * w:.0f} %")
+    s = weather.scenarios[0]
+    same = all((x.m1h, x.duration) == (s.m1h, s.duration) for x in weather.scenarios)
+    tail = f"; 1-h moisture {100 * s.m1h:g} %, {s.duration / 60:g} h burns" if same else ""
+    return ", ".join(parts) + tail
 
 
 def add_tile_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -68,7 +128,13 @@ def load_tile(args: argparse.Namespace):
         path = Path(args.tile)
         if not path.exists():
             raise InputError(f"--tile {path} does not exist")
-        land = read_layer_folder(path) if path.is_dir() else read_landscape(path)
+        if path.is_dir():
+            from fuelbreak.landscape.fetch import fetched_scalings
+
+            scalings, slope_units = fetched_scalings(path)  # a `data fetch` folder's recorded units
+            land = read_layer_folder(path, scalings=scalings, slope_units=slope_units)
+        else:
+            land = read_landscape(path)
         return land.validate()
     dataset = open_dataset(
         args.data, n=max(args.raster_idx + 1, 1), size=args.tile_size, seed=args.tiles_seed

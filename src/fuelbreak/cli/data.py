@@ -3,6 +3,7 @@
 fuelbreak data synth --n 500 --size 50 --seed 0 --out data/synthetic
 fuelbreak data tile --src DIR [--bbox LON_MIN LAT_MIN LON_MAX LAT_MAX] --size 50 --overlap 25 --out DIR
 fuelbreak data info PATH
+fuelbreak data fetch --bbox LON_MIN LAT_MIN LON_MAX LAT_MAX --out DIR [--source NAME|URL]
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import time
 from pathlib import Path
 
 from fuelbreak.landscape.core import LAYERS
-from fuelbreak.landscape.dataset import FUEL_CLASSES, load_dataset, write_dataset
+from fuelbreak.landscape.dataset import (
+    FUEL_CLASSES,
+    dataset_split,
+    default_split_block,
+    is_spatial,
+    load_dataset,
+    split_block_of,
+    write_dataset,
+)
 from fuelbreak.landscape.geotiff import SCALINGS, SLOPE_UNITS, read_layer_folder
 from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
 from fuelbreak.landscape.tiling import crop_bbox, cut_tiles, tile_windows
@@ -85,7 +94,12 @@ def register(subparsers) -> None:
     p = sub.add_parser(
         "tile", help="cut a folder of per-layer GeoTIFFs (e.g. LANDFIRE) into a dataset of tiles"
     )
-    p.add_argument("--src", type=Path, required=True, help="folder of per-layer GeoTIFFs")
+    p.add_argument(
+        "--src",
+        type=Path,
+        required=True,
+        help="folder of per-layer GeoTIFFs (from `data fetch`: its recorded scalings apply)",
+    )
     p.add_argument(
         "--bbox",
         type=float,
@@ -124,12 +138,64 @@ def register(subparsers) -> None:
         default=0.0,
         help="skip tiles with a smaller burnable share (default 0)",
     )
+    p.add_argument(
+        "--split-block",
+        type=_positive_int,
+        help="side, in cells, of the square blocks the train/val/test split is drawn by (default: a whole "
+        "number of tile steps, at least twice the tile side); tiles straddling blocks of two splits are dropped",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.set_defaults(func=run_tile)
+
+    p = sub.add_parser(
+        "fetch",
+        help="download the eight layers of a bounding box (windowed reads over HTTP) into a folder for `data tile`",
+        description="Read only the window of --bbox from each remote GeoTIFF of the source (GDAL /vsicurl/, HTTP "
+        "range requests), write one GeoTIFF per layer as stored and fetch.json (source, box, window, stored "
+        "units and scalings, checked against the values). A rerun of the same command resumes.",
+    )
+    p.add_argument(
+        "--bbox",
+        type=float,
+        nargs=4,
+        required=True,
+        metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
+        help="the box in degrees (EPSG:4326)",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="output folder (then: fuelbreak data tile --src DIR)"
+    )
+    p.add_argument(
+        "--source",
+        default=None,
+        metavar="NAME|URL",
+        help="a built-in source (pyrecast-ca-2021, the default: the pyrecast California 2021 fuelscape) or the "
+        "base URL of a server with the same layout (dem slp asp fbfm40 cc ch cbh cbd .tif, same units)",
+    )
+    p.add_argument(
+        "--scale",
+        type=_scale,
+        action="append",
+        default=[],
+        metavar="KEY=FACTOR",
+        help="stored value x FACTOR = value in standard units, overriding the source's scaling",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a fetch of another box in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_fetch)
 
     p = sub.add_parser("info", help="summarise a dataset folder")
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the train/val/test split (default 0, as training)"
+    )
+    p.add_argument(
+        "--map",
+        type=Path,
+        help="PNG map of the split for tiles cut from real rasters (default: PATH/split_map.png)",
+    )
+    p.add_argument("--no-map", action="store_true", help="do not write the split map")
     p.set_defaults(func=run_info)
 
 
@@ -155,10 +221,34 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_fetch(args: argparse.Namespace) -> int:
+    from fuelbreak.landscape.fetch import fetch, source_of
+
+    start = time.perf_counter()
+    source = source_of(args.source, dict(args.scale))
+    record = fetch(args.bbox, args.out, source, overwrite=args.overwrite, progress=not args.no_progress)
+    w = record["window"]
+    total = sum(e["bytes"] for e in record["layers"].values())
+    print(
+        f"fetched {len(record['layers'])} layers of {w['height']} x {w['width']} cells (rows {w['row_off']}.., "
+        f"cols {w['col_off']}.. of the source's {record['grid']['shape'][0]} x {record['grid']['shape'][1]}) "
+        f"from {source.url} into {args.out} ({total / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s"
+    )
+    print("scalings (stored x factor): " + ", ".join(f"{k} x{v:g}" for k, v in record["scalings"].items()))
+    print(f"next: fuelbreak data tile --src {args.out} --size 50 --overlap 25 --out data/mine")
+    return 0
+
+
 def run_tile(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    from fuelbreak.landscape.fetch import fetched_scalings
+
+    fetched, fetched_slope = fetched_scalings(args.src) if args.src.is_dir() else ({}, None)
     landscape = read_layer_folder(
-        args.src, layers=dict(args.layer), scalings=dict(args.scale), slope_units=args.slope_units
+        args.src,
+        layers=dict(args.layer),
+        scalings={**fetched, **dict(args.scale)},
+        slope_units=args.slope_units or fetched_slope,
     )
     if args.bbox is not None:
         landscape = crop_bbox(landscape, *args.bbox)
@@ -175,6 +265,7 @@ def run_tile(args: argparse.Namespace) -> int:
         "max_nodata_fraction": args.max_nodata,
         "min_burnable_fraction": args.min_burnable,
         "windows": n_windows,
+        "split_block": args.split_block or default_split_block((args.size, args.size), args.overlap),
     }
     write_dataset(
         tiles, args.out, source=str(args.src), overlap=args.overlap, extra=extra, overwrite=args.overwrite
@@ -188,10 +279,11 @@ def run_tile(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(path: Path) -> dict:
-    """What `data info` prints: the manifest's headline fields."""
+def summary(path: Path, split_seed: int = 0) -> dict:
+    """What `data info` prints: the manifest's headline fields and the train/val/test split's counts."""
     ds = load_dataset(path)
     m = ds.manifest
+    split = dataset_split(ds, split_seed, with_dropped=True)
     return {
         "path": str(path),
         "count": len(ds),
@@ -204,11 +296,25 @@ def summary(path: Path) -> dict:
         "fuel_fractions": m.get("fuel_fractions"),
         "nodata_fraction": m.get("nodata_fraction"),
         "tiles_with_nodata": sum(1 for t in m["tiles"] if t.get("nodata_fraction", 0) > 0),
+        "split": {
+            "kind": "spatial blocks" if is_spatial(m) else "random over tiles",
+            "block": split_block_of(m),
+            "seed": split_seed,
+            **{k: len(v) for k, v in split.items()},
+        },
     }
 
 
 def run_info(args: argparse.Namespace) -> int:
-    info = summary(args.path)
+    info = summary(args.path, args.split_seed)
+    if not args.no_map and info["split"]["block"] is not None:
+        from fuelbreak.viz.splits import plot_split_map
+
+        ds = load_dataset(args.path)
+        target = args.map or args.path / "split_map.png"
+        info["split_map"] = str(
+            plot_split_map(ds, dataset_split(ds, args.split_seed, with_dropped=True), target)
+        )
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
@@ -224,4 +330,12 @@ def run_info(args: argparse.Namespace) -> int:
     print(
         f"no-data      {100 * (info['nodata_fraction'] or 0):.2f}% of cells, in {info['tiles_with_nodata']} tiles"
     )
+    sp = info["split"]
+    how = f"{sp['kind']}" + (f" of {sp['block']} cells" if sp["block"] else "") + f", seed {sp['seed']}"
+    print(
+        f"split        train {sp['train']}, val {sp['val']}, test {sp['test']}, dropped {sp['dropped']} "
+        f"(straddling blocks of two splits) [{how}]"
+    )
+    if "split_map" in info:
+        print(f"split map    {info['split_map']}")
     return 0

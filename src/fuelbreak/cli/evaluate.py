@@ -7,7 +7,7 @@ import ast
 import sys
 from pathlib import Path
 
-from fuelbreak.cli.common import add_weather_args, weather_from_args
+from fuelbreak.cli.common import add_weather_args, weather_from_args, weather_label
 
 BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
 
@@ -148,22 +148,39 @@ def make_executor_from_args(args: argparse.Namespace):
     return make_executor("ray", num_cpus=workers, timeout=args.task_timeout)
 
 
-def check_not_trained_on(args: argparse.Namespace, indices: list[int], n_tiles: int) -> None:
+def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) -> None:
     """Refuse to score a checkpoint on tiles its training run learned from (see evaluation.leakage)."""
     from fuelbreak.agents.checkpoint import load_checkpoint
     from fuelbreak.errors import ConfigError
     from fuelbreak.evaluation.leakage import trained_tiles
+    from fuelbreak.landscape.dataset import is_spatial
 
+    n_tiles = len(dataset)
     env = load_checkpoint(args.ckpt, None).data["config"].get("env", {})
-    seen = trained_tiles(env, args.data, args.tile_size, args.tiles_seed, n_tiles)
+    real = args.data is not None
+    seen = trained_tiles(
+        env, args.data, args.tile_size, args.tiles_seed, n_tiles, eval_dataset=dataset if real else None
+    )
     if seen is None:
+        why = (
+            f"its training dataset {env.get('data_dir')} is not readable here"
+            if env.get("data_dir") and real
+            else "it does not record its training split (env.split_seed, env.synthetic_tiles, ...)"
+        )
         print(
-            f"warning: checkpoint {args.ckpt} does not record its training split (env.split_seed, "
-            "env.synthetic_tiles, ...); cannot check that the evaluation tiles were not trained on",
+            f"warning: checkpoint {args.ckpt}: {why}; cannot check that the evaluation tiles were not trained on",
             file=sys.stderr,
         )
         return
     overlap = sorted(seen & set(indices))
+    if overlap and real and is_spatial(dataset.manifest):
+        shown = ", ".join(map(str, overlap[:10])) + (" ..." if len(overlap) > 10 else "")
+        raise ConfigError(
+            f"--ckpt {args.ckpt} was trained on ground that {len(overlap)} of the evaluation tiles cover "
+            f"({shown}): their footprints overlap training tiles of {env['data_dir']} (spatial split, "
+            f"env.split_seed={env['split_seed']}); evaluate on that run's held-out tiles with "
+            f"--data {env['data_dir']} --split-seed {env['split_seed']} --split test"
+        )
     if overlap:
         shown = ", ".join(map(str, overlap[:10])) + (" ..." if len(overlap) > 10 else "")
         hint = "" if args.data else f" --n-tiles {env['synthetic_tiles']}"
@@ -187,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
     if "dqn" in methods:
-        check_not_trained_on(args, indices, len(dataset))
+        check_not_trained_on(args, indices, dataset)
     with make_executor_from_args(args) as executor:
         ev = evaluate(
             dataset,
@@ -207,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         args.data or f"synthetic n={args.n_tiles} size={args.tile_size} seed={args.tiles_seed}"
     )
     ev.info["split_seed"] = args.split_seed
+    ev.info["weather_source"] = weather_label(args)
     paths = write_outputs(ev, args.outdir)
     print(ev.markdown)
     for f in ev.failures:

@@ -1,8 +1,10 @@
 """`fuelbreak plan`: a plan from a trained policy or a baseline, as GIS files, with its expected effect.
 
 The plan is written as PREFIX.tif (aligned cell for cell with the tile: its CRS, transform and shape;
-band 1: 1 = break, band 2: placement order) and PREFIX.geojson (one square per break cell with its
-placement order, in the tile's CRS), so that it opens in QGIS over the input rasters. It is scored on
+band 1: 1 = break, band 2: placement order), PREFIX.geojson (treatment units: one feature per
+contiguous patch of break cells with its cells, hectares and range of placement order, in the tile's
+CRS; with --cell-geojson also PREFIX_cells.geojson, one square per cell) and PREFIX.png (the plan
+over burn probability before and after), so that it opens in QGIS over the input rasters. It is scored on
 `--fires` random fires drawn from a stream of the seed that planning never uses, so a plan is never
 scored on the fires it was planned with.
 
@@ -20,7 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from fuelbreak.baselines import BASELINES
-from fuelbreak.cli.common import add_tile_args, add_weather_args, load_tile, weather_from_args
+from fuelbreak.cli.common import (
+    add_tile_args,
+    add_weather_args,
+    load_tile,
+    weather_from_args,
+    weather_label,
+    weather_text,
+)
 from fuelbreak.errors import CheckpointError, ConfigError
 
 # The model types of `fuelbreak.agents.networks.MODELS`, spelled out so that building the parser does
@@ -38,8 +47,10 @@ def register(sub) -> None:
         help="plan fuel breaks on a tile with a trained policy or a baseline; write GeoTIFF and GeoJSON",
         description="Plan --budget break cells on a tile with a trained policy (--ckpt) or a baseline "
         "(--method), write PREFIX.tif (aligned cell for cell with the tile; band 1: 1 = break, band 2: "
-        "placement order) and PREFIX.geojson (one polygon per break cell, in the tile's CRS), and print the "
-        "plan's expected burned-area reduction on --fires random fires.",
+        "placement order), PREFIX.geojson (one polygon per contiguous patch of break cells, with its cells, "
+        "hectares and range of placement order, in the tile's CRS) and PREFIX.png (the plan over burn "
+        "probability before and after), and print the plan's expected burned-area reduction on --fires "
+        "random fires.",
     )
     g = p.add_argument_group("planner (give exactly one)")
     g.add_argument(
@@ -59,7 +70,14 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the planning and of the scoring fires")
     add_fires_arg(p)
     add_weather_args(p)
-    p.add_argument("--out", required=True, metavar="PREFIX", help="write PREFIX.tif and PREFIX.geojson")
+    p.add_argument(
+        "--out", required=True, metavar="PREFIX", help="write PREFIX.tif, PREFIX.geojson and PREFIX.png"
+    )
+    p.add_argument(
+        "--cell-geojson",
+        action="store_true",
+        help="also write PREFIX_cells.geojson: one square polygon per break cell with its placement order",
+    )
     p.set_defaults(func=run)
 
 
@@ -171,15 +189,6 @@ def score_text(score: Score, landscape) -> list[str]:
     ]
 
 
-def weather_text(weather) -> str:
-    """'calm 20 %, 15 km/h from 225° 30 %, ...': the winds of a weather distribution and their weights."""
-    parts = []
-    for s, w in zip(weather.scenarios, weather.weights, strict=True):
-        wind = "calm" if s.wind_speed == 0 else f"{s.wind_speed:g} km/h from {s.wind_direction:g}°"
-        parts.append(wind if len(weather.scenarios) == 1 else f"{wind} {100 * w:.0f} %")
-    return ", ".join(parts)
-
-
 def out_prefix(out: str) -> Path:
     """--out without a .tif/.geojson suffix a user may have added."""
     path = Path(out)
@@ -190,8 +199,9 @@ def out_prefix(out: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fuelbreak.export import write_plan_geojson, write_plan_geotiff
-    from fuelbreak.fire.montecarlo import burned_areas
+    from fuelbreak.export import patch_labels, write_patches_geojson, write_plan_geojson, write_plan_geotiff
+    from fuelbreak.fire.montecarlo import burn_fire_set
+    from fuelbreak.viz import plot_burn_probability
 
     if (args.ckpt is None) == (args.method is None):
         raise ConfigError(
@@ -214,7 +224,10 @@ def run(args: argparse.Namespace) -> int:
     cells, weather, about = make_plan(args, land, budget)
     fires = scoring_fires(land, weather, n_fires, args.seed)
     breaks = break_mask(cells, land.shape)
-    score = Score(float(burned_areas(fires).mean()), float(burned_areas(fires, breaks).mean()), fires.n_fires)
+    burned_before, burned_after = burn_fire_set(fires), burn_fire_set(fires, breaks)
+    score = Score(
+        float(burned_before.sum((1, 2)).mean()), float(burned_after.sum((1, 2)).mean()), fires.n_fires
+    )
 
     prefix = out_prefix(args.out)
     tif = write_plan_geotiff(prefix.with_name(prefix.name + ".tif"), land, cells)
@@ -228,7 +241,23 @@ def run(args: argparse.Namespace) -> int:
         "expected_burned_cells_with_plan": score.after,
         "reduction_fraction": score.reduction,
     }
-    geojson = write_plan_geojson(prefix.with_name(prefix.name + ".geojson"), land, cells, properties)
+    geojson = write_patches_geojson(prefix.with_name(prefix.name + ".geojson"), land, cells, properties)
+    cells_geojson = None
+    if args.cell_geojson:
+        cells_geojson = write_plan_geojson(
+            prefix.with_name(prefix.name + "_cells.geojson"), land, cells, properties
+        )
+    png = plot_burn_probability(
+        burned_before.mean(axis=0),
+        burned_after.mean(axis=0),
+        prefix.with_name(prefix.name + ".png"),
+        landscape=land,
+        cells=cells,
+        title=f"{land.name}: plan of {about['planner']}, {score.n_fires} random fires\n"
+        f"weather: {about['weather_source']}",
+    )
+    del burned_before, burned_after
+    n_patches = patch_labels(cells, land.shape)[1]
 
     h, w = land.shape
     georef = "its CRS and transform" if land.crs and land.transform else "no geo-reference (synthetic tile)"
@@ -238,7 +267,10 @@ def run(args: argparse.Namespace) -> int:
     for line in score_text(score, land):
         print(f"  {line}")
     print(f"  wrote {tif} (band 1: 1 = break, band 2: placement order; aligned with the tile, {georef})")
-    print(f"  wrote {geojson} ({budget} polygons with their placement order)")
+    print(f"  wrote {geojson} ({n_patches} treatment patches with their cells, hectares and placement order)")
+    if cells_geojson is not None:
+        print(f"  wrote {cells_geojson} ({budget} cell squares with their placement order)")
+    print(f"  wrote {png} (the plan over burn probability before and after)")
     return 0
 
 
@@ -246,7 +278,7 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
     """(cells in placement order, weather planned and scored under, facts about the planner)."""
     from fuelbreak.baselines import plan as baseline_plan
 
-    flags_weather = args.wind_speed is not None
+    flags_weather = args.wind_speed is not None or args.weather is not None
     if args.ckpt is not None:
         ckpt, policy, cfg = load_policy(args.ckpt, args.model_type or "auto")
         weather = weather_from_args(args) if flags_weather else cfg.weather.to_weather()
@@ -256,7 +288,9 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
             "method": "dqn",
             "checkpoint": str(args.ckpt),
             "model_type": ckpt.model_type,
-            "weather_source": "weather flags" if flags_weather else "the checkpoint's training weather",
+            "weather_source": weather_label(args)
+            if flags_weather
+            else f"the checkpoint's training weather (weather.preset={cfg.weather.preset})",
         }
     else:
         weather = weather_from_args(args)
@@ -264,7 +298,7 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
         about = {
             "planner": f"baseline '{args.method}'",
             "method": args.method,
-            "weather_source": "weather flags" if flags_weather else "the built-in distribution",
+            "weather_source": weather_label(args),
         }
     about["weather"] = weather.to_dict()
     return np.asarray(cells, dtype=np.int64), weather, about

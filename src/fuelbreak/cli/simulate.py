@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fuelbreak.cli.common import add_tile_args, add_weather_args, load_tile, weather_from_args
+from fuelbreak.cli.common import (
+    add_tile_args,
+    add_weather_args,
+    load_tile,
+    weather_from_args,
+    weather_label,
+    weather_text,
+)
 
 
 def register(sub) -> None:
@@ -61,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         "expected_burned_fraction": float(area1.mean() / n),
         "stderr_cells": float(area1.std(ddof=1) / np.sqrt(len(area1))) if len(area1) > 1 else 0.0,
         "seconds": seconds,
+        "weather_source": weather_label(args),
+        "weather": weather.to_dict(),
     }
     if breaks.any():
         figures["without_plan_burned_cells"] = float(area0.mean())
@@ -69,7 +78,17 @@ def run(args: argparse.Namespace) -> int:
     bands = {"burn probability": after.mean(axis=0).astype(np.float32)}
     if breaks.any():
         bands["burn probability without plan"] = before.mean(axis=0).astype(np.float32)
-    write_grids_geotiff(out, land, bands, {"fires": fires.n_fires, "engine": args.engine, "seed": args.seed})
+    write_grids_geotiff(
+        out,
+        land,
+        bands,
+        {
+            "fires": fires.n_fires,
+            "engine": args.engine,
+            "seed": args.seed,
+            "weather": weather_label(args),
+        },
+    )
     figures["burn_probability_map"] = str(out)
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -86,5 +105,6 @@ def run(args: argparse.Namespace) -> int:
             f"  expected burned area: {area1.mean():.1f} +/- {figures['stderr_cells']:.1f} cells "
             f"= {figures['expected_burned_ha']:.1f} ha ({100 * figures['expected_burned_fraction']:.1f} % of the tile)"
         )
+        print(f"  weather ({figures['weather_source']}): {weather_text(weather)}")
         print(f"  burn-probability map: {out}")
     return 0

@@ -18,6 +18,7 @@ SHORTHANDS = {
     "executor": "run.executor",
     "n_envs": "run.n_envs",
     "data": "env.data_dir",
+    "weather": "weather.preset",
 }
 
 
@@ -45,6 +46,11 @@ def register(sub) -> None:
     p.add_argument("--executor", choices=["serial", "process", "ray"], help="where fires run")
     p.add_argument("--n-envs", type=int, help="environments stepped together")
     p.add_argument("--data", help="a dataset folder from `fuelbreak data` (default: synthetic tiles)")
+    p.add_argument(
+        "--weather",
+        metavar="NAME|FILE",
+        help="weather.preset: a preset (default, seed, dry-windy) or a .csv/.toml scenario file",
+    )
     p.add_argument("--max-seconds", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -69,9 +75,20 @@ def run(args: argparse.Namespace) -> int:
         cfg = apply_overrides(load_run_config(args.resume), [*_overrides(args), f"run.outdir={args.resume}"])
     else:
         cfg = load_config(args.config, _overrides(args))
+    record_weather(cfg)
     summary = train(cfg, resume=bool(args.resume), progress=not args.quiet, max_seconds=args.max_seconds)
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def record_weather(cfg) -> Path:
+    """Write RUN/weather.json: the weather the run trains under, resolved (a scenario file may change later)."""
+    from fuelbreak.atomic import atomic_write_text
+
+    out = Path(cfg.run.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"preset": cfg.weather.preset, "weather": cfg.weather.to_weather().to_dict()}
+    return atomic_write_text(out / "weather.json", json.dumps(record, indent=1) + "\n")
 
 
 def supervise(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fuelbreak.cli.common import add_weather_args, weather_flags_given, weather_from_args, weather_label
 from fuelbreak.cli.plan import (
     Score,
     add_fires_arg,
@@ -29,6 +30,7 @@ from fuelbreak.cli.plan import (
 )
 from fuelbreak.errors import ConfigError, InputError
 from fuelbreak.landscape.core import LAYERS
+from fuelbreak.viz.style import DERIVED_LAYERS
 
 OVERLAY, QVALUES, TRAINING, BURN_PROBABILITY, GIF = (
     "fuelbreaks_overlay.png",
@@ -64,10 +66,11 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--bg-raster-key",
-        choices=LAYERS,
+        choices=(*LAYERS, *DERIVED_LAYERS),
         default="fbfm",
         metavar="KEY",
-        help=f"landscape layer under the breaks: {', '.join(LAYERS)} (default fbfm)",
+        help=f"layer under the breaks: a landscape layer ({', '.join(LAYERS)}) or one derived from fire under "
+        f"the weather ({', '.join(DERIVED_LAYERS)}; intensity toward a direction in kW/m) (default fbfm)",
     )
     p.add_argument("--gif", action="store_true", help=f"also write {GIF}, one frame per policy step")
     p.add_argument("--outdir", default="viz_out", help="folder for the images (default viz_out)")
@@ -78,6 +81,7 @@ def register(sub) -> None:
         help="break cells: a fraction of the tile (< 1) or a cell count (default: the checkpoint's)",
     )
     add_fires_arg(p)
+    add_weather_args(p, default_text="the checkpoint's training weather")
     p.add_argument(
         "--metrics", help="the run's metrics log (default: metrics.jsonl of the run the checkpoint is in)"
     )
@@ -90,7 +94,7 @@ def register(sub) -> None:
 def choose_tile(args: argparse.Namespace, cfg, ckpt_path: Path):
     """(landscape, where it came from): --tile, tile --raster-idx of --data, or of the checkpoint's dataset."""
     from fuelbreak.cli.common import load_tile
-    from fuelbreak.landscape.dataset import open_dataset, split_indices
+    from fuelbreak.landscape.dataset import dataset_split, open_dataset
 
     if args.tile:
         if args.data or args.raster_idx is not None:
@@ -110,7 +114,7 @@ def choose_tile(args: argparse.Namespace, cfg, ckpt_path: Path):
     e = cfg.env
     dataset = open_dataset(data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed)
     what = f"dataset {data}" if data else f"the {len(dataset)} synthetic tiles of the checkpoint's config"
-    splits = split_indices(len(dataset), e.split_seed) if own else None
+    splits = dataset_split(dataset, e.split_seed, with_dropped=True) if own else None
     index = args.raster_idx
     if index is None:
         index = splits["test"][0] if splits and splits["test"] else 0
@@ -119,7 +123,9 @@ def choose_tile(args: argparse.Namespace, cfg, ckpt_path: Path):
     where = f"tile {index} of {what}"
     if splits:
         split = next(name for name, members in splits.items() if index in members)
-        trained = "the policy trained on it" if split == "train" else "never trained on"
+        trained = {"train": "the policy trained on it", "dropped": "dropped from the spatial split"}.get(
+            split, "never trained on"
+        )
         where += f" ({split} split, {trained})"
     return dataset[index].validate(), where
 
@@ -158,18 +164,30 @@ def run(args: argparse.Namespace) -> int:
 
         args.ckpt = str(shipped_policy_path())
     ckpt_path = Path(args.ckpt)
+    flags_weather = weather_from_args(args) if weather_flags_given(args) else None
     ckpt, policy, cfg = load_policy(ckpt_path, args.model_type)
     n_fires = check_fires(args.fires)
     metrics = metrics_path(args, ckpt_path)
     land, where = choose_tile(args, cfg, ckpt_path)
-    weather = cfg.weather.to_weather()
+    if flags_weather is not None:
+        weather, weather_source = flags_weather, weather_label(args)
+    else:
+        weather = cfg.weather.to_weather()
+        weather_source = f"the checkpoint's training weather, weather.preset={cfg.weather.preset}"
     budget_flag = "--budget" if args.budget is not None else "the checkpoint's env.budget_fraction"
     budget = budget_of(args.budget if args.budget is not None else cfg.env.budget_fraction, land, budget_flag)
 
     print(f"{ckpt.model_type} policy of {ckpt_path}, {policy.cells_per_step} cells per step")
     print(f"{where}: {land.name}, {land.shape[0]} x {land.shape[1]} cells of {land.cell_size:g} m")
-    print(f"weather (the checkpoint's training weather): {weather_text(weather)}")
-    background = land.layers[args.bg_raster_key]
+    print(f"weather ({weather_source}): {weather_text(weather)}")
+    bg_land = land  # the tile, with the derived background layer when one is asked for
+    if args.bg_raster_key in DERIVED_LAYERS:
+        from fuelbreak.agents.policy import BP_FIRES
+        from fuelbreak.viz.derived import derived_layers, with_layers
+
+        bg_land = with_layers(land, derived_layers(land, weather, args.seed, (args.bg_raster_key,)))
+        print(f"background: {args.bg_raster_key}, from {BP_FIRES} fires under this weather")
+    background = bg_land.layers[args.bg_raster_key]
     if np.ptp(background) == 0:
         print(
             f"note: layer {args.bg_raster_key} is {float(background.flat[0]):g} everywhere on this tile, so "
@@ -190,10 +208,13 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir)
     bp_before, bp_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
     policy_name = f"{ckpt.model_type} policy {short_path(ckpt_path)}"
-    heading = f"{policy_name}: {steps_text(steps)}; scored on {n_fires} random fires (seed {args.seed})"
+    heading = (
+        f"{policy_name}: {steps_text(steps)}; scored on {n_fires} random fires (seed {args.seed})"
+        f"\nweather: {weather_source}"
+    )
     written = [
         plot_overlay(
-            land,
+            bg_land,
             cells,
             args.bg_raster_key,
             outdir / OVERLAY,
@@ -214,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
             outdir / BURN_PROBABILITY,
             landscape=land,
             cells=cells,
-            title=f"{land.name}, {policy_name}, {n_fires} random fires",
+            title=f"{land.name}, {policy_name}, {n_fires} random fires\nweather: {weather_source}",
         ),
     ]
     missing = []
@@ -233,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
             area = burned_areas(fires, break_mask(placed, land.shape)).mean()
             frames.append((list(placed), float(area)))
         written.append(
-            episode_gif(land, args.bg_raster_key, frames, outdir / GIF, baseline_area=score.before)
+            episode_gif(bg_land, args.bg_raster_key, frames, outdir / GIF, baseline_area=score.before)
         )
     print("wrote:")
     for path in written:

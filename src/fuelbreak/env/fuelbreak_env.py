@@ -73,9 +73,9 @@ def resolve_tiles(data, split: str, split_seed: int, n_tiles: int, tile_size: in
         raise InputError("the dataset has no tiles")
     if split == "all":
         return dataset, list(range(n))
-    from fuelbreak.landscape.dataset import split_indices
+    from fuelbreak.landscape.dataset import dataset_split
 
-    indices = list(split_indices(n, split_seed)[split])
+    indices = list(dataset_split(dataset, split_seed)[split])
     if not indices:
         raise InputError(f"the dataset's {split!r} split is empty ({n} tiles); use more tiles or split='all'")
     return dataset, indices

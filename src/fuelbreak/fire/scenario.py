@@ -11,6 +11,19 @@ import numpy as np
 
 from fuelbreak.errors import ConfigError
 
+# The accepted range of each scenario field (checked on construction).
+RANGES: dict[str, tuple[float, float]] = {
+    "wind_speed": (0.0, 200.0),
+    "wind_direction": (-360.0, 720.0),
+    "m1h": (0.01, 0.6),
+    "m10h": (0.01, 0.6),
+    "m100h": (0.01, 0.6),
+    "herb": (0.05, 3.0),
+    "woody": (0.05, 3.0),
+    "foliar": (0.5, 3.0),
+    "duration": (1.0, 60.0 * 24 * 14),
+}
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -35,18 +48,7 @@ class Scenario:
     duration: float = 240.0
 
     def __post_init__(self) -> None:
-        checks = {
-            "wind_speed": (0.0, 200.0),
-            "wind_direction": (-360.0, 720.0),
-            "m1h": (0.01, 0.6),
-            "m10h": (0.01, 0.6),
-            "m100h": (0.01, 0.6),
-            "herb": (0.05, 3.0),
-            "woody": (0.05, 3.0),
-            "foliar": (0.5, 3.0),
-            "duration": (1.0, 60.0 * 24 * 14),
-        }
-        for key, (lo, hi) in checks.items():
+        for key, (lo, hi) in RANGES.items():
             value = getattr(self, key)
             if not (np.isfinite(value) and lo <= value <= hi):
                 raise ConfigError(f"scenario {key}={value!r} is outside [{lo:g}, {hi:g}]")

@@ -11,10 +11,14 @@ malformed is an `InputError` naming the path; nothing is ever replaced by made-u
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import rasterio
+import rasterio.errors
+from affine import Affine
 from rasterio.crs import CRS
 from tqdm import tqdm
 
@@ -58,6 +62,16 @@ def _nodata_fraction(tile: Landscape) -> float:
 
 def _epsg(crs: str | None) -> int | None:
     return CRS.from_user_input(crs).to_epsg() if crs else None
+
+
+def _bounds(tile: Landscape) -> list[float] | None:
+    """(left, bottom, right, top) of a geo-referenced tile in its CRS; None without a transform."""
+    if tile.transform is None:
+        return None
+    t = Affine(*tile.transform[:6])
+    h, w = tile.shape
+    xs, ys = zip(*(t @ (c, r) for r, c in ((0, 0), (0, w), (h, 0), (h, w))), strict=True)
+    return [float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))]
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -119,6 +133,7 @@ def write_dataset(
                 "file": name,
                 "name": tile.name,
                 "offset": [int(tile.meta.get("row_offset", 0)), int(tile.meta.get("col_offset", 0))],
+                "bounds": _bounds(tile),
                 "nodata_fraction": round(_nodata_fraction(tile), 6),
                 "fuel_fractions": fuel_class_fractions(tile.layers["fbfm"]),
             }
@@ -204,6 +219,21 @@ class Dataset:
             )
         return tile
 
+    def footprints(self) -> list[tuple[float, float, float, float] | None]:
+        """Per tile (left, bottom, right, top) in the dataset's CRS: from the manifest, else the file's header."""
+        out = []
+        for entry in self.manifest["tiles"]:
+            bounds = entry.get("bounds")
+            if bounds is None and self.manifest.get("crs"):
+                path = self.path / entry["file"]
+                try:
+                    with rasterio.open(path) as src:
+                        bounds = list(src.bounds)
+                except rasterio.errors.RasterioIOError as exc:
+                    raise InputError(f"cannot read {path}: {exc}") from None
+            out.append(tuple(float(v) for v in bounds) if bounds is not None else None)
+        return out
+
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r}, {len(self)} tiles of {self.tile_shape})"
 
@@ -288,3 +318,91 @@ def split_indices(
     return {
         name: sorted(int(i) for i in part) for name, part in zip(("train", "val", "test"), parts, strict=True)
     }
+
+
+# ----------------------------------------------------------------------------- spatial splits
+
+SPLITS = ("train", "val", "test")
+
+
+def is_spatial(manifest: dict | None) -> bool:
+    """Whether a dataset is split by spatial blocks: tiles cut from real rasters (offsets known), not synthetic."""
+    if not manifest or manifest.get("source") == "synthetic":
+        return False
+    tiles = manifest.get("tiles")
+    return bool(tiles) and all(isinstance(t.get("offset"), list) and len(t["offset"]) == 2 for t in tiles)
+
+
+def default_split_block(size: tuple[int, int] | list[int], overlap: int | None) -> int:
+    """Side of a split block in cells: a whole number of tile steps, at least twice the tile side."""
+    side = max(int(v) for v in size)
+    step = max(side - int(overlap or 0), 1)
+    return step * math.ceil(2 * side / step)
+
+
+def spatial_split(
+    offsets,
+    size: tuple[int, int] | list[int],
+    block: int,
+    seed: int,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+) -> dict[str, list[int]]:
+    """Split tiles by square blocks of `block` cells so that no two splits share a cell.
+
+    `offsets` are the tiles' (row, col) in one raster, `size` their (height, width). The block grid
+    starts at the smallest offsets. Each block that holds some tile whole is drawn train, val or
+    test (`split_indices` over those blocks, by `seed` and `fractions`); the other blocks are train.
+    A tile whose cells all lie in blocks of one split joins it; a tile that straddles blocks of
+    different splits is dropped (listed under "dropped"). Returns sorted index lists.
+    """
+    h, w = (int(v) for v in size)
+    if int(block) < max(h, w):
+        raise ConfigError(
+            f"split block of {block} cells is smaller than the tiles ({h} x {w}); it must hold a tile"
+        )
+    off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    out: dict[str, list[int]] = {k: [] for k in (*SPLITS, "dropped")}
+    if len(off) == 0:
+        return out
+    rel = off - off.min(axis=0)
+    first = rel // block
+    last = (rel + np.array([h - 1, w - 1])) // block
+    whole = (first == last).all(axis=1)
+    home = sorted({(int(r), int(c)) for r, c in first[whole]})
+    drawn = split_indices(len(home), seed, fractions)
+    label = {}
+    for k, name in enumerate(SPLITS):
+        for i in drawn[name]:
+            label[home[i]] = k
+    for i in range(len(off)):
+        kinds = {
+            label.get((r, c), 0)
+            for r in range(int(first[i, 0]), int(last[i, 0]) + 1)
+            for c in range(int(first[i, 1]), int(last[i, 1]) + 1)
+        }
+        out[SPLITS[kinds.pop()] if len(kinds) == 1 else "dropped"].append(i)
+    return out
+
+
+def dataset_split(dataset, seed: int, with_dropped: bool = False) -> dict[str, list[int]]:
+    """The train/val/test split of a dataset: spatial blocks for tiles cut from real rasters
+    (`spatial_split`, block side from the manifest's `split_block` or `default_split_block`),
+    `split_indices` over tile indices for synthetic tiles and plain sequences of landscapes.
+    """
+    manifest = getattr(dataset, "manifest", None)
+    if not is_spatial(manifest):
+        out = split_indices(len(dataset), seed)
+        return {**out, "dropped": []} if with_dropped else out
+    size = manifest["size"]
+    block = manifest.get("split_block") or default_split_block(size, manifest.get("overlap"))
+    out = spatial_split([t["offset"] for t in manifest["tiles"]], size, int(block), seed)
+    if not with_dropped:
+        out.pop("dropped")
+    return out
+
+
+def split_block_of(manifest: dict) -> int | None:
+    """The block side a spatial dataset is split by; None for synthetic tiles."""
+    if not is_spatial(manifest):
+        return None
+    return int(manifest.get("split_block") or default_split_block(manifest["size"], manifest.get("overlap")))

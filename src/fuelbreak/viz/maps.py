@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -17,6 +17,7 @@ from fuelbreak.viz.style import (
     BREAK_COLOUR,
     LAYER_CMAPS,
     LAYER_LABELS,
+    LOG_LAYERS,
     NONBURNABLE_COLOUR,
     ORDER_CMAP,
     PROBABILITY_CMAP,
@@ -42,6 +43,8 @@ PROBABILITY_LABEL = "burn probability (fraction of fires; square-root scale)"
 PROBABILITY_TICKS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Up to this many breaks, each break cell also carries its placement number.
 NUMBERED_MAX = 20
+# Maps with more cells than this on a side are drawn for a whole landscape (see burn_probability_figure).
+LARGE_MAP_CELLS = 150
 
 
 def draw_background(ax, landscape: Landscape, key: str, grid: Grid):
@@ -55,6 +58,9 @@ def draw_background(ax, landscape: Landscape, key: str, grid: Grid):
         )
         return image, handles
     norm = Normalize(0.0, 360.0) if key == "asp" else None
+    positive = layer[layer > 0]
+    if key in LOG_LAYERS and positive.size and positive.max() > positive.min():
+        norm = LogNorm(float(positive.min()), float(positive.max()))  # zero (non-burnable) stays blank
     image = ax.imshow(
         layer,
         cmap=LAYER_CMAPS.get(key, "Greys"),
@@ -259,13 +265,27 @@ def burn_probability_figure(
         check_grid("burn probability before treatment", before, landscape.shape)
     cells = cell_list(cells, shape)
     grid = Grid.of(landscape, shape)
-    fig = new_figure(*map_figsize(shape, 2), layout="compressed")
+    # Whole landscapes: wider panels (about 1.5 pixels a cell) and filled breaks, as outlines of
+    # thousands of cells would cover the map.
+    large = max(shape) > LARGE_MAP_CELLS
+    panel = float(np.clip(shape[1] / 80.0, 4.6, 14.0)) if large else 4.6
+    fig = new_figure(*map_figsize(shape, 2, panel_width=panel), layout="compressed")
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
     area0, area1 = float(before.sum()), float(after.sum())
     image = draw_probability(axes[0], before, grid, landscape)
     axes[0].set_title(f"before treatment\nexpected burned area {area_text(area0, landscape)}")
     draw_probability(axes[1], after, grid, landscape)
-    draw_break_network(axes[1], cells, grid, fill=False)
+    if large:
+        mask = np.zeros(shape[0] * shape[1], dtype=bool)
+        mask[cells] = True
+        axes[1].imshow(
+            np.ma.masked_equal(mask.reshape(shape).astype(np.float64), 0.0),
+            cmap=ListedColormap([BREAK_COLOUR]),
+            extent=grid.extent(),
+            interpolation="nearest",
+        )
+    else:
+        draw_break_network(axes[1], cells, grid, fill=False)
     axes[1].set_title(
         f"after treatment ({count(len(cells), 'break cell')})\n"
         f"expected burned area {area_text(area1, landscape)}{change_text(area0, area1)}"
@@ -273,7 +293,7 @@ def burn_probability_figure(
     grid.label(axes[0])
     grid.label(axes[1], ylabel=False)
     side_colorbar(fig, axes[1], image, PROBABILITY_LABEL, ticks=PROBABILITY_TICKS)
-    probability_legend(axes[1], landscape, outlined=True, n_breaks=len(cells))
+    probability_legend(axes[1], landscape, outlined=not large, n_breaks=len(cells))
     heading = title or (_tile_name(landscape) if landscape is not None else "")
     return add_suptitle(
         fig, f"{heading}{': ' if heading else ''}burn probability before and after fuel breaks"

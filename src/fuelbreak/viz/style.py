@@ -34,7 +34,24 @@ LAYER_LABELS: dict[str, str] = {
     "ch": "canopy height (m)",
     "cbh": "canopy base height (m)",
     "cbd": "canopy bulk density (kg/m³)",
+    # Layers derived from fire under a weather (see `fuelbreak.viz.derived`), drawn on log scales but
+    # burn probability.
+    "intensity_north": "fireline intensity of a front heading north (kW/m)",
+    "intensity_east": "fireline intensity of a front heading east (kW/m)",
+    "intensity_south": "fireline intensity of a front heading south (kW/m)",
+    "intensity_west": "fireline intensity of a front heading west (kW/m)",
+    "burn_probability": "burn probability, no breaks (fraction of fires)",
+    "downstream_area": "downstream area (cells a break here could save per fire)",
 }
+DERIVED_LAYERS = (
+    "intensity_north",
+    "intensity_east",
+    "intensity_south",
+    "intensity_west",
+    "burn_probability",
+    "downstream_area",
+)
+LOG_LAYERS = ("intensity_north", "intensity_east", "intensity_south", "intensity_west", "downstream_area")
 # Continuous backgrounds: grey ramps keep the coloured breaks readable; aspect is cyclic (0 = 360).
 LAYER_CMAPS: dict[str, object] = {
     # gist_earth without its blue-purple low end, which read as water.
@@ -45,6 +62,12 @@ LAYER_CMAPS: dict[str, object] = {
     "ch": "Greens",
     "cbh": "Greens",
     "cbd": "Greens",
+    "intensity_north": "inferno_r",
+    "intensity_east": "inferno_r",
+    "intensity_south": "inferno_r",
+    "intensity_west": "inferno_r",
+    "burn_probability": "YlOrRd",
+    "downstream_area": "PuRd",
 }
 # How much of a background layer shows through (the rest is white), so that breaks stand out on it.
 BACKGROUND_ALPHA = 0.55
@@ -233,10 +256,10 @@ def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
 
 def check_layer(landscape: Landscape, key: str) -> np.ndarray:
     """The background layer `key`, or a ConfigError that names it and the choices."""
-    if key not in LAYERS or key not in landscape.layers:
+    if key not in (*LAYERS, *DERIVED_LAYERS) or key not in landscape.layers:
         raise ConfigError(
             f"background layer '{key}' is not a layer of landscape '{landscape.name}'; choose one of "
-            f"{', '.join(k for k in LAYERS if k in landscape.layers)}"
+            f"{', '.join(k for k in (*LAYERS, *DERIVED_LAYERS) if k in landscape.layers)}"
         )
     return landscape.layers[key]
 
