@@ -340,6 +340,7 @@ class MTTEngine:
         self._travel_open = _effective_travel(
             padded, self._blocked(np.zeros(self.shape, bool)), self._offsets, self._counts
         )
+        self._blocked_open = self._blocked(np.zeros(self.shape, bool))
 
     @property
     def travel(self) -> np.ndarray:
@@ -354,6 +355,8 @@ class MTTEngine:
         return STENCIL16 if len(self._counts) == 16 else STENCIL8
 
     def _blocked(self, breaks: np.ndarray) -> np.ndarray:
+        if getattr(self, "_blocked_open", None) is not None and not breaks.any():
+            return self._blocked_open  # read-only use: no plan, the same mask every time
         p = self._pad
         blocked = np.ones((self.shape[0] + 2 * p, self.shape[1] + 2 * p), dtype=np.uint8)
         blocked[p:-p, p:-p] = self.nonburnable | breaks
