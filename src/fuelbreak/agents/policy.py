@@ -26,7 +26,7 @@ from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.core import Landscape
 
-BP_FIRES = 64  # fires behind the burn-probability channel, as in training
+BP_FIRES = 64  # observation fires when a checkpoint does not record env.bp_fires
 
 
 @dataclass
@@ -42,6 +42,7 @@ class DQNPolicy:
     model: QNet
     cells_per_step: int
     source: str = ""
+    bp_fires: int = BP_FIRES  # observation fires, as in training
 
     @classmethod
     def shipped(cls) -> DQNPolicy:
@@ -56,8 +57,8 @@ class DQNPolicy:
         ckpt = load_checkpoint(path, None if model_type == "auto" else model_type)
         check_channels(ckpt, list(CHANNELS))
         model = model_from_checkpoint(ckpt).eval()
-        k = int(ckpt["config"].get("env", {}).get("cells_per_step", 1))
-        return cls(model, k, str(path))
+        env = ckpt["config"].get("env", {})
+        return cls(model, int(env.get("cells_per_step", 1)), str(path), int(env.get("bp_fires", BP_FIRES)))
 
     def observation_fires(
         self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None
@@ -69,7 +70,7 @@ class DQNPolicy:
             b = behaviors[scenario]
             intensity += weight * np.stack([b.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
         rng = np.random.default_rng([seed, 0xB9])
-        fires = draw_fires(landscape, weather, BP_FIRES, rng, "mtt", behaviors=behaviors)
+        fires = draw_fires(landscape, weather, self.bp_fires, rng, "mtt", behaviors=behaviors)
         state = PlanFires(fires, existing_breaks, neutral_roots=True)
         return static_channels(landscape, intensity, *state.view()), state
 
