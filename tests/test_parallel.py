@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import os
+import pickle
 import signal
 import threading
 import time
@@ -18,6 +19,7 @@ from fuelbreak.fire import MTTEngine, Scenario
 from fuelbreak.landscape.core import Landscape
 from fuelbreak.parallel import Outcome, ProcessExecutor, SerialExecutor, make_executor
 from fuelbreak.parallel import local as local_module
+from fuelbreak.parallel.cache import Shared, SharedRef, StateMissing, call_shared
 from tests import parallel_tasks as tasks
 
 MARGIN = 3.0  # seconds allowed beyond a bound, for a loaded 2-core machine
@@ -217,6 +219,67 @@ def test_worker_cache_keeps_state_between_tasks_until_the_worker_is_replaced(no_
         ex.run_batch(tasks.die, [()])
         ((pid3, hit3),) = ex.map(tasks.cache_probe, [("tile-a",)])
         assert pid3 != pid1 and not hit3
+
+
+# -- shared state, sent once per worker ----------------------------------------------------------
+
+
+BIG = np.arange(250_000, dtype=np.float64)  # 2 MB: far heavier than a task's own arguments
+
+
+def shared_args(n: int, key: str = "big") -> list[tuple]:
+    return [(Shared(key, BIG), float(i)) for i in range(n)]
+
+
+def test_shared_state_goes_to_a_worker_once_then_only_its_key_travels(no_leftovers):
+    expected = [float(BIG.sum()) + i for i in range(4)]
+    with ProcessExecutor(workers=1, timeout=10.0, retries=0) as ex:
+        out = ex.map(tasks.shared_sum, shared_args(4))
+        assert [v for _, v in out] == expected
+        assert ex.stats["state_resends"] == 0  # the first task carried the state; the others hit
+        out = ex.map(tasks.shared_sum, shared_args(4))  # hits: the worker kept it
+        assert [v for _, v in out] == expected and ex.stats["state_resends"] == 0
+        task = ex.submit_batch(tasks.shared_sum, shared_args(1))
+        ex.collect(task)
+        light = pickle.dumps(ex._wire(task.tasks[0]))
+        assert len(light) < 2_000 < BIG.nbytes  # the key and the task's own arguments, not the array
+        # another key is another state, also sent once
+        assert ex.map(tasks.shared_sum, shared_args(3, key="other"))[2][1] == expected[2]
+        assert ex.stats["state_resends"] == 0 and ex.stats["exceptions"] == 0
+
+
+def test_each_worker_gets_the_state_at_most_once(no_leftovers):
+    with ProcessExecutor(workers=2, timeout=10.0, retries=0) as ex:
+        for _ in range(5):
+            out = ex.map(tasks.shared_sum, shared_args(6))
+            assert [v for _, v in out] == [float(BIG.sum()) + i for i in range(6)]
+        # the first task took it to one worker; the other worker missed (a few of its queued tasks at most)
+        assert ex.stats["state_resends"] <= 6 and ex.stats["exceptions"] == 0
+
+
+@pytest.mark.parametrize("how", ["task", "signal"])
+def test_a_replaced_worker_gets_the_state_again_and_results_stay_right(how, no_leftovers):
+    with ProcessExecutor(workers=1, timeout=10.0, retries=1) as ex:
+        ((pid1, v1),) = ex.map(tasks.shared_sum, shared_args(1))
+        assert ex.stats["state_resends"] == 0
+        if how == "task":
+            ex.run_batch(tasks.die, [()])  # the worker holding the state dies inside a task
+        else:
+            os.kill(pid1, signal.SIGKILL)  # ... or is killed while idle
+            time.sleep(0.3)
+        ((pid2, v2),) = ex.map(tasks.shared_sum, shared_args(1))
+        assert pid2 != pid1 and v2 == v1 == float(BIG.sum())
+        assert ex.stats["state_resends"] == 1  # the new worker missed, and was sent the state
+
+
+def test_serial_executor_passes_the_shared_value_itself():
+    with SerialExecutor() as ex:
+        assert ex.map(tasks.shared_sum, shared_args(2))[1][1] == float(BIG.sum()) + 1
+
+
+def test_a_shared_ref_without_its_state_is_a_clear_miss():
+    with pytest.raises(StateMissing, match="'nowhere' is not in this worker's cache"):
+        call_shared(tasks.shared_sum, (SharedRef("nowhere"), 0.0))
 
 
 # -- a real fire task ----------------------------------------------------------------------------
