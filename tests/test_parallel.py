@@ -6,6 +6,7 @@ import operator
 import os
 import pickle
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -346,3 +347,28 @@ def test_ray_runs_tasks_and_times_out_a_hung_one(monkeypatch, no_leftovers):
         assert ok == Outcome(True, "x", "", 1)
         assert not failed.ok and failed.attempts == 1 and failed.error.startswith("raised ValueError")
         assert ex.stats["timeouts"] == 2 and ex.stats["exceptions"] == 1
+        # shared state goes to the object store once; tasks carry its reference
+        out = ex.map(tasks.shared_sum, shared_args(4), timeout=60)  # fresh workers start slowly
+        assert [v for _, v in out] == [float(BIG.sum()) + i for i in range(4)]
+        assert list(ex._store) == ["big"] and ex.stats["state_resends"] == 0
+        batch = ex.submit_batch(tasks.shared_sum, shared_args(1), timeout=60)
+        assert len(pickle.dumps(ex._wire(batch.tasks[0]))) < 2_000
+        ex.collect(batch)
+
+
+@pytest.mark.ray
+def test_ray_address_where_no_cluster_answers_is_a_clear_error(monkeypatch, no_leftovers):
+    pytest.importorskip("ray")
+    from fuelbreak.errors import ClusterError
+    from fuelbreak.parallel import RayExecutor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free: nothing listens there
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=rf"no Ray cluster answers at 127.0.0.1:{port} \(from RAY_ADDRESS\)"):
+        RayExecutor(timeout=5.0)
+    assert time.monotonic() - t0 < 15
+    with pytest.raises(ConfigError, match="num_cpus .* private local Ray only"):
+        RayExecutor(num_cpus=2)

@@ -34,3 +34,9 @@ class SimulationError(FuelbreakError, RuntimeError):
     """A simulation task that kept failing (crash, hang or exception) after its retries."""
 
     exit_code = 4
+
+
+class ClusterError(FuelbreakError, RuntimeError):
+    """A Ray cluster that cannot be reached at the address given, or that went away during a run."""
+
+    exit_code = 6

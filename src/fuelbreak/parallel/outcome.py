@@ -8,8 +8,8 @@ tasks and returns one `Outcome` per task, in order. A failed task never gets a m
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
