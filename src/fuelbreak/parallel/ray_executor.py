@@ -27,6 +27,8 @@ POLL_S = 0.25
 HEALTH_S = 2.0
 # Consecutive failed checks (HEALTH_S apart) before the cluster counts as lost.
 HEALTH_FAILURES = 2
+# Seconds between looks at the cluster's size (its CPUs bound the tasks in flight).
+RESIZE_S = 10.0
 # Shared values kept in the object store at once (least recently used dropped first).
 STORE_ENTRIES = 64
 
@@ -85,7 +87,7 @@ class RayExecutor(Executor):
     head stops answering while tasks are in flight) is a ClusterError within a few seconds, never
     a hang.
 
-    At most one task per cluster CPU is in flight, so a task starts when it is sent and its
+    At most one task per cluster CPU (or `max_in_flight`, to use part of a cluster) is in flight, so a task starts when it is sent and its
     timeout counts from then, including the start of a fresh worker (about a second): choose the
     timeout with that margin. A task past its timeout is cancelled with `ray.cancel(force=True)`,
     which kills its worker, and runs again; a worker that dies surfaces as Ray's
@@ -106,6 +108,7 @@ class RayExecutor(Executor):
         retry_exceptions: bool = False,
         runtime_env: dict | None = None,
         connect_timeout: float = 10.0,
+        max_in_flight: int | None = None,
     ):
         super().__init__(check_timeout(timeout, allow_none=False), retries, retry_exceptions)
         connect_timeout = check_timeout(connect_timeout, "connect_timeout", allow_none=False)
@@ -139,6 +142,9 @@ class RayExecutor(Executor):
         except Exception:  # noqa: BLE001 - Ray client connections have no GCS address: use the one given
             self._hp = host_port(address) if address else None
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+        if max_in_flight is not None:
+            check_count(max_in_flight, "max_in_flight", 1)
+        self.max_in_flight = max_in_flight
         self.slots = self._cluster_cpus()
         self._store: OrderedDict = OrderedDict()  # shared key -> ObjectRef
         self._queue: deque[tuple[Batch, Task]] = deque()
@@ -146,6 +152,7 @@ class RayExecutor(Executor):
         self._last_result = time.monotonic()
         self._health_failures = 0
         self._next_health = 0.0
+        self._next_resize = time.monotonic() + RESIZE_S
 
     def _join(self, ray, address: str, source: str, connect_timeout: float, runtime_env) -> None:
         where = f"{address} (from {source})"
@@ -165,7 +172,8 @@ class RayExecutor(Executor):
             ) from None
 
     def _cluster_cpus(self) -> int:
-        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        cpus = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        return min(cpus, self.max_in_flight) if self.max_in_flight else cpus
 
     def _where(self) -> str:
         return f"the Ray cluster at {self.address}" if self.address else "the private local Ray"
@@ -189,6 +197,12 @@ class RayExecutor(Executor):
     # -- Executor ------------------------------------------------------------------------------
     def _start(self, batch: Batch) -> None:
         self._check_lost()
+        if time.monotonic() > self._next_resize:  # nodes may have joined or left the cluster
+            self._next_resize = time.monotonic() + RESIZE_S
+            try:
+                self.slots = self._cluster_cpus()
+            except Exception as exc:  # noqa: BLE001 - the head does not answer: the cluster is gone
+                self._lose(f"lost {self._where()}: {describe_exception(exc)}")
         self._queue.extend((batch, task) for task in batch.tasks)
         self._fill()
 
