@@ -1,4 +1,4 @@
-"""A real Ray cluster on this machine: `evaluate` and `train` through the CLI, a missing and a lost cluster.
+"""A real Ray cluster on this machine: `evaluate`, `simulate` and `train` through the CLI, a missing and a lost cluster.
 
 Marked `cluster` (left out of the default `pytest -q`; `.ci/run` runs `pytest -q -m cluster` after
 it). Each cluster is started with `ray start --head` bound to 127.0.0.1 on free ports, with a
@@ -159,6 +159,16 @@ def test_evaluate_on_the_cluster_named_by_ray_address(cluster, tmp_path):
     assert "Traceback" not in done.stderr
     tiles = (tmp_path / "ev").glob("*")
     assert any(tiles) and "burn_probability" in done.stdout
+
+
+def test_simulate_on_the_cluster_gives_the_figures_of_a_serial_run(cluster, tmp_path):
+    argv = ["simulate", "--tile-size", "30", "--ignitions", "40", "--json", "--out", str(tmp_path / "bp.tif")]
+    serial = fuelbreak(*argv, env=env_for_children())
+    on_ray = fuelbreak(*argv, "--executor", "ray", "--ray-address", cluster.address, env=env_for_children())
+    assert serial.returncode == 0 and on_ray.returncode == 0, on_ray.stderr
+    a, b = json.loads(serial.stdout), json.loads(on_ray.stdout)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
 
 
 def test_train_on_the_cluster_named_by_the_flag(cluster, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import operator
 import os
 import pickle
@@ -299,6 +300,21 @@ def test_pool_computes_the_same_burned_areas_as_in_process(pool):
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(g, e)
     assert sum(int(e.sum()) for e in expected) > 0
+
+
+def test_simulate_on_the_process_pool_gives_the_serial_figures(tmp_path, capsys, no_leftovers):
+    from fuelbreak.cli import main
+
+    figures = []
+    for extra in ([], ["--executor", "process", "--workers", "2"]):
+        argv = ["simulate", "--tile-size", "30", "--ignitions", "40", "--json", "--out", str(tmp_path / "bp.tif")]
+        assert main([*argv, *extra]) == 0
+        figures.append(json.loads(capsys.readouterr().out))
+    for f in figures:
+        f.pop("seconds")
+    assert figures[0] == figures[1] and figures[0]["expected_burned_cells"] > 0
+    assert main(["simulate", "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "x.tif")]) == 2
+    assert "--ray-address applies to --executor ray, not serial" in capsys.readouterr().err
 
 
 # -- configuration -------------------------------------------------------------------------------
