@@ -307,7 +307,16 @@ def test_simulate_on_the_process_pool_gives_the_serial_figures(tmp_path, capsys,
 
     figures = []
     for extra in ([], ["--executor", "process", "--workers", "2"]):
-        argv = ["simulate", "--tile-size", "30", "--ignitions", "40", "--json", "--out", str(tmp_path / "bp.tif")]
+        argv = [
+            "simulate",
+            "--tile-size",
+            "30",
+            "--ignitions",
+            "40",
+            "--json",
+            "--out",
+            str(tmp_path / "bp.tif"),
+        ]
         assert main([*argv, *extra]) == 0
         figures.append(json.loads(capsys.readouterr().out))
     for f in figures:
@@ -383,7 +392,9 @@ def test_ray_address_where_no_cluster_answers_is_a_clear_error(monkeypatch, no_l
         port = s.getsockname()[1]  # free: nothing listens there
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     t0 = time.monotonic()
-    with pytest.raises(ClusterError, match=rf"no Ray cluster answers at 127.0.0.1:{port} \(from RAY_ADDRESS\)"):
+    with pytest.raises(
+        ClusterError, match=rf"no Ray cluster answers at 127.0.0.1:{port} \(from RAY_ADDRESS\)"
+    ):
         RayExecutor(timeout=5.0)
     assert time.monotonic() - t0 < 15
     with pytest.raises(ConfigError, match="num_cpus .* private local Ray only"):
