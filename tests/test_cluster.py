@@ -217,13 +217,14 @@ def test_a_cluster_lost_mid_training_stops_it_with_a_checkpoint(tmp_path):
         gcs[0].kill()
         t0 = time.monotonic()
         _, err = proc.communicate(timeout=90)
-        assert time.monotonic() - t0 < 60
+        elapsed = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         c.stop()
     assert proc.returncode == 6, err
+    assert elapsed < 30, err
     assert "lost the Ray cluster at" in err and "a checkpoint was saved" in err
     assert "Traceback" not in err
     assert (out / "checkpoints" / "last.pt").exists()

@@ -23,9 +23,9 @@ from fuelbreak.parallel.outcome import (
 )
 
 POLL_S = 0.25
-# With tasks in flight and no result for this long, check that the cluster's head still answers.
+# Seconds between checks that the cluster's head still answers, while the executor is used.
 HEALTH_S = 2.0
-# Consecutive failed checks (HEALTH_S apart) before the cluster counts as lost.
+# Failed connects in a row (0.5 s apart) before the cluster counts as lost.
 HEALTH_FAILURES = 2
 # Seconds between looks at the cluster's size (its CPUs bound the tasks in flight).
 RESIZE_S = 10.0
@@ -84,8 +84,7 @@ class RayExecutor(Executor):
     started, which `close()` shuts down. An address where nothing answers within
     `connect_timeout` seconds is a ClusterError naming it. If Ray is already initialised in this
     process, that connection is used and left open. A cluster that goes away during a run (its
-    head stops answering while tasks are in flight) is a ClusterError within a few seconds, never
-    a hang.
+    head stops answering) is a ClusterError within a few seconds, never a hang.
 
     At most one task per cluster CPU (or `max_in_flight`, to use part of a cluster) is in flight, so a task starts when it is sent and its
     timeout counts from then, including the start of a fresh worker (about a second): choose the
@@ -150,7 +149,6 @@ class RayExecutor(Executor):
         self._queue: deque[tuple[Batch, Task]] = deque()
         self._running: dict = {}  # ObjectRef -> (batch, task, time sent)
         self._last_result = time.monotonic()
-        self._health_failures = 0
         self._next_health = 0.0
         self._next_resize = time.monotonic() + RESIZE_S
 
@@ -197,8 +195,10 @@ class RayExecutor(Executor):
     # -- Executor ------------------------------------------------------------------------------
     def _start(self, batch: Batch) -> None:
         self._check_lost()
+        self._check_health()
         if time.monotonic() > self._next_resize:  # nodes may have joined or left the cluster
             self._next_resize = time.monotonic() + RESIZE_S
+            self._check_health(force=True)  # asking a lost head for its size would block
             try:
                 self.slots = self._cluster_cpus()
             except Exception as exc:  # noqa: BLE001 - the head does not answer: the cluster is gone
@@ -256,28 +256,29 @@ class RayExecutor(Executor):
             self._lose(f"lost {self._where()}: {describe_exception(exc)}")
         self._check_health()
 
-    def _check_health(self) -> None:
-        """With tasks in flight and no result for a while, check that the head still answers."""
+    def _check_health(self, force: bool = False) -> None:
+        """Every HEALTH_S seconds of use (or now, with `force`), check that the cluster's head still
+        answers a TCP connect; a head that fails HEALTH_FAILURES tries in a row is lost.
+
+        Tasks may go on finishing on live nodes for a while after the head is gone, and calls that
+        need the head (the cluster's size) would then block for a minute before Ray ends the
+        process, so this neither waits for results to stop nor relies on those calls.
+        """
         now = time.monotonic()
-        if (
-            not self._running
-            or self._hp is None
-            or now - self._last_result < HEALTH_S
-            or now < self._next_health
-        ):
+        if self._hp is None or (not force and now < self._next_health):
             return
         self._next_health = now + HEALTH_S
-        why = probe(self._hp, 1.0)
-        if why is None:
-            self._health_failures = 0
-            return
-        self._health_failures += 1
-        if self._health_failures >= HEALTH_FAILURES:
-            host, port = self._hp
-            self._lose(
-                f"lost {self._where()}: its head ({host}:{port}) stopped answering ({why}) with "
-                f"{len(self._running)} task(s) in flight"
-            )
+        for attempt in range(HEALTH_FAILURES):
+            why = probe(self._hp, 1.0)
+            if why is None:
+                return
+            if attempt + 1 < HEALTH_FAILURES:
+                time.sleep(0.5)
+        host, port = self._hp
+        self._lose(
+            f"lost {self._where()}: its head ({host}:{port}) stopped answering ({why}); "
+            f"{len(self._running)} task(s) were in flight"
+        )
 
     def _lose(self, reason: str) -> None:
         self._lost = reason
