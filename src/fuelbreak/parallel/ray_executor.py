@@ -26,7 +26,7 @@ POLL_S = 0.25
 # Seconds between checks that the cluster's head still answers, while the executor is used.
 HEALTH_S = 2.0
 # Failed connects in a row (0.5 s apart) before the cluster counts as lost.
-HEALTH_FAILURES = 2
+HEALTH_FAILURES = 3
 # Seconds between looks at the cluster's size (its CPUs bound the tasks in flight).
 RESIZE_S = 10.0
 # Shared values kept in the object store at once (least recently used dropped first).
