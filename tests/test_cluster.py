@@ -63,9 +63,7 @@ def node_ports() -> list[str]:
         f"--dashboard-agent-grpc-port={free_port()}",
         f"--runtime-env-agent-port={free_port()}",
         f"--metrics-export-port={free_port()}",
-        f"--min-worker-port={(base := free_port() // 100 * 100 % 40000 + 20000)}",
-        f"--max-worker-port={base + 99}",
-    ]
+    ]  # workers take ports from Ray's default range, skipping those in use
 
 
 def marked_processes(tag: str) -> list[psutil.Process]:
