@@ -77,9 +77,23 @@ def marked_processes(tag: str) -> list[psutil.Process]:
     return out
 
 
-def stop_cluster(tag: str) -> None:
-    """Stop the processes of one cluster (by the marker in their environment): SIGTERM, then SIGKILL."""
-    procs = marked_processes(tag)
+def cluster_processes(tag: str) -> list[psutil.Process]:
+    """The processes of one cluster: those with its marker and all their descendants. (Ray's Python
+    processes rename themselves with setproctitle, which overwrites what /proc shows of their
+    environment, so they are found as children of the marked raylet.)"""
+    procs = {}
+    for p in marked_processes(tag):
+        procs[p.pid] = p
+        try:
+            procs.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            pass
+    return list(procs.values())
+
+
+def stop_cluster(tag: str) -> list[psutil.Process]:
+    """Stop the processes of one cluster: SIGTERM, then SIGKILL; return those that were stopped."""
+    procs = cluster_processes(tag)
     for p in procs:
         try:
             p.send_signal(signal.SIGTERM)
@@ -92,6 +106,7 @@ def stop_cluster(tag: str) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=10)
+    return procs
 
 
 class Cluster:
@@ -125,10 +140,11 @@ class Cluster:
         return float(done.stdout.strip().splitlines()[-1])
 
     def stop(self) -> None:
-        stop_cluster(self.tag)
+        stopped = stop_cluster(self.tag)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
-        left = marked_processes(self.tag)
-        assert not left, f"cluster processes left behind: {[p.pid for p in left]}"
+        left = [p for p in stopped if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        left += cluster_processes(self.tag)
+        assert not left, f"cluster processes left behind: {[(p.pid, p.name()) for p in left]}"
 
 
 @pytest.fixture(scope="module")
