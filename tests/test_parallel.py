@@ -379,6 +379,19 @@ def test_ray_runs_tasks_and_times_out_a_hung_one(monkeypatch, no_leftovers):
         batch = ex.submit_batch(tasks.shared_sum, shared_args(1), timeout=60)
         assert len(pickle.dumps(ex._wire(batch.tasks[0]))) < 2_000
         ex.collect(batch)
+        # the head stops answering: the next use is a ClusterError within seconds, and so is any later one
+        from fuelbreak.errors import ClusterError
+        from fuelbreak.parallel import ray_executor
+
+        monkeypatch.setattr(ray_executor, "probe", lambda hp, timeout: "Connection refused")
+        ex._next_health = 0.0
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError, match="lost the private local Ray: its head .* stopped answering"):
+            ex.map(tasks.sleep_then, [(30.0, None)])
+        with pytest.raises(ClusterError, match="lost the private local Ray"):
+            ex.map(tasks.add, [(1, 2)])
+        ex.close()
+        assert time.monotonic() - t0 < 10
 
 
 @pytest.mark.ray
