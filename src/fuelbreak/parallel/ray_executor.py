@@ -159,7 +159,7 @@ class RayExecutor(Executor):
             why = probe(hp, connect_timeout)
             if why is not None:
                 raise ClusterError(
-                    f"no Ray cluster answers at {where}: {why} within {connect_timeout:g} s; start one "
+                    f"no Ray cluster answers at {where}: {why} (waited up to {connect_timeout:g} s); start one "
                     "with `ray start --head` or correct the address"
                 )
         try:
