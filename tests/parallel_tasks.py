@@ -81,3 +81,8 @@ def burned_areas(landscape, scenario, ignitions, breaks=None):
     key = ("mtt", array_digest(*landscape.layers.values()), landscape.cell_size, scenario)
     engine = cached(key, lambda: MTTEngine(landscape, scenario))
     return engine.burn(ignitions, breaks).area
+
+
+def shared_sum(array, offset: float) -> tuple[int, float]:
+    """(worker pid, array.sum() + offset): the array arrives as `Shared` state."""
+    return os.getpid(), float(array.sum()) + offset

@@ -248,6 +248,19 @@ def test_process_executor_gives_the_serial_results(dataset):
     assert pooled.info["executor"] == "process"
 
 
+def test_the_dqn_policy_goes_to_each_worker_once_and_plans_as_in_process(dataset, tiny_checkpoint):
+    args = (dataset, [1, 15, 16], ["random", "dqn"], [0.05])
+    opts = {"dqn": {"checkpoint": str(tiny_checkpoint)}}
+    serial = evaluate(*args, n_fires=8, method_options=opts, progress=False)
+    with make_executor("process", workers=2, timeout=120) as ex:
+        pooled = evaluate(*args, n_fires=8, method_options=opts, executor=ex, progress=False)
+        # the options (with the loaded policy) travelled once whole, then by key
+        assert [k[0] for k in ex._sent_keys] == ["evaluate-options"]
+        assert ex.stats["state_resends"] <= 2 and ex.stats["exceptions"] == 0
+    assert all(r["status"] == "ok" for r in pooled.records)
+    assert [r["burned_with"] for r in serial.records] == [r["burned_with"] for r in pooled.records]
+
+
 def save_tiny_checkpoint(path, config: dict):
     """An untrained 'basic' Q-network saved as a real checkpoint, with the given training config."""
     from fuelbreak.agents.checkpoint import capture_rng_state, make_payload, save_checkpoint

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import operator
 import os
+import pickle
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -18,6 +21,7 @@ from fuelbreak.fire import MTTEngine, Scenario
 from fuelbreak.landscape.core import Landscape
 from fuelbreak.parallel import Outcome, ProcessExecutor, SerialExecutor, make_executor
 from fuelbreak.parallel import local as local_module
+from fuelbreak.parallel.cache import Shared, SharedRef, StateMissing, call_shared
 from tests import parallel_tasks as tasks
 
 MARGIN = 3.0  # seconds allowed beyond a bound, for a loaded 2-core machine
@@ -219,6 +223,67 @@ def test_worker_cache_keeps_state_between_tasks_until_the_worker_is_replaced(no_
         assert pid3 != pid1 and not hit3
 
 
+# -- shared state, sent once per worker ----------------------------------------------------------
+
+
+BIG = np.arange(250_000, dtype=np.float64)  # 2 MB: far heavier than a task's own arguments
+
+
+def shared_args(n: int, key: str = "big") -> list[tuple]:
+    return [(Shared(key, BIG), float(i)) for i in range(n)]
+
+
+def test_shared_state_goes_to_a_worker_once_then_only_its_key_travels(no_leftovers):
+    expected = [float(BIG.sum()) + i for i in range(4)]
+    with ProcessExecutor(workers=1, timeout=10.0, retries=0) as ex:
+        out = ex.map(tasks.shared_sum, shared_args(4))
+        assert [v for _, v in out] == expected
+        assert ex.stats["state_resends"] == 0  # the first task carried the state; the others hit
+        out = ex.map(tasks.shared_sum, shared_args(4))  # hits: the worker kept it
+        assert [v for _, v in out] == expected and ex.stats["state_resends"] == 0
+        task = ex.submit_batch(tasks.shared_sum, shared_args(1))
+        ex.collect(task)
+        light = pickle.dumps(ex._wire(task.tasks[0]))
+        assert len(light) < 2_000 < BIG.nbytes  # the key and the task's own arguments, not the array
+        # another key is another state, also sent once
+        assert ex.map(tasks.shared_sum, shared_args(3, key="other"))[2][1] == expected[2]
+        assert ex.stats["state_resends"] == 0 and ex.stats["exceptions"] == 0
+
+
+def test_each_worker_gets_the_state_at_most_once(no_leftovers):
+    with ProcessExecutor(workers=2, timeout=10.0, retries=0) as ex:
+        for _ in range(5):
+            out = ex.map(tasks.shared_sum, shared_args(6))
+            assert [v for _, v in out] == [float(BIG.sum()) + i for i in range(6)]
+        # the first task took it to one worker; the other worker missed (a few of its queued tasks at most)
+        assert ex.stats["state_resends"] <= 6 and ex.stats["exceptions"] == 0
+
+
+@pytest.mark.parametrize("how", ["task", "signal"])
+def test_a_replaced_worker_gets_the_state_again_and_results_stay_right(how, no_leftovers):
+    with ProcessExecutor(workers=1, timeout=10.0, retries=1) as ex:
+        ((pid1, v1),) = ex.map(tasks.shared_sum, shared_args(1))
+        assert ex.stats["state_resends"] == 0
+        if how == "task":
+            ex.run_batch(tasks.die, [()])  # the worker holding the state dies inside a task
+        else:
+            os.kill(pid1, signal.SIGKILL)  # ... or is killed while idle
+            time.sleep(0.3)
+        ((pid2, v2),) = ex.map(tasks.shared_sum, shared_args(1))
+        assert pid2 != pid1 and v2 == v1 == float(BIG.sum())
+        assert ex.stats["state_resends"] == 1  # the new worker missed, and was sent the state
+
+
+def test_serial_executor_passes_the_shared_value_itself():
+    with SerialExecutor() as ex:
+        assert ex.map(tasks.shared_sum, shared_args(2))[1][1] == float(BIG.sum()) + 1
+
+
+def test_a_shared_ref_without_its_state_is_a_clear_miss():
+    with pytest.raises(StateMissing, match="'nowhere' is not in this worker's cache"):
+        call_shared(tasks.shared_sum, (SharedRef("nowhere"), 0.0))
+
+
 # -- a real fire task ----------------------------------------------------------------------------
 
 
@@ -235,6 +300,30 @@ def test_pool_computes_the_same_burned_areas_as_in_process(pool):
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(g, e)
     assert sum(int(e.sum()) for e in expected) > 0
+
+
+def test_simulate_on_the_process_pool_gives_the_serial_figures(tmp_path, capsys, no_leftovers):
+    from fuelbreak.cli import main
+
+    figures = []
+    for extra in ([], ["--executor", "process", "--workers", "2"]):
+        argv = [
+            "simulate",
+            "--tile-size",
+            "30",
+            "--ignitions",
+            "40",
+            "--json",
+            "--out",
+            str(tmp_path / "bp.tif"),
+        ]
+        assert main([*argv, *extra]) == 0
+        figures.append(json.loads(capsys.readouterr().out))
+    for f in figures:
+        f.pop("seconds")
+    assert figures[0] == figures[1] and figures[0]["expected_burned_cells"] > 0
+    assert main(["simulate", "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "x.tif")]) == 2
+    assert "--ray-address applies to --executor ray, not serial" in capsys.readouterr().err
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -283,3 +372,43 @@ def test_ray_runs_tasks_and_times_out_a_hung_one(monkeypatch, no_leftovers):
         assert ok == Outcome(True, "x", "", 1)
         assert not failed.ok and failed.attempts == 1 and failed.error.startswith("raised ValueError")
         assert ex.stats["timeouts"] == 2 and ex.stats["exceptions"] == 1
+        # shared state goes to the object store once; tasks carry its reference
+        out = ex.map(tasks.shared_sum, shared_args(4), timeout=60)  # fresh workers start slowly
+        assert [v for _, v in out] == [float(BIG.sum()) + i for i in range(4)]
+        assert list(ex._store) == ["big"] and ex.stats["state_resends"] == 0
+        batch = ex.submit_batch(tasks.shared_sum, shared_args(1), timeout=60)
+        assert len(pickle.dumps(ex._wire(batch.tasks[0]))) < 2_000
+        ex.collect(batch)
+        # the head stops answering: the next use is a ClusterError within seconds, and so is any later one
+        from fuelbreak.errors import ClusterError
+        from fuelbreak.parallel import ray_executor
+
+        monkeypatch.setattr(ray_executor, "probe", lambda hp, timeout: "Connection refused")
+        ex._next_health = 0.0
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError, match="lost the private local Ray: its head .* stopped answering"):
+            ex.map(tasks.sleep_then, [(30.0, None)])
+        with pytest.raises(ClusterError, match="lost the private local Ray"):
+            ex.map(tasks.add, [(1, 2)])
+        ex.close()
+        assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.ray
+def test_ray_address_where_no_cluster_answers_is_a_clear_error(monkeypatch, no_leftovers):
+    pytest.importorskip("ray")
+    from fuelbreak.errors import ClusterError
+    from fuelbreak.parallel import RayExecutor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free: nothing listens there
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    t0 = time.monotonic()
+    with pytest.raises(
+        ClusterError, match=rf"no Ray cluster answers at 127.0.0.1:{port} \(from RAY_ADDRESS\)"
+    ):
+        RayExecutor(timeout=5.0)
+    assert time.monotonic() - t0 < 15
+    with pytest.raises(ConfigError, match="num_cpus .* private local Ray only"):
+        RayExecutor(num_cpus=2)

@@ -40,3 +40,9 @@ class FetchError(FuelbreakError):
     """Data that could not be fetched: a box outside a source's coverage, a server down, a truncated file."""
 
     exit_code = 6
+
+
+class ClusterError(FuelbreakError, RuntimeError):
+    """A Ray cluster that cannot be reached at the address given, or that went away during a run."""
+
+    exit_code = 6

@@ -167,13 +167,14 @@ def evaluate(
     executor = SerialExecutor() if own else executor
     records: list[dict] = []
     failures: list[dict] = []
+    task_options = options if executor.kind == "serial" else shared_options(options)
     try:
         batches = []
         for i in indices:
             tile = dataset[i]
             for b in budgets:  # a budget too small for the tile is a bad flag: stop before any work
                 budget_cells(b, tile.n_cells, 1)
-            args = (i, tile, weather, methods, budgets, n_fires, seed, engine, options)
+            args = (i, tile, weather, methods, budgets, n_fires, seed, engine, task_options)
             batches.append((i, tile, executor.submit_batch(evaluate_tile, [args], timeout)))
         for i, tile, batch in tqdm(batches, desc="evaluating", unit="tile", disable=not progress):
             out = executor.collect(batch)[0]
@@ -202,6 +203,18 @@ def evaluate(
         "failed_tiles": failures,
     }
     return Evaluation(records, summarize(records, methods, budgets), methods, budgets, info, failures)
+
+
+def shared_options(options: dict):
+    """The method options (a loaded DQN policy among them) as `Shared` state: sent to each worker
+    once, not with every tile; keyed by the content of their pickle."""
+    import hashlib
+    import pickle
+
+    from fuelbreak.parallel.cache import Shared
+
+    digest = hashlib.blake2b(pickle.dumps(options, protocol=5), digest_size=16).hexdigest()
+    return Shared(("evaluate-options", digest), options)
 
 
 def tile_records(tile: dict) -> list[dict]:

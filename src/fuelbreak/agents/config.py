@@ -106,6 +106,7 @@ class RunConfig:
     total_env_steps: int = 10000
     n_envs: int = 4
     executor: str = "process"  # "serial", "process" or "ray"
+    ray_address: str = ""  # with executor "ray": the cluster to join ("" : RAY_ADDRESS, else a private local Ray)
     step_timeout: float = 120.0  # seconds before a simulation task counts as hung
     checkpoint_interval: int = 2000  # env steps between periodic checkpoints
     validation_interval: int = 1000  # env steps between validations

@@ -42,7 +42,7 @@ from fuelbreak.agents.networks import build_model
 from fuelbreak.atomic import atomic_write_text
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
 from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS, PLAN_CHANNELS
-from fuelbreak.errors import CheckpointError, ConfigError
+from fuelbreak.errors import CheckpointError, ClusterError, ConfigError
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.dataset import open_dataset
 from fuelbreak.parallel.executors import make_executor
@@ -141,6 +141,10 @@ def make_vector_env(cfg: TrainConfig) -> FuelBreakVectorEnv:
     options = {"timeout": cfg.run.step_timeout}
     if kind == "process":
         options["workers"] = max(1, min(cfg.run.n_envs, psutil.cpu_count(logical=False) or 2))
+    if cfg.run.ray_address:
+        if kind != "ray":
+            raise ConfigError(f"run.ray_address={cfg.run.ray_address} needs run.executor=ray, not {kind}")
+        options["address"] = cfg.run.ray_address
     executor = make_executor(kind, **options) if kind != "serial" else make_executor("serial")
     factory = functools.partial(FuelBreakEnv, **env_kwargs(cfg, "train"))
     return FuelBreakVectorEnv([factory] * cfg.run.n_envs, executor=executor, timeout=cfg.run.step_timeout)
@@ -307,6 +311,7 @@ def train(
     old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     bar = None
     log = None
+    save_on_error = None
     try:
         val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
         k, n_envs = cfg.env.cells_per_step, cfg.run.n_envs
@@ -421,6 +426,7 @@ def train(
                     replay,
                 )
 
+        save_on_error = save_last
         t_start, steps_at_start = time.monotonic(), state.env_steps  # throughput counts the loop alone
         while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
             if max_seconds is not None and time.monotonic() - t_launch > max_seconds:
@@ -503,6 +509,13 @@ def train(
                 state.next_ckpt = state.env_steps + cfg.run.checkpoint_interval
                 save_last(periodic=state.env_steps > 0)
         save_last()
+    except ClusterError as exc:  # the fires' cluster went away: keep what was learned
+        if save_on_error is None:
+            raise
+        save_on_error()
+        raise ClusterError(
+            f"{exc}; a checkpoint was saved: resume with fuelbreak train --resume {files.root}"
+        ) from None
     finally:
         if bar is not None:
             bar.close()

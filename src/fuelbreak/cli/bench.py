@@ -13,7 +13,7 @@ def register(sub) -> None:
         "what",
         nargs="?",
         default="fire",
-        choices=["fire", "env", "train"],
+        choices=["fire", "env", "train", "scale"],
         help="which benchmark (default: fire)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
@@ -47,6 +47,18 @@ def register(sub) -> None:
     )
     p.add_argument("--seconds", type=float, default=240.0, help="train: how long to train (default 240)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="scale: worker counts to measure (default 1 2)"
+    )
+    p.add_argument(
+        "--scale-seconds", type=float, default=10.0, help="scale: seconds per measurement (default 10)"
+    )
+    p.add_argument("--no-ray", action="store_true", help="scale: the process pool only")
+    p.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="scale: measure Ray on this cluster (default: RAY_ADDRESS, else a private local Ray)",
+    )
     p.set_defaults(func=run)
 
 
@@ -79,6 +91,21 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_train_benchmark(args.seconds, progress=_progress)
         print(json.dumps(result, indent=2) if args.json else format_train_report(result))
+        return 0
+    if args.what == "scale":
+        from fuelbreak.benchmarking.scale import format_scale_report, run_scale_benchmark
+        from fuelbreak.errors import ConfigError
+
+        if any(w < 1 for w in args.workers):
+            raise ConfigError(f"--workers must be positive, got {args.workers}")
+        result = run_scale_benchmark(
+            tuple(args.workers),
+            args.scale_seconds,
+            ray=not args.no_ray,
+            ray_address=args.ray_address,
+            progress=_progress,
+        )
+        print(json.dumps(result, indent=2) if args.json else format_scale_report(result))
         return 0
     from fuelbreak.benchmarking.env import format_env_report, run_env_benchmark
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -89,7 +90,14 @@ def register(sub) -> None:
         choices=["serial", "process", "ray"],
         help="how tiles run (default serial)",
     )
-    r.add_argument("--workers", type=int, help="workers for --executor process or ray (default 2)")
+    r.add_argument(
+        "--workers", type=int, help="workers for --executor process or a private local ray (default 2)"
+    )
+    r.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="with --executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a private local Ray)",
+    )
     r.add_argument(
         "--task-timeout",
         type=float,
@@ -138,6 +146,8 @@ def make_executor_from_args(args: argparse.Namespace):
     from fuelbreak.errors import ConfigError
     from fuelbreak.parallel import make_executor
 
+    if args.ray_address and args.executor != "ray":
+        raise ConfigError(f"--ray-address applies to --executor ray, not {args.executor}")
     if args.executor == "serial":
         if args.workers is not None:
             raise ConfigError("--workers applies to --executor process or ray, not serial")
@@ -145,6 +155,14 @@ def make_executor_from_args(args: argparse.Namespace):
     workers = 2 if args.workers is None else args.workers
     if args.executor == "process":
         return make_executor("process", workers=workers, timeout=args.task_timeout)
+    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        if args.workers is not None:
+            source = "--ray-address" if args.ray_address else "RAY_ADDRESS"
+            raise ConfigError(
+                f"--workers applies to a private local Ray; the cluster at {address} ({source}) has its own"
+            )
+        return make_executor("ray", address=args.ray_address or None, timeout=args.task_timeout)
     return make_executor("ray", num_cpus=workers, timeout=args.task_timeout)
 
 

@@ -16,6 +16,7 @@ SHORTHANDS = {
     "model_type": "model.type",
     "total_steps": "run.total_env_steps",
     "executor": "run.executor",
+    "ray_address": "run.ray_address",
     "n_envs": "run.n_envs",
     "data": "env.data_dir",
     "weather": "weather.preset",
@@ -44,6 +45,11 @@ def register(sub) -> None:
     p.add_argument("--model-type", choices=["basic", "enhanced", "dueling"])
     p.add_argument("--total-steps", type=int, help="environment steps to train for")
     p.add_argument("--executor", choices=["serial", "process", "ray"], help="where fires run")
+    p.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="with --executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a private local Ray)",
+    )
     p.add_argument("--n-envs", type=int, help="environments stepped together")
     p.add_argument("--data", help="a dataset folder from `fuelbreak data` (default: synthetic tiles)")
     p.add_argument(

@@ -115,6 +115,11 @@ def burn_fire_set(fires: FireSet, breaks=None) -> np.ndarray:
     return np.concatenate(out, axis=0)
 
 
+def burn_group(engine, ignitions: np.ndarray, breaks=None) -> np.ndarray:
+    """Burned masks (n, H, W) of some fires of one engine: a pure task for an executor."""
+    return engine.burn(ignitions, breaks).burned
+
+
 def burned_areas(fires: FireSet, breaks=None) -> np.ndarray:
     """Burned cells of each fire (n_fires,), in the set's order."""
     out = [eng.burn(g, breaks).area for eng, g in zip(fires.engines, fires.groups, strict=True)]

@@ -16,11 +16,16 @@ An `Outcome` is `ok`, `value` (None when failed, never a made-up value), `error`
 Timeouts and worker deaths are retried up to `retries` times on a fresh worker; an exception is
 not (unless `retry_exceptions=True`), since a deterministic error would only repeat.
 
-Heavy immutable state (a fire engine per tile) can be kept in a worker between tasks with
+Heavy immutable state (a fire engine per tile) goes to each worker once when a task argument is
+wrapped as `Shared(key, value)`: tasks then carry the key (on Ray, an object-store reference), and a
+worker that lacks the value gets it again. A task can also keep what it built with
 `cached(key, build)`; see `fuelbreak.parallel.cache`.
+
+`RayExecutor` joins the cluster named by its address or RAY_ADDRESS (or starts a private local
+Ray); a cluster that is not there or goes away is a `ClusterError` (exit code 6), never a hang.
 """
 
-from fuelbreak.parallel.cache import array_digest, cached, worker_cache
+from fuelbreak.parallel.cache import Shared, array_digest, cached, worker_cache
 from fuelbreak.parallel.executors import EXECUTORS, make_executor
 from fuelbreak.parallel.local import ProcessExecutor, SerialExecutor
 from fuelbreak.parallel.outcome import Batch, Executor, Outcome
@@ -33,6 +38,7 @@ __all__ = [
     "ProcessExecutor",
     "RayExecutor",
     "SerialExecutor",
+    "Shared",
     "array_digest",
     "cached",
     "make_executor",

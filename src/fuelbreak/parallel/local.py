@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pebble
 
 from fuelbreak.errors import ConfigError
+from fuelbreak.parallel.cache import StateMissing, unwrap_shared
 from fuelbreak.parallel.outcome import (
     CRASH,
     EXCEPTION,
@@ -59,7 +60,7 @@ class SerialExecutor(Executor):
         for task in batch.tasks:
             while task.outcome is None:
                 try:
-                    value = task.fn(*task.args)
+                    value = task.fn(*(unwrap_shared(task.args) if task.shared else task.args))
                 except Exception as exc:
                     self._failed(task, EXCEPTION, describe_exception(exc))
                 else:
@@ -148,11 +149,12 @@ class ProcessExecutor(Executor):
         return stranded
 
     def _schedule(self, batch: Batch, task: Task) -> None:
+        fn, args = self._wire(task)
         try:
-            future = self._pool.schedule(task.fn, args=task.args, timeout=task.timeout)
+            future = self._pool.schedule(fn, args=args, timeout=task.timeout)
         except RuntimeError:  # the pool broke since the last look: rebuild it and try once more
             self._resend(self._restart_pool())
-            future = self._pool.schedule(task.fn, args=task.args, timeout=task.timeout)
+            future = self._pool.schedule(fn, args=args, timeout=task.timeout)
         future.add_done_callback(self._note_result)
         self._running[future] = _Running(batch, task, self._generation)
         batch.pending[future] = task
@@ -228,6 +230,11 @@ class ProcessExecutor(Executor):
             kind, reason = CRASH, "worker died (the process pool broke and was rebuilt)"
         except CancelledError:
             kind, reason = CRASH, "cancelled"
+        except StateMissing:  # a worker without the task's shared state: send it along this time
+            task.full = True
+            self.stats["state_resends"] += 1
+            self._schedule(batch, task)
+            return False
         except Exception as exc:
             sent = hasattr(exc, "traceback")  # pebble attaches the worker's traceback to what a task raised
             kind = EXCEPTION

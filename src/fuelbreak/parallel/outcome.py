@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fuelbreak.errors import ConfigError, SimulationError
+from fuelbreak.parallel.cache import call_shared, has_shared, shared_keys, to_refs
 
-STAT_KEYS = ("tasks", "timeouts", "crashes", "exceptions", "retries", "workers_replaced", "pool_restarts")
+STAT_KEYS = (
+    "tasks",
+    "timeouts",
+    "crashes",
+    "exceptions",
+    "retries",
+    "workers_replaced",
+    "pool_restarts",
+    "state_resends",  # tasks sent again with their shared state, to a worker that lacked it
+)
+
+# Shared keys remembered as sent (beyond, a key counts as new and goes whole once more).
+SENT_KEYS = 1024
 
 # Kinds of failed attempt. Timeouts and crashes are retried (a fresh worker may succeed); an
 # exception is retried only on request, as a deterministic error would only repeat.
@@ -53,6 +67,8 @@ class Task:
     attempts: int = 0
     reasons: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
+    shared: bool = False  # its arguments hold `Shared` state, sent once per worker
+    full: bool = False  # send the shared state itself (a worker lacked it)
 
 
 @dataclass(eq=False)
@@ -99,6 +115,7 @@ class Executor(ABC):
         self.retries = check_count(retries, "retries", 0)
         self.retry_exceptions = bool(retry_exceptions)
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        self._sent_keys: OrderedDict = OrderedDict()  # shared keys sent whole at least once
         self.closed = False
 
     # -- the interface -------------------------------------------------------------------------
@@ -117,7 +134,7 @@ class Executor(ABC):
         for i, args in enumerate(args_list):
             if not isinstance(args, tuple | list):
                 raise ConfigError(f"task {i}: arguments must be a tuple, got {type(args).__name__}")
-            tasks.append(Task(i, fn, tuple(args), limit))
+            tasks.append(Task(i, fn, tuple(args), limit, shared=has_shared(args)))
         self.stats["tasks"] += len(tasks)
         batch = Batch(self, fn, tasks)
         self._start(batch)
@@ -158,6 +175,27 @@ class Executor(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- what a worker is sent ------------------------------------------------------------------
+    def _wire(self, task: Task) -> tuple[Callable, tuple]:
+        """The function and arguments that go to a worker: shared state by key, unless `task.full`.
+
+        The first task with a key this executor never sent goes full, so that one worker has it
+        without a miss; a worker that lacks it later answers StateMissing and gets it then.
+        """
+        if not task.shared:
+            return task.fn, task.args
+        keys = shared_keys(task.args)
+        if not task.full and any(k not in self._sent_keys for k in keys):
+            task.full = True
+        if not task.full:
+            return call_shared, (task.fn, to_refs(task.args))
+        for k in keys:
+            self._sent_keys[k] = None
+            self._sent_keys.move_to_end(k)
+        while len(self._sent_keys) > SENT_KEYS:
+            self._sent_keys.popitem(last=False)
+        return call_shared, (task.fn, task.args)
 
     # -- shared retry rules --------------------------------------------------------------------
     def _succeeded(self, task: Task, value: object) -> None:

@@ -8,7 +8,9 @@ when the retries are spent, that environment's episode is truncated, flagged in 
 learner must not learn from a flagged transition. `close()` returns promptly, steps pending or not.
 
 With `SerialExecutor` this is the synchronous vector env; with `ProcessExecutor` (or Ray) the
-asynchronous one. Autoreset follows gymnasium's SAME_STEP mode: an episode that ends returns the
+asynchronous one. A step's fire engine (about 190 KB on 50x50) goes to each worker once, as
+`Shared` state keyed by the tile's content: a step task then carries only the breaks and ignitions,
+and a worker that lacks the engine (a fresh or replaced one) gets it again. Autoreset follows gymnasium's SAME_STEP mode: an episode that ends returns the
 new episode's first observation, and the last one in `info["final_obs"]`.
 """
 
@@ -22,6 +24,7 @@ from gymnasium.vector.utils import batch_space
 
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv, Task
 from fuelbreak.errors import ConfigError, SimulationError
+from fuelbreak.parallel.cache import Shared, array_digest
 from fuelbreak.parallel.local import SerialExecutor
 from fuelbreak.parallel.outcome import Executor
 
@@ -76,6 +79,7 @@ class FuelBreakVectorEnv(VectorEnv):
         self._obs = [None] * self.num_envs
         self._base_seed: int | None = None
         self.episode_index = [0] * self.num_envs  # episodes started by each environment since reset(seed)
+        self._engine_keys: dict[int, tuple] = {}  # id(engine) -> (engine, shared key), newest last
         self.closed = False
 
     # ----------------------------------------------------------------------------------------- reset
@@ -154,7 +158,8 @@ class FuelBreakVectorEnv(VectorEnv):
             raise ConfigError(f"step needs one action per environment ({self.num_envs}), got {len(actions)}")
         tasks = [env.step_task(a) for env, a in zip(self.envs, actions, strict=True)]
         self._actions = actions
-        self._batch = self.executor.submit_batch(run_task, [(t.fn, t.args) for t in tasks], self.timeout)
+        args = [(t.fn, self._share_engine(env, t.args)) for env, t in zip(self.envs, tasks, strict=True)]
+        self._batch = self.executor.submit_batch(run_task, args, self.timeout)
 
     def step_wait(self):
         if self._batch is None:
@@ -198,6 +203,30 @@ class FuelBreakVectorEnv(VectorEnv):
         return self.step_wait()
 
     # --------------------------------------------------------------------------------------- helpers
+    def _share_engine(self, env: FuelBreakEnv, args: tuple) -> tuple:
+        """A step's arguments with the episode's fire engine as `Shared` state, sent once per worker.
+
+        Its key names the content: the tile's layers, cell size, the scenario and the engine's kind,
+        so environments on the same tile share one cached engine. In process, nothing changes.
+        """
+        if self.executor.kind == "serial":
+            return args
+        engine = env.tile_fire.engine
+        entry = self._engine_keys.get(id(engine))
+        if entry is None or entry[0] is not engine:
+            land = env.landscape
+            key = (
+                "engine",
+                env.engine_name,
+                array_digest(*land.layers.values()),
+                land.cell_size,
+                env.scenario,
+            )
+            entry = self._engine_keys[id(engine)] = (engine, key)
+            while len(self._engine_keys) > 4 * self.num_envs:
+                self._engine_keys.pop(next(iter(self._engine_keys)))
+        return tuple(Shared(entry[1], engine) if a is engine else a for a in args)
+
     def _run(self, tasks: list[Task]):
         return self.executor.run_batch(run_task, [(t.fn, t.args) for t in tasks], self.timeout)
 
