@@ -53,7 +53,7 @@ def test_overrides_are_typed_and_leave_the_original_alone():
     assert cfg.dqn.lr == 3e-5 and cfg.dqn.batch_size == 64
     assert cfg.dqn.double is False and cfg.dqn.prioritized is True
     assert cfg.run.outdir == "runs/a=b"
-    assert cfg.model.hparams == {"width": 32, "dilations": [1, 2]}
+    assert cfg.model.hparams == {"width": 32, "skip": True, "dilations": [1, 2]}  # the default skip stays
     assert cfg.weather.wind_speed == 30.0
     assert cfg.weather.to_weather().scenarios[0].wind_speed == 30.0
     assert base == TrainConfig()

@@ -94,7 +94,7 @@ def test_wrong_input_and_unknown_names_are_clear_errors():
         check_hparams("enhanced", {"width": 1.5})
     with pytest.raises(ConfigError, match="dilations"):
         build_model("dueling", C, dilations=[])
-    assert model_defaults("basic") == {"width": 16, "dilations": [1, 2, 4, 1]}
+    assert model_defaults("basic") == {"width": 16, "dilations": [1, 2, 4, 1], "skip": False}
 
 
 def _random_masks(gen, batch, n, at_least):
@@ -169,3 +169,22 @@ def test_dueling_centres_the_advantage_over_legal_cells():
     # the mask only shifts each row: the order of cells, hence every masked argmax, is unchanged
     diff = q - q_all
     assert torch.allclose(diff, diff[:, :1, :1].expand_as(diff), atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["basic", "enhanced", "dueling"])
+def test_skip_adds_a_linear_path_from_each_cells_own_channels(model_type):
+    """With skip, a cell's own channels reach its Q value through one 1x1 convolution."""
+    torch.manual_seed(0)
+    model = build_model(model_type, C, width=8, skip=True)
+    plain = build_model(model_type, C, width=8)
+    assert model.hparams["skip"] is True and plain.skip is None
+    obs = torch.rand(2, C, 9, 11)
+    with torch.no_grad():
+        base = model(obs)
+        model.skip.weight.zero_()
+        model.skip.bias.zero_()
+        no_skip = model(obs)
+        model.skip.weight[0, 3] = 2.0
+        shifted = model(obs)
+    assert not torch.allclose(base, no_skip)
+    torch.testing.assert_close(shifted - no_skip, 2.0 * obs[:, 3] - (2.0 * obs[:, 3]).mean((1, 2), keepdim=True) * (model_type == "dueling"))

@@ -11,7 +11,10 @@ from fuelbreak.fire.trees import fire_trees
 from fuelbreak.landscape.synthetic import synthetic_tile
 
 WEATHER = Weather(
-    (Scenario(wind_speed=0.0, duration=240.0), Scenario(wind_speed=20.0, wind_direction=250.0, duration=240.0)),
+    (
+        Scenario(wind_speed=0.0, duration=240.0),
+        Scenario(wind_speed=20.0, wind_direction=250.0, duration=240.0),
+    ),
     (0.5, 0.5),
 )
 
@@ -24,7 +27,7 @@ def tile():
 def fresh(fires, breaks, neutral_roots):
     """Burn probability and mean bound of every fire burned from scratch through `breaks`."""
     burned, bound = [], []
-    for scenario, group, engine in zip(fires.scenarios, fires.groups, fires.engines, strict=True):
+    for group, engine in zip(fires.groups, fires.engines, strict=True):
         view_bp, view_down = plan_view(engine, group, breaks, neutral_roots)
         burned.append(view_bp * len(group))
         bound.append(view_down * len(group))

@@ -29,9 +29,9 @@ DEVICES = ("auto", "cpu", "cuda")
 class EnvConfig:
     tile_size: int = 50  # cells per side of a synthetic tile (30 m cells)
     budget_fraction: float = 0.05  # share of a tile's cells that may be treated in an episode
-    cells_per_step: int = 25  # cells treated per action (budget / 5, as the system we replace)
+    cells_per_step: int = 1  # cells treated per action; the observation follows the plan after each
     n_ignitions: int = 16  # fires per episode that score its steps (common random numbers)
-    bp_fires: int = 64  # fires behind the burn-probability channel
+    bp_fires: int = 64  # observation fires: burn probability and downstream area through the breaks
     engine: str = "mtt"  # spread engine for training: "mtt" (fast) or "levelset"
     data_dir: str = ""  # folder of tiles from `fuelbreak data`; empty: synthetic tiles
     synthetic_tiles: int = 500  # synthetic tiles (when data_dir is empty), split train/val/test 80/10/10
@@ -66,7 +66,7 @@ class WeatherConfig:
 @dataclass
 class ModelConfig:
     type: str = "basic"  # "basic", "enhanced" or "dueling"
-    hparams: dict = field(default_factory=dict)  # overrides of the model's defaults, e.g. width = 32
+    hparams: dict = field(default_factory=lambda: {"width": 8, "skip": True})  # overrides of its defaults
 
 
 @dataclass
@@ -75,16 +75,16 @@ class DQNConfig:
     n_step: int = 5
     lr: float = 3e-4
     adam_eps: float = 1.5e-4
-    batch_size: int = 32
-    buffer_size: int = 10000  # transitions kept (about 15 KB each: episodes store one observation)
+    batch_size: int = 16
+    buffer_size: int = 30000  # transitions kept (about 15 KB each: episodes store one observation)
     reward_scale: float = 100.0  # rewards are learned in percent of the tile
-    learning_starts: int = 200  # env steps before the first gradient step
-    train_freq: int = 2  # env steps per gradient step
-    target_update_interval: int = 250  # gradient steps between target updates
+    learning_starts: int = 500  # env steps before the first gradient step
+    train_freq: int = 4  # env steps per gradient step
+    target_update_interval: int = 500  # gradient steps between target updates
     tau: float = 1.0  # 1: copy the online net; < 1: Polyak averaging at each target update
-    epsilon_start: float = 0.5
-    epsilon_end: float = 0.05
-    epsilon_decay_steps: int = 5000  # env steps over which epsilon falls linearly
+    epsilon_start: float = 0.2
+    epsilon_end: float = 0.02
+    epsilon_decay_steps: int = 10000  # env steps over which epsilon falls linearly
     grad_clip: float = 10.0  # max gradient norm; 0 disables clipping
     huber: bool = True  # Huber (smooth L1) loss; False: squared error
     double: bool = True  # double DQN target
@@ -92,9 +92,9 @@ class DQNConfig:
     per_alpha: float = 0.6
     per_beta_start: float = 0.4
     per_beta_end: float = 1.0
-    demonstrations: int = 60  # episodes of baseline placements put in the replay before learning
-    demo_method: str = "greedy"  # the teacher: a baseline's name
-    demo_options: dict = field(default_factory=dict)  # the teacher's options, e.g. n_fires = 100
+    demonstrations: int = 100  # episodes of baseline placements put in the replay before learning
+    demo_method: str = "tree_greedy"  # the teacher: a baseline's name
+    demo_options: dict = field(default_factory=lambda: {"n_fires": 160})  # the teacher's options, e.g. n_fires = 100
     demo_cache: str = ""  # folder of cached demonstrations; empty: ~/.cache/fuelbreak/demonstrations
     demo_margin: float = 0.1  # DQfD margin per cell (in reward units) between demonstrated and other cells
     demo_weight: float = 1.0  # weight of DQfD's margin loss on demonstration transitions; 0 disables
@@ -103,14 +103,14 @@ class DQNConfig:
 
 @dataclass
 class RunConfig:
-    total_env_steps: int = 10000
+    total_env_steps: int = 20000
     n_envs: int = 4
     executor: str = "process"  # "serial", "process" or "ray"
     ray_address: str = ""  # with executor "ray": the cluster to join ("" : RAY_ADDRESS, else a private local Ray)
     step_timeout: float = 120.0  # seconds before a simulation task counts as hung
     checkpoint_interval: int = 2000  # env steps between periodic checkpoints
-    validation_interval: int = 1000  # env steps between validations
-    validation_episodes: int = 16
+    validation_interval: int = 4000  # env steps between validations
+    validation_episodes: int = 8
     validation_fires: int = 64  # fires per validation episode
     seed: int = 0
     outdir: str = "runs/default"
@@ -347,8 +347,12 @@ def resolve_config(name_or_path: str | Path | None) -> Path:
         return packaged_config_path(text)
     path = Path(text)
     if not path.is_file():
-        hint = "" if text.endswith(".toml") or "/" in text else f" (packaged configs: {', '.join(packaged_configs())})"
-        raise ConfigError(f"--config {text}: no such config file or packaged configuration{hint}")
+        if text.endswith(".toml") or "/" in text:
+            raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(
+            f"--config {text}: no such config file or packaged configuration "
+            f"(packaged: {', '.join(packaged_configs())})"
+        )
     return path
 
 

@@ -33,7 +33,7 @@ DEMO_SEED = 0xDE30
 # A teacher's plan may take minutes (greedy on a large fire); past this it counts as hung.
 PLAN_TIMEOUT_S = 1800.0
 # Bumped whenever the fire engine or a planner changes what plans it makes, so stale caches miss.
-ENGINE_VERSION = "mtt-2026-11-29"
+ENGINE_VERSION = "mtt-2026-11-29b"  # b: no diagonal cuts the corner of a blocked cell
 
 
 def default_cache_dir() -> Path:
@@ -84,7 +84,12 @@ def make_demo_plan(spec: DemoSpec) -> np.ndarray:
     from fuelbreak.baselines import plan
 
     return plan(
-        spec.method, spec.landscape, Weather.single(spec.scenario), spec.budget, spec.seed, **dict(spec.options)
+        spec.method,
+        spec.landscape,
+        Weather.single(spec.scenario),
+        spec.budget,
+        spec.seed,
+        **dict(spec.options),
     )
 
 
@@ -152,7 +157,9 @@ def demo_plans(
                     return [p for p in plans[:i] if p is not None]
                 outcome = executor.collect(batch)[0]
                 if not outcome.ok:
-                    raise ConfigError(f"demonstration {specs[i].index} ({specs[i].method}) failed: {outcome.error}")
+                    raise ConfigError(
+                        f"demonstration {specs[i].index} ({specs[i].method}) failed: {outcome.error}"
+                    )
                 plans[i] = np.asarray(outcome.value, dtype=np.int64)
                 cache.put(specs[i], plans[i])
                 if bar is not None:

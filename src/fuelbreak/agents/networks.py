@@ -230,6 +230,7 @@ class EnhancedQNet(QNet):
         dilations: Sequence[int] = (1, 2, 4, 8),
         se_reduction: int = 4,
         head_width: int = 32,
+        skip: bool = False,
     ) -> None:
         super().__init__(in_channels)
         width = _check_width(width, self.model_type)
@@ -241,14 +242,23 @@ class EnhancedQNet(QNet):
             "dilations": dilations,
             "se_reduction": int(se_reduction),
             "head_width": head_width,
+            "skip": bool(skip),
         }
         self.trunk = ResidualTrunk(in_channels, width, dilations, int(se_reduction))
         self.context = GlobalContext(width)
         self.head = nn.Sequential(nn.Conv2d(2 * width, head_width, 1), nn.ReLU(), nn.Conv2d(head_width, 1, 1))
+        self.skip = nn.Conv2d(in_channels, 1, 1) if skip else None  # as in BasicQNet
         self._channels_last()
 
+    def _per_cell(self, obs: Tensor, features: Tensor) -> Tensor:
+        """The per-cell head on the trunk's features, plus the linear path from the input when `skip`."""
+        q = self.head(self.context(features))
+        if self.skip is not None:
+            q = q + self.skip(obs)
+        return q.squeeze(1)
+
     def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
-        return self.head(self.context(self.trunk(obs))).squeeze(1)
+        return self._per_cell(obs, self.trunk(obs))
 
 
 class DuelingQNet(EnhancedQNet):
@@ -269,8 +279,9 @@ class DuelingQNet(EnhancedQNet):
         dilations: Sequence[int] = (1, 2, 4, 8),
         se_reduction: int = 4,
         head_width: int = 32,
+        skip: bool = False,
     ) -> None:
-        super().__init__(in_channels, width, dilations, se_reduction, head_width)
+        super().__init__(in_channels, width, dilations, se_reduction, head_width, skip)
         w, hw = self.hparams["width"], self.hparams["head_width"]
         self.value = nn.Sequential(nn.Linear(2 * w, hw), nn.ReLU(), nn.Linear(hw, 1))
         self._channels_last()
@@ -279,8 +290,7 @@ class DuelingQNet(EnhancedQNet):
         """The value (B,) and the raw advantage (B, H, W), before they are combined."""
         h = self.trunk(obs)
         value = self.value(self.context.pooled(h)).squeeze(1)
-        advantage = self.head(self.context(h)).squeeze(1)
-        return value, advantage
+        return value, self._per_cell(obs, h)
 
     def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
         value, adv = self.streams(obs)

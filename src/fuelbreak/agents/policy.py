@@ -22,8 +22,8 @@ from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
 from fuelbreak.env.simulation import INTENSITY_AZIMUTHS
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.montecarlo import behaviors_for, draw_fires
-from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.fire.scenario import Weather
+from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
 
 BP_FIRES = 64  # observation fires when a checkpoint does not record env.bp_fires

@@ -104,7 +104,11 @@ def export_policy(ckpt_path: str | Path, out_dir: str | Path | None = None, name
         "training_summary": summary,
         "weights_sha256": weights_digest(ckpt["model_state"]),
         "torch": torch.__version__,
-        "machine": {"system": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
+        "machine": {
+            "system": platform.system(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        },
     }
     atomic_write_text(out / f"{name}.json", json.dumps(record, indent=2) + "\n")
     return record

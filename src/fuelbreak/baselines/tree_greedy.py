@@ -48,7 +48,9 @@ def tree_greedy_plan(
     n_fires = check_positive_int("n_fires", n_fires)
     k = check_positive_int("cells_per_update", cells_per_update)
     fire_rng, tie_rng = planning_streams(seed)
-    fires = planning_fires(landscape, weather, n_fires, fire_rng, ignition_weights, behaviors, existing_breaks)
+    fires = planning_fires(
+        landscape, weather, n_fires, fire_rng, ignition_weights, behaviors, existing_breaks
+    )
     state = PlanFires(fires, existing_mask(landscape, existing_breaks), neutral_roots=True)
     ties = tie_rng.random(landscape.n_cells)
     plan = np.empty(budget, dtype=np.int64)

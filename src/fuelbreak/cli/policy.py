@@ -19,7 +19,9 @@ def register(sub) -> None:
     info.set_defaults(func=run_info)
     exp = actions.add_parser("export", help="write a checkpoint's policy (weights only) and its record")
     exp.add_argument("ckpt", help="a training checkpoint, e.g. runs/default/checkpoints/best.pt")
-    exp.add_argument("--out", help="folder to write NAME.pt/.toml/.json into (default: the package's policies/)")
+    exp.add_argument(
+        "--out", help="folder to write NAME.pt/.toml/.json into (default: the package's policies/)"
+    )
     exp.add_argument("--name", default="default", help="file name stem (default: default)")
     exp.set_defaults(func=run_export)
 

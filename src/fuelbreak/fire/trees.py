@@ -21,6 +21,7 @@ direction of the move that reached each cell), so the trees are exactly the sear
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -41,6 +42,12 @@ class MoveTables:
 
 
 def move_tables(stencil) -> MoveTables:
+    """The move tables of a stencil (computed once per stencil; callers must not modify them)."""
+    return _move_tables(tuple((int(dr), int(dc)) for dr, dc in stencil))
+
+
+@functools.lru_cache(maxsize=8)
+def _move_tables(stencil: tuple[tuple[int, int], ...]) -> MoveTables:
     support = []
     for dr, dc in stencil:
         middle = [(r, c) for r, c, _ in crossed_cells(dr, dc)][1:-1]
