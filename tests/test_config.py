@@ -148,3 +148,14 @@ def test_dumps_toml_handles_nested_and_empty_tables_and_special_floats():
 def test_config_from_dict_is_the_inverse_of_to_dict():
     cfg = apply_overrides(TrainConfig(), ["env.tile_size=64", "run.n_envs=4"])
     assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_packaged_configs_are_chosen_by_name():
+    from fuelbreak.agents.config import packaged_configs
+
+    assert {"default", "long"} <= set(packaged_configs())
+    long = load_config("long")
+    assert long.run.outdir == "runs/long" and long.run.time_limit_s <= 3 * 3600
+    assert long.dqn.demonstrations > load_config("default").dqn.demonstrations
+    with pytest.raises(ConfigError, match="no such config file or packaged configuration.*default, long"):
+        load_config("longest")

@@ -24,6 +24,14 @@ def register(sub) -> None:
     )
     exp.add_argument("--name", default="default", help="file name stem (default: default)")
     exp.set_defaults(func=run_export)
+    demos = actions.add_parser(
+        "demos",
+        help="make a config's teacher demonstrations and write them where the package ships them",
+    )
+    demos.add_argument("--config", metavar="NAME_OR_FILE", help="a packaged configuration or TOML (default: default)")
+    demos.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, as for train")
+    demos.add_argument("--out", help="folder for the plans (default: the package's policies/demonstrations/)")
+    demos.set_defaults(func=run_demos)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -39,4 +47,22 @@ def run_export(args: argparse.Namespace) -> int:
 
     record = export_policy(args.ckpt, args.out, args.name)
     print(f"wrote the {record['model_type']} policy {args.name}.pt (weights {record['weights_sha256'][:12]})")
+    return 0
+
+
+def run_demos(args: argparse.Namespace) -> int:
+    from fuelbreak.agents.config import load_config
+    from fuelbreak.agents.demonstrations import DemoCache, demo_plans, shipped_cache_dir
+    from fuelbreak.agents.train import demo_specs, env_kwargs
+    from fuelbreak.env.fuelbreak_env import FuelBreakEnv
+    from fuelbreak.parallel import make_executor
+
+    cfg = load_config(args.config, args.overrides)
+    out = DemoCache(args.out or shipped_cache_dir(), read_only=())
+    specs = demo_specs(FuelBreakEnv(**env_kwargs(cfg, "train")), cfg)
+    with make_executor("process", workers=2) as executor:
+        plans = demo_plans(specs, DemoCache(cfg.dqn.demo_cache or None), executor, progress=True)
+    for spec, cells in zip(specs, plans, strict=True):
+        out.put(spec, cells)
+    print(f"wrote {len(plans)} {cfg.dqn.demo_method} demonstrations into {out.folder}")
     return 0
