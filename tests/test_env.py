@@ -190,3 +190,14 @@ def test_burn_probability_and_downstream_follow_the_plan():
     env2.reset(seed=3, options={"tile": 0, "scenario": 1})
     obs2, *_ = env2.complete_step(env2.step_task(cells).run())
     np.testing.assert_array_equal(obs1, obs2)
+
+
+def test_plan_aware_false_keeps_the_fire_channels_of_the_tile_without_breaks():
+    from fuelbreak.env.observation import CHANNEL_INDEX
+
+    env = make_env(budget=8, cells_per_step=4, plan_aware=False)
+    obs0, info = env.reset(seed=3, options={"tile": 0, "scenario": 1})
+    obs1, *_ = env.step([10 * 20 + 10, *np.flatnonzero(info["action_mask"])[:3]])
+    for name in ("burn_probability", "downstream_area"):
+        np.testing.assert_array_equal(obs1[CHANNEL_INDEX[name]], obs0[CHANNEL_INDEX[name]])
+    assert obs1[CHANNEL_INDEX["breaks"]].sum() == 4

@@ -11,6 +11,7 @@ import torch
 
 import fuelbreak.cli as cli
 import fuelbreak.evaluation.tile as tile_mod
+from fuelbreak.baselines import BASELINES
 from fuelbreak.baselines.common import planning_fires, planning_streams
 from fuelbreak.errors import ConfigError, InputError, SimulationError
 from fuelbreak.evaluate import check_budgets, evaluate, select_tiles, write_outputs
@@ -29,7 +30,12 @@ from fuelbreak.landscape.dataset import SyntheticDataset, split_indices
 from fuelbreak.parallel import make_executor
 
 SIZE = 20  # small tiles keep every test at a few seconds
-FAST = {"greedy": {"n_fires": 5}, "burn_probability": {"n_fires": 20}, "domirank": {"n_fires": 20}}
+FAST = {
+    "greedy": {"n_fires": 5},
+    "burn_probability": {"n_fires": 20},
+    "domirank": {"n_fires": 20},
+    "tree_greedy": {"n_fires": 20},
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,7 @@ def dataset():
 
 @pytest.fixture(scope="module")
 def small_eval(dataset):
-    """3 test tiles, all four baselines, two budgets, 12 fires: shared by the read-only tests."""
+    """3 test tiles, every baseline, two budgets, 12 fires: shared by the read-only tests."""
     indices = select_tiles(dataset, "test", 0, 3)
     return evaluate(dataset, indices, budgets=(0.03, 0.06), n_fires=12, method_options=FAST, progress=False)
 
@@ -55,7 +61,7 @@ def run_cli(argv: list[str], monkeypatch) -> int:
 
 def test_every_method_scored_on_the_tiles_evaluation_fires(small_eval, dataset):
     ok = [r for r in small_eval.records if r["status"] == "ok"]
-    assert len(ok) == 3 * 2 * 4
+    assert len(ok) == 3 * 2 * len(BASELINES)
     for t in {r["tile_index"] for r in ok}:
         rows = [r for r in ok if r["tile_index"] == t]
         assert len({r["fires_digest"] for r in rows}) == 1
@@ -142,12 +148,12 @@ def test_tables_have_expected_rows_and_columns(small_eval, tmp_path):
     with open(paths["tiles"]) as fh:
         tiles = list(csv.DictReader(fh))
     assert tuple(tiles[0]) == TILE_COLUMNS
-    assert len(tiles) == 3 * 2 * 4
+    assert len(tiles) == 3 * 2 * len(BASELINES)
     assert {(r["tile_index"], r["budget"], r["method"]) for r in tiles} == {
         (str(t), b, m)
         for t in split_indices(30, 0)["test"][:3]
         for b in ("0.03", "0.06")
-        for m in ("random", "domirank", "burn_probability", "greedy")
+        for m in BASELINES
     }
     assert all(r["status"] == "ok" and float(r["burned_with"]) <= float(r["burned_without"]) for r in tiles)
     with open(paths["summary"]) as fh:
@@ -326,7 +332,6 @@ def test_cli_end_to_end_writes_files_and_prints_markdown(tmp_path, monkeypatch, 
     ("argv", "message"),
     [
         (["--methods", "random", "annealing"], "unknown method(s) annealing"),
-        (["--methods", "random", "dqn"], "--methods dqn needs --ckpt"),
         (["--ckpt", "no/such/best.pt"], "--ckpt no/such/best.pt: no such checkpoint file"),
         (["--budget", "0"], "--budget 0.0"),
         (["--budget", "-0.05"], "--budget -0.05"),
@@ -340,6 +345,8 @@ def test_cli_end_to_end_writes_files_and_prints_markdown(tmp_path, monkeypatch, 
 )
 def test_cli_errors_name_the_flag(argv, message, tmp_path, monkeypatch, capsys):
     base = ["--n-tiles", "30", "--tile-size", str(SIZE), "--max-tiles", "1", "--fires", "4", "--no-progress"]
+    if "--methods" not in argv:  # the baselines: the shipped policy was trained on other tiles
+        base += ["--methods", *BASELINES]
     code = run_cli([*base, *argv, "--outdir", str(tmp_path / "o")], monkeypatch)
     err = capsys.readouterr().err
     assert code == 2, err
@@ -419,3 +426,12 @@ def test_cli_refuses_a_checkpoint_trained_on_the_evaluation_tiles(tmp_path, monk
     assert code == 2 and f"--ckpt {ckpt} was trained on" in err and "--n-tiles 32" in err
     assert run_cli([*base, "--n-tiles", "32", "--outdir", str(tmp_path / "b")], monkeypatch) == 0
     assert "| dqn | 3 |" in capsys.readouterr().out
+
+
+def test_dqn_without_ckpt_plans_with_the_shipped_policy_or_says_it_is_missing(tmp_path, monkeypatch, capsys):
+    from fuelbreak.agents import shipped
+
+    monkeypatch.setattr(shipped, "policies_dir", lambda: tmp_path / "nothing")
+    code = run_cli(["--methods", "random", "dqn", "--n-tiles", "30", "--tile-size", "16"], monkeypatch)
+    assert code == 3
+    assert "shipped policy" in capsys.readouterr().err

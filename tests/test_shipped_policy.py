@@ -13,7 +13,7 @@ import pytest
 
 from fuelbreak.agents import shipped
 from fuelbreak.agents.checkpoint import load_checkpoint
-from fuelbreak.agents.config import load_config
+from fuelbreak.agents.config import config_from_dict, load_config
 from fuelbreak.agents.policy import DQNPolicy
 from fuelbreak.cli import main
 from fuelbreak.errors import CheckpointError
@@ -35,7 +35,7 @@ def test_its_record_matches_its_weights_and_the_packaged_default_config():
     ckpt = load_checkpoint(shipped.shipped_policy_path())
     record = shipped.shipped_record()
     assert record["weights_sha256"] == shipped.weights_digest(ckpt["model_state"])
-    trained = dict(ckpt["config"])
+    trained = config_from_dict(dict(ckpt["config"])).to_dict()
     default = load_config("default").to_dict()
     trained["run"] = {k: v for k, v in trained["run"].items() if k != "outdir"}
     default["run"] = {k: v for k, v in default["run"].items() if k != "outdir"}

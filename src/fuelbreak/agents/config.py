@@ -37,6 +37,7 @@ class EnvConfig:
     synthetic_tiles: int = 500  # synthetic tiles (when data_dir is empty), split train/val/test 80/10/10
     synthetic_seed: int = 0
     split_seed: int = 0  # seed of the train/val/test split (evaluation uses the same)
+    plan_aware: bool = True  # burn probability and downstream area follow the breaks (False: ablation)
 
 
 @dataclass

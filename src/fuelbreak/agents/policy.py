@@ -43,6 +43,7 @@ class DQNPolicy:
     cells_per_step: int
     source: str = ""
     bp_fires: int = BP_FIRES  # observation fires, as in training
+    plan_aware: bool = True  # the fire channels follow the plan (as in training)
 
     @classmethod
     def shipped(cls) -> DQNPolicy:
@@ -58,7 +59,13 @@ class DQNPolicy:
         check_channels(ckpt, list(CHANNELS))
         model = model_from_checkpoint(ckpt).eval()
         env = ckpt["config"].get("env", {})
-        return cls(model, int(env.get("cells_per_step", 1)), str(path), int(env.get("bp_fires", BP_FIRES)))
+        return cls(
+            model,
+            int(env.get("cells_per_step", 1)),
+            str(path),
+            int(env.get("bp_fires", BP_FIRES)),
+            bool(env.get("plan_aware", True)),
+        )
 
     def observation_fires(
         self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None
@@ -99,15 +106,18 @@ class DQNPolicy:
             raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
         steps: list[PlanStep] = []
         placed = 0
+        view = fires.view()
         while placed < budget:
             k = min(self.cells_per_step, budget - placed)
-            q = self.q_map(with_plan(static, breaks, *fires.view()))
+            q = self.q_map(with_plan(static, breaks, *view))
             mask = torch.as_tensor(legal.reshape(1, -1))
             cells = masked_topk(torch.as_tensor(q.reshape(1, -1)), mask, k)[1][0].numpy()
             steps.append(PlanStep(np.where(legal, q, np.nan), cells))
             breaks.flat[cells] = True
             legal.flat[cells] = False
-            fires.place(cells)
+            if self.plan_aware:
+                fires.place(cells)
+                view = fires.view()
             placed += k
         return steps
 

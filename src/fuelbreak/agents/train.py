@@ -133,6 +133,7 @@ def env_kwargs(cfg: TrainConfig, split: str) -> dict:
         bp_fires=e.bp_fires,
         weather=weather_of(cfg),
         engine=e.engine,
+        plan_aware=e.plan_aware,
     )
 
 

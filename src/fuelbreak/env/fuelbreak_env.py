@@ -91,6 +91,8 @@ class FuelBreakEnv(gym.Env):
     n_ignitions     fires per episode, fixed for the whole episode
     bp_fires        fires for the baseline burn-probability channel (fixed per tile and scenario)
     weather         a `Weather`; the default mixes calm and 15-25 km/h winds on dry fuels
+    plan_aware      burn probability and downstream area follow the breaks (False: they stay those
+                    of the tile without breaks, for ablations)
 
     Observation: float32 (C, H, W), channels `CHANNELS`. Action: a flat cell index (row * W + col).
     `info["action_mask"]` marks legal cells (burnable, not yet a break). An illegal action raises
@@ -115,6 +117,7 @@ class FuelBreakEnv(gym.Env):
         weather: Weather | None = None,
         engine: str = "mtt",
         cache_size: int = 32,
+        plan_aware: bool = True,
     ):
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -130,6 +133,7 @@ class FuelBreakEnv(gym.Env):
         )
         self.weather = weather or default_weather()
         self.engine_name = engine
+        self.plan_aware = bool(plan_aware)
         self.cells_per_step = int(cells_per_step)
         self.n_ignitions = int(n_ignitions)
         self.bp_fires = int(bp_fires)
@@ -258,7 +262,8 @@ class FuelBreakEnv(gym.Env):
         breaks = self.breaks.copy()
         breaks.flat[cells] = True
         tf = self.tile_fire
-        return Task(simulate_step, (tf.engine, breaks, self.ignitions, tf.observer, tf.bp_ignitions))
+        observer = tf.observer if self.plan_aware else None
+        return Task(simulate_step, (tf.engine, breaks, self.ignitions, observer, tf.bp_ignitions))
 
     def complete_step(self, result: StepResult):
         cells = self._pending
@@ -268,7 +273,8 @@ class FuelBreakEnv(gym.Env):
         self.placed.extend(int(c) for c in cells)
         before = self.area
         self.area = result.mean_area
-        self._plan_view = (result.burn_probability, result.downstream)
+        if result.burn_probability is not None:
+            self._plan_view = (result.burn_probability, result.downstream)
         reward = (before - self.area) / self.n_cells
         terminated = len(self.placed) >= self.budget
         if terminated:
