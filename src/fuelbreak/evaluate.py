@@ -42,7 +42,7 @@ from fuelbreak.landscape.dataset import dataset_split
 
 DEFAULT_METHODS = tuple(BASELINES)
 SPLITS = ("test", "val", "all")
-DQN_OPTIONS = ("checkpoint", "model_type")
+DQN_OPTIONS = ("checkpoint", "model_type", "cells_per_step")
 
 
 @dataclass

