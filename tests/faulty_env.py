@@ -8,7 +8,7 @@ from fuelbreak.env import FuelBreakEnv, Task
 from fuelbreak.env.simulation import simulate_step
 
 
-def faulty_step(fault: str, engine, breaks, ignitions):
+def faulty_step(fault: str, engine, breaks, ignitions, *observation):
     """The real step task, after misbehaving as asked: hang, die, raise, or be slow but in time."""
     if fault == "hang":
         time.sleep(3600)
@@ -18,7 +18,7 @@ def faulty_step(fault: str, engine, breaks, ignitions):
         raise RuntimeError("simulated fire model failure")
     elif fault == "slow":
         time.sleep(0.6)
-    return simulate_step(engine, breaks, ignitions)
+    return simulate_step(engine, breaks, ignitions, *observation)
 
 
 class FaultyEnv(FuelBreakEnv):

@@ -132,7 +132,7 @@ def test_derived_layers_match_the_policy_channels():
     land = synthetic_tile(20, 3)
     weather = default_weather()
     layers = derived_layers(land, weather, seed=2)
-    obs = DQNPolicy.observation(None, land, weather, seed=2)  # uses no policy state
+    obs, _ = DQNPolicy(None, 1).observation_fires(land, weather, seed=2)  # uses no network
     np.testing.assert_allclose(
         np.clip(np.log1p(layers["intensity_north"]) / np.log1p(1e5), 0, 1),
         obs[CHANNEL_INDEX["intensity_north"]],

@@ -31,6 +31,22 @@ from fuelbreak.landscape.core import Landscape
 BP_FIRES = 64  # observation fires when a checkpoint does not record env.bp_fires
 
 
+def observation_fires(
+    landscape: Landscape, weather: Weather, n_fires: int = BP_FIRES, seed: int = 0, existing_breaks=None
+) -> tuple[np.ndarray, PlanFires]:
+    """What planning observes of fire on a landscape: the fireline intensity toward N, E, S, W (4, H, W)
+    in kW/m, weighted over the weather's scenarios, and `n_fires` observation fires drawn from the
+    weather (seeded), burned through `existing_breaks`, ready to follow the plan."""
+    behaviors = behaviors_for(landscape, weather)
+    intensity = np.zeros((4, *landscape.shape))
+    for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
+        b = behaviors[scenario]
+        intensity += weight * np.stack([b.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
+    rng = np.random.default_rng([seed, 0xB9])
+    fires = draw_fires(landscape, weather, n_fires, rng, "mtt", behaviors=behaviors)
+    return intensity, PlanFires(fires, existing_breaks, neutral_roots=True)
+
+
 @dataclass
 class PlanStep:
     """One planning step: the Q map it saw (NaN on illegal cells) and the cells it placed."""
@@ -79,15 +95,8 @@ class DQNPolicy:
         self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None
     ) -> tuple[np.ndarray, PlanFires]:
         """The static channels (no breaks yet) and the observation fires, drawn from the weather."""
-        behaviors = behaviors_for(landscape, weather)
-        intensity = np.zeros((4, *landscape.shape))
-        for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
-            b = behaviors[scenario]
-            intensity += weight * np.stack([b.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
-        rng = np.random.default_rng([seed, 0xB9])
-        fires = draw_fires(landscape, weather, self.bp_fires, rng, "mtt", behaviors=behaviors)
-        state = PlanFires(fires, existing_breaks, neutral_roots=True)
-        return static_channels(landscape, intensity, *state.view()), state
+        intensity, fires = observation_fires(landscape, weather, self.bp_fires, seed, existing_breaks)
+        return static_channels(landscape, intensity, *fires.view()), fires
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:
         """Q of every cell (H, W) for one observation, on one torch thread.

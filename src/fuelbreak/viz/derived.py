@@ -3,8 +3,8 @@
 fireline intensity of a front heading north, east, south or west (kW/m), burn probability without
 breaks (fraction of fires) and downstream area (cells per fire a break in the cell could save at
 most): the same quantities, from the same fires, as the policy's observation channels
-(`fuelbreak.agents.policy.DQNPolicy.observation`), in physical units, weighted over the weather's
-scenarios.
+(`fuelbreak.agents.policy.observation_fires`), in physical units, intensity weighted over the
+weather's scenarios.
 """
 
 from __future__ import annotations
@@ -21,22 +21,13 @@ def derived_layers(
     landscape: Landscape, weather, seed: int = 0, keys=DERIVED_LAYERS
 ) -> dict[str, np.ndarray]:
     """The derived layers `keys` of a landscape under `weather` (fires drawn as the policy's are)."""
-    from fuelbreak.agents.policy import BP_FIRES
-    from fuelbreak.env.simulation import prepare_tile
-    from fuelbreak.fire.montecarlo import sample_ignitions
+    from fuelbreak.agents.policy import BP_FIRES, observation_fires
 
     unknown = [k for k in keys if k not in DERIVED_LAYERS]
     if unknown:
         raise ValueError(f"unknown derived layer(s) {unknown}; choose from {', '.join(DERIVED_LAYERS)}")
-    bp_ignitions = sample_ignitions(landscape, BP_FIRES, np.random.default_rng([seed, 0xB9]))
-    intensity = np.zeros((4, *landscape.shape))
-    bp = np.zeros(landscape.shape)
-    downstream = np.zeros(landscape.shape)
-    for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
-        tile = prepare_tile(landscape, scenario, bp_ignitions)
-        intensity += weight * tile.intensity
-        bp += weight * tile.burn_probability
-        downstream += weight * tile.downstream
+    intensity, fires = observation_fires(landscape, weather, BP_FIRES, seed)
+    bp, downstream = fires.view()
     grids = {
         **dict(zip(INTENSITY_KEYS, intensity, strict=True)),
         "burn_probability": bp,
