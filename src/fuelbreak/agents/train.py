@@ -277,12 +277,17 @@ def save_training_checkpoint(path: Path, model, target, opt, cfg, state: State, 
 
 # ---------------------------------------------------------------------------------------- the loop
 def train(
-    cfg: TrainConfig, resume: bool = False, progress: bool = True, max_seconds: float | None = None
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    max_seconds: float | None = None,
+    max_loop_seconds: float | None = None,
 ) -> dict:
     """Train (or resume) the run in `cfg.run.outdir`; return its summary (also in summary.json).
 
     The run stops, with a checkpoint, after `run.total_env_steps`, or after `max_seconds` (default
-    `run.time_limit_s`) of wall time counted from the start, demonstrations included.
+    `run.time_limit_s`) of wall time counted from the start, demonstrations included, or after
+    `max_loop_seconds` of the training loop alone (for benchmarks).
     """
     t_launch = time.monotonic()
     if max_seconds is None and cfg.run.time_limit_s > 0:
@@ -431,6 +436,8 @@ def train(
         t_start, steps_at_start = time.monotonic(), state.env_steps  # throughput counts the loop alone
         while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
             if max_seconds is not None and time.monotonic() - t_launch > max_seconds:
+                break
+            if max_loop_seconds is not None and time.monotonic() - t_start > max_loop_seconds:
                 break
             # 1. act: epsilon-greedy over legal cells; the fires of this step start on the executor
             epsilon = linear_epsilon(state.env_steps, d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)

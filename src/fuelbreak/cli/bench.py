@@ -45,7 +45,9 @@ def register(sub) -> None:
         default=[50, 100, 500],
         help="fire: grids of the end-to-end speed table",
     )
-    p.add_argument("--seconds", type=float, default=240.0, help="train: how long to train (default 240)")
+    p.add_argument(
+        "--seconds", type=float, default=240.0, help="train: seconds of the training loop, after its set-up (default 240)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="scale: worker counts to measure (default 1 2)"
