@@ -23,7 +23,7 @@ from fuelbreak.agents.networks import QNet, masked_topk
 from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
 from fuelbreak.env.simulation import INTENSITY_AZIMUTHS
 from fuelbreak.errors import ConfigError
-from fuelbreak.fire.montecarlo import behaviors_for, draw_fires
+from fuelbreak.fire.montecarlo import behaviors_for, check_plan, draw_fires
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
@@ -43,7 +43,9 @@ def observation_fires(
         b = behaviors[scenario]
         intensity += weight * np.stack([b.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
     rng = np.random.default_rng([seed, 0xB9])
-    fires = draw_fires(landscape, weather, n_fires, rng, "mtt", behaviors=behaviors)
+    # fires do not start on existing breaks (they would burn nothing), as the baselines' planning fires
+    weights = None if existing_breaks is None else (~check_plan(landscape, existing_breaks)).astype(float)
+    fires = draw_fires(landscape, weather, n_fires, rng, "mtt", weights, behaviors)
     return intensity, PlanFires(fires, existing_breaks, neutral_roots=True)
 
 
