@@ -215,7 +215,18 @@ def load_checkpoint(path: str | Path, expected_model_type: str | None = None) ->
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise _unpickling_error(path, exc) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        KeyError,  # garbage can reach the legacy unpickler's memo lookups
+        IndexError,
+        TypeError,
+        AttributeError,
+        UnicodeDecodeError,
+    ) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_first_line(exc)}") from exc
     if not isinstance(data, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, not a checkpoint dict")
