@@ -1,8 +1,9 @@
 """Demonstrations for DQfD: a teacher's plans on training episodes, computed once and cached on disk.
 
 A demonstration is one training episode (tile, scenario, ignitions: the episode that
-`FuelBreakEnv.reset(seed=DEMO_SEED + i)` draws) placed by a baseline planner, by default
-simulation-greedy on the episode's scenario. Greedy takes seconds a plan, so plans are cached: one
+`FuelBreakEnv.reset(seed=DEMO_SEED + i)` draws) placed by a baseline planner on the episode's
+scenario (`dqn.demo_method`; the default is tree-greedy on 160 fires). A strong teacher takes a
+second or more a plan, so plans are cached: one
 `.npy` file per plan under the cache folder, named by a SHA-256 key of everything the plan depends
 on (the tile's layers, the scenario, the budget, the planner, its options and seed, and the
 fuelbreak version of the engine). A run whose demonstrations are all cached pays nothing for them;
@@ -10,7 +11,7 @@ a changed tile, weather or planner setting simply misses. Missing plans are comp
 executor, in parallel, and written atomically, so an interrupted run keeps what it finished.
 
 The package ships the cache of the default configuration (`fuelbreak/policies/demonstrations/`),
-rebuilt by `fuelbreak train --config default run.total_env_steps=0` with an empty cache.
+rebuilt by `fuelbreak policy demos`.
 """
 
 from __future__ import annotations

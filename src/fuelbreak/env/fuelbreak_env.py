@@ -89,7 +89,8 @@ class FuelBreakEnv(gym.Env):
     budget          a fraction of the tile's cells (< 1) or a cell count; rounded down to whole steps
     cells_per_step  cells placed by one action (1: Discrete action; k > 1: k distinct cells at once)
     n_ignitions     fires per episode, fixed for the whole episode
-    bp_fires        fires for the baseline burn-probability channel (fixed per tile and scenario)
+    bp_fires        observation fires behind the burn-probability and downstream channels (fixed per tile
+                    and scenario, burned again through the breaks after every step)
     weather         a `Weather`; the default mixes calm and 15-25 km/h winds on dry fuels
     plan_aware      burn probability and downstream area follow the breaks (False: they stay those
                     of the tile without breaks, for ablations)
