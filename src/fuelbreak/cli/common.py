@@ -106,6 +106,27 @@ def weather_text(weather) -> str:
     return ", ".join(parts) + tail
 
 
+def add_executor_args(
+    parser: argparse.ArgumentParser, what: str, timeout: float, timeout_help: str
+) -> argparse._ArgumentGroup:
+    """The "running" group shared by commands whose tasks run on an executor: --executor, --workers,
+    --ray-address, --task-timeout (`what` says what runs there); returns the group for more flags."""
+    r = parser.add_argument_group("running")
+    r.add_argument(
+        "--executor", default="serial", choices=["serial", "process", "ray"], help=f"{what} (default serial)"
+    )
+    r.add_argument(
+        "--workers", type=int, help="workers for --executor process or a private local ray (default 2)"
+    )
+    r.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="with --executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a private local Ray)",
+    )
+    r.add_argument("--task-timeout", type=float, default=timeout, help=timeout_help)
+    return r
+
+
 def add_tile_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
     """--tile FILE_OR_FOLDER, or --data DATASET --raster-idx N (synthetic tiles by default)."""
     g = parser.add_argument_group("tile (default: tile 0 of the built-in synthetic tiles)")

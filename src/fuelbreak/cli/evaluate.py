@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from fuelbreak.cli.common import add_weather_args, weather_from_args, weather_label
+from fuelbreak.cli.common import add_executor_args, add_weather_args, weather_from_args, weather_label
 
 BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
 
@@ -83,27 +83,7 @@ def register(sub) -> None:
         "(slow: about 0.1 s per fire on 50x50, so minutes per tile)",
     )
     add_weather_args(p)
-    r = p.add_argument_group("running")
-    r.add_argument(
-        "--executor",
-        default="serial",
-        choices=["serial", "process", "ray"],
-        help="how tiles run (default serial)",
-    )
-    r.add_argument(
-        "--workers", type=int, help="workers for --executor process or a private local ray (default 2)"
-    )
-    r.add_argument(
-        "--ray-address",
-        metavar="HOST:PORT",
-        help="with --executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a private local Ray)",
-    )
-    r.add_argument(
-        "--task-timeout",
-        type=float,
-        default=3600.0,
-        help="seconds one tile may take on process/ray (default 3600)",
-    )
+    r = add_executor_args(p, "how tiles run", 3600.0, "seconds one tile may take on process/ray (default 3600)")
     r.add_argument("--outdir", default="eval_out", help="output folder (default eval_out)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from fuelbreak.cli.common import (
+    add_executor_args,
     add_tile_args,
     add_weather_args,
     load_tile,
@@ -34,23 +35,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the ignitions and scenarios")
     p.add_argument("--out", default="burn_probability.tif", help="burn-probability GeoTIFF to write")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    r = p.add_argument_group("running")
-    r.add_argument(
-        "--executor",
-        default="serial",
-        choices=["serial", "process", "ray"],
-        help="where the fires burn, in chunks (default serial: here)",
-    )
-    r.add_argument(
-        "--workers", type=int, help="workers for --executor process or a private local ray (default 2)"
-    )
-    r.add_argument(
-        "--ray-address",
-        metavar="HOST:PORT",
-        help="with --executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a private local Ray)",
-    )
-    r.add_argument(
-        "--task-timeout", type=float, default=600.0, help="seconds one chunk may take (default 600)"
+    add_executor_args(
+        p, "where the fires burn, in chunks; serial: here", 600.0, "seconds one chunk may take (default 600)"
     )
     p.set_defaults(func=run)
 
