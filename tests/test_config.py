@@ -16,7 +16,7 @@ from fuelbreak.agents.config import (
     write_config,
 )
 from fuelbreak.errors import ConfigError
-from fuelbreak.fire.scenario import default_weather
+from fuelbreak.fire.presets import broad_weather
 
 
 def test_packaged_default_matches_the_dataclass_defaults():
@@ -57,7 +57,7 @@ def test_overrides_are_typed_and_leave_the_original_alone():
     assert cfg.weather.wind_speed == 30.0
     assert cfg.weather.to_weather().scenarios[0].wind_speed == 30.0
     assert base == TrainConfig()
-    assert TrainConfig().weather.to_weather() == default_weather()
+    assert TrainConfig().weather.to_weather() == broad_weather()  # what the shipped policy trains on
 
 
 @pytest.mark.parametrize(

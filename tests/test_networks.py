@@ -94,7 +94,7 @@ def test_wrong_input_and_unknown_names_are_clear_errors():
         check_hparams("enhanced", {"width": 1.5})
     with pytest.raises(ConfigError, match="dilations"):
         build_model("dueling", C, dilations=[])
-    assert model_defaults("basic") == {"width": 16, "dilations": [1, 2, 4, 1], "skip": False}
+    assert model_defaults("basic") == {"width": 16, "dilations": [1, 2, 4, 1], "skip": False, "inputs": []}
 
 
 def _random_masks(gen, batch, n, at_least):
@@ -188,3 +188,42 @@ def test_skip_adds_a_linear_path_from_each_cells_own_channels(model_type):
         shifted = model(obs)
     assert not torch.allclose(base, no_skip)
     torch.testing.assert_close(shifted - no_skip, 2.0 * obs[:, 3] - (2.0 * obs[:, 3]).mean((1, 2), keepdim=True) * (model_type == "dueling"))
+
+
+@pytest.mark.parametrize("model_type", sorted(MODELS))
+def test_inputs_restrict_the_network_to_the_named_channels(model_type):
+    """With `inputs`, a network reads those observation channels only: the others change nothing."""
+    from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS
+
+    names = ["burnable", "burn_probability", "downstream_area", "breaks"]
+    torch.manual_seed(0)
+    model = build_model(model_type, len(CHANNELS), width=8, skip=True, inputs=names)
+    assert model.hparams["inputs"] == names
+    assert model.skip.in_channels == len(names)
+    rebuilt = build_model(model_type, **model.hparams)
+    rebuilt.load_state_dict(model.state_dict())
+    obs = torch.rand(2, len(CHANNELS), 12, 10)
+    other = obs.clone()
+    unused = [i for c, i in CHANNEL_INDEX.items() if c not in names]
+    other[:, unused] = torch.rand(2, len(unused), 12, 10)
+    changed = obs.clone()
+    changed[:, CHANNEL_INDEX["downstream_area"]] += 1.0
+    with torch.no_grad():
+        q = model(obs)
+        torch.testing.assert_close(model(other), q)
+        torch.testing.assert_close(rebuilt(obs), q)
+        assert not torch.allclose(model(changed), q)
+    assert "inputs" not in build_model(model_type, len(CHANNELS)).hparams  # all channels: as before
+
+
+def test_unknown_or_repeated_inputs_are_config_errors():
+    from fuelbreak.env.observation import CHANNELS
+
+    with pytest.raises(ConfigError, match="inputs must be distinct observation channels"):
+        build_model("basic", len(CHANNELS), inputs=["burnable", "wind"])
+    with pytest.raises(ConfigError, match="inputs must be distinct observation channels"):
+        build_model("basic", len(CHANNELS), inputs=["breaks", "breaks"])
+    with pytest.raises(ConfigError, match="must take all"):
+        build_model("basic", C, inputs=["breaks"])
+    with pytest.raises(ConfigError, match="'inputs' must be list"):
+        build_model("basic", len(CHANNELS), inputs="breaks")

@@ -34,6 +34,19 @@ def test_presets():
         resolve_weather("hurricane")
 
 
+def test_broad_preset_is_the_mixture_of_the_others_with_their_shares():
+    broad = resolve_weather("broad")
+    parts = (("default", 0.5), ("dry-windy", 0.35), ("seed", 0.15))
+    probability = dict(zip(broad.scenarios, broad.weights, strict=True))
+    assert len(probability) == len(broad.scenarios)  # no scenario appears twice
+    for name, share in parts:
+        part = resolve_weather(name)
+        assert sum(probability[s] for s in part.scenarios) == pytest.approx(share)
+        for s, w in zip(part.scenarios, part.weights, strict=True):
+            assert probability[s] == pytest.approx(share * w)  # each keeps its share within its preset
+    assert sum(broad.weights) == pytest.approx(1.0)
+
+
 def test_csv_and_toml_files(tmp_path):
     csv = tmp_path / "w.csv"
     csv.write_text(

@@ -42,7 +42,7 @@ class EnvConfig:
 
 @dataclass
 class WeatherConfig:
-    preset: str = "default"  # a preset (default, seed, dry-windy), a .csv/.toml scenario file, or "single"
+    preset: str = "broad"  # a preset (default, seed, dry-windy, broad), a .csv/.toml scenario file, or "single"
     wind_speed: float = 20.0  # km/h at 10 m
     wind_direction: float = 270.0  # degrees the wind blows FROM
     m1h: float = 0.06

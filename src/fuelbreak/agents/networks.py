@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS
 from fuelbreak.errors import ConfigError
 
 # ----------------------------------------------------------------------------- masked selection
@@ -139,12 +140,16 @@ class QNet(nn.Module):
 
     model_type: str = ""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, inputs: Sequence[str] = ()) -> None:
         super().__init__()
         if in_channels < 1:
             raise ConfigError(f"model in_channels must be >= 1, got {in_channels}")
         self.in_channels = in_channels
         self.hparams: dict = {}
+        self.inputs = _check_inputs(inputs, in_channels, self.model_type)
+        index = [CHANNEL_INDEX[c] for c in self.inputs] if self.inputs else list(range(in_channels))
+        self.register_buffer("_input_index", torch.tensor(index, dtype=torch.long), persistent=False)
+        self.n_inputs = len(index)
 
     def forward(self, obs: Tensor, mask: Tensor | None = None) -> Tensor:
         if obs.ndim != 4 or obs.shape[1] != self.in_channels:
@@ -156,6 +161,8 @@ class QNet(nn.Module):
             if mask.dtype != torch.bool or mask.numel() != b * h * w:
                 raise ValueError(f"mask must be bool (B, H, W) or (B, H*W) for obs {tuple(obs.shape)}")
             mask = mask.reshape(b, h, w)
+        if self.inputs:  # the network reads only the channels named in `inputs`
+            obs = obs.index_select(1, self._input_index)
         return self._q(obs.contiguous(memory_format=torch.channels_last), mask)
 
     def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
@@ -164,6 +171,21 @@ class QNet(nn.Module):
     def _channels_last(self) -> None:
         """oneDNN convolutions on the CPU ran 20-30 % faster in channels-last layout."""
         self.to(memory_format=torch.channels_last)
+
+
+def _check_inputs(inputs: Sequence[str], in_channels: int, who: str) -> list[str]:
+    """Names of the observation channels a network reads (empty: all of them), checked."""
+    names = list(inputs)
+    if not names:
+        return []
+    if in_channels != len(CHANNELS):
+        raise ConfigError(f"{who} inputs name observation channels, so the model must take all {len(CHANNELS)}")
+    unknown = [c for c in names if not isinstance(c, str) or c not in CHANNEL_INDEX]
+    if unknown or len(set(names)) != len(names):
+        raise ConfigError(
+            f"{who} inputs must be distinct observation channels ({', '.join(CHANNELS)}); got {names}"
+        )
+    return names
 
 
 def _check_dilations(dilations: Sequence[int], who: str) -> list[int]:
@@ -190,20 +212,27 @@ class BasicQNet(QNet):
     model_type = "basic"
 
     def __init__(
-        self, in_channels: int, width: int = 16, dilations: Sequence[int] = (1, 2, 4, 1), skip: bool = False
+        self,
+        in_channels: int,
+        width: int = 16,
+        dilations: Sequence[int] = (1, 2, 4, 1),
+        skip: bool = False,
+        inputs: Sequence[str] = (),
     ) -> None:
-        super().__init__(in_channels)
+        super().__init__(in_channels, inputs)
         width = _check_width(width, "basic")
         dilations = _check_dilations(dilations, "basic")
         self.hparams = {"in_channels": in_channels, "width": width, "dilations": dilations, "skip": bool(skip)}
+        if self.inputs:
+            self.hparams["inputs"] = list(self.inputs)
         layers: list[nn.Module] = []
-        c = in_channels
+        c = self.n_inputs
         for d in dilations:
             layers += [nn.Conv2d(c, width, 3, padding=d, dilation=d), nn.ReLU()]
             c = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 1, 1)
-        self.skip = nn.Conv2d(in_channels, 1, 1) if skip else None
+        self.skip = nn.Conv2d(self.n_inputs, 1, 1) if skip else None
         self._channels_last()
 
     def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
@@ -231,8 +260,9 @@ class EnhancedQNet(QNet):
         se_reduction: int = 4,
         head_width: int = 32,
         skip: bool = False,
+        inputs: Sequence[str] = (),
     ) -> None:
-        super().__init__(in_channels)
+        super().__init__(in_channels, inputs)
         width = _check_width(width, self.model_type)
         head_width = _check_width(head_width, f"{self.model_type} head")
         dilations = _check_dilations(dilations, self.model_type)
@@ -244,10 +274,12 @@ class EnhancedQNet(QNet):
             "head_width": head_width,
             "skip": bool(skip),
         }
-        self.trunk = ResidualTrunk(in_channels, width, dilations, int(se_reduction))
+        if self.inputs:
+            self.hparams["inputs"] = list(self.inputs)
+        self.trunk = ResidualTrunk(self.n_inputs, width, dilations, int(se_reduction))
         self.context = GlobalContext(width)
         self.head = nn.Sequential(nn.Conv2d(2 * width, head_width, 1), nn.ReLU(), nn.Conv2d(head_width, 1, 1))
-        self.skip = nn.Conv2d(in_channels, 1, 1) if skip else None  # as in BasicQNet
+        self.skip = nn.Conv2d(self.n_inputs, 1, 1) if skip else None  # as in BasicQNet
         self._channels_last()
 
     def _per_cell(self, obs: Tensor, features: Tensor) -> Tensor:
@@ -280,8 +312,9 @@ class DuelingQNet(EnhancedQNet):
         se_reduction: int = 4,
         head_width: int = 32,
         skip: bool = False,
+        inputs: Sequence[str] = (),
     ) -> None:
-        super().__init__(in_channels, width, dilations, se_reduction, head_width, skip)
+        super().__init__(in_channels, width, dilations, se_reduction, head_width, skip, inputs)
         w, hw = self.hparams["width"], self.hparams["head_width"]
         self.value = nn.Sequential(nn.Linear(2 * w, hw), nn.ReLU(), nn.Linear(hw, 1))
         self._channels_last()

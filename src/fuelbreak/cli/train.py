@@ -55,7 +55,7 @@ def register(sub) -> None:
     p.add_argument(
         "--weather",
         metavar="NAME|FILE",
-        help="weather.preset: a preset (default, seed, dry-windy) or a .csv/.toml scenario file",
+        help="weather.preset: a preset (default, seed, dry-windy, broad) or a .csv/.toml scenario file",
     )
     p.add_argument("--max-seconds", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

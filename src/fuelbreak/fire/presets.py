@@ -60,10 +60,30 @@ def dry_windy_weather() -> Weather:
     )
 
 
+def mixture(parts: tuple[tuple[Weather, float], ...]) -> Weather:
+    """One distribution over the scenarios of several, each weather's share of probability given."""
+    scenarios, weights = [], []
+    for weather, share in parts:
+        scenarios += weather.scenarios
+        weights += [share * w for w in weather.weights]
+    return Weather(tuple(scenarios), tuple(weights))
+
+
+def broad_weather() -> Weather:
+    """What the shipped policy trains on: the default (50 %), dry-windy (35 %) and seed (15 %) scenarios.
+
+    A policy trained on 4 h burns alone reads the burn probability and downstream area of day-long
+    windy fires (which burn most of a tile) as nothing it has seen, and plans worse than DomiRank
+    there; trained on this mixture it meets short and long, calm and windy burns alike.
+    """
+    return mixture(((default_weather(), 0.5), (dry_windy_weather(), 0.35), (seed_weather(), 0.15)))
+
+
 PRESETS: dict[str, tuple[Callable[[], Weather], str]] = {
     "default": (default_weather, "calm and 15-25 km/h winds, dead 6/8/10 %, live 60/90 %, 4 h burns"),
     "seed": (seed_weather, "24 h burns, no wind, dead 10/15/25 %, live 10/10 % (the system we replace)"),
     "dry-windy": (dry_windy_weather, "30 km/h winds from SW/W/NW/S, dead 3/4/6 %, live 30/60 %, 24 h burns"),
+    "broad": (broad_weather, "default 50 %, dry-windy 35 % and seed 15 % (the shipped policy's training weather)"),
 }
 
 
