@@ -107,6 +107,8 @@ def test_training_writes_the_run_and_picks_best_by_validation(tmp_path):
     lines = [json.loads(x) for x in (root / "metrics.jsonl").read_text().splitlines()]
     vals = [x for x in lines if x["kind"] == "val"]
     assert vals and all(x["val_reduction_random"] is not None for x in vals)
+    # every validation_interval (12) from the first step, and once more on the final weights
+    assert [x["env_steps"] for x in vals] == [2, 14, 26, 36]
     best = max(vals, key=lambda x: x["val_reduction"])
     assert load_checkpoint(root / "checkpoints/best.pt").counters["env_steps"] == best["env_steps"]
     with pytest.raises(ConfigError, match="--resume"):

@@ -243,6 +243,7 @@ class State:
     best_val: float = -np.inf
     val_random: float | None = None
     next_val: int = 0
+    last_val: int = -1  # env_steps of the last validation
     next_ckpt: int = 0
     next_log: int = 0
     pretrain_steps: int = 0  # gradient steps taken on demonstrations before acting (within grad_steps)
@@ -432,6 +433,19 @@ def train(
                     replay,
                 )
 
+        def validate_and_keep_best() -> None:
+            """Score the greedy policy on the fixed validation episodes; the best so far is best.pt."""
+            state.last_val = state.env_steps
+            state.next_val = state.env_steps + cfg.run.validation_interval
+            score = validate(model, val_env, val_eps, k)
+            best = score > state.best_val
+            if best:
+                state.best_val = score
+            log.write({"kind": "val", "env_steps": state.env_steps, "val_reduction": score,
+                       "val_reduction_random": state.val_random, "best": best})  # fmt: skip
+            if best:
+                save_training_checkpoint(files.best, model, target, opt, cfg, state, rng, replay)
+
         save_on_error = save_last
         t_start, steps_at_start = time.monotonic(), state.env_steps  # throughput counts the loop alone
         while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
@@ -501,21 +515,15 @@ def train(
                         val=f"{state.best_val:.3f}" if np.isfinite(state.best_val) else "-",
                     )
             if state.env_steps >= state.next_val:
-                state.next_val = state.env_steps + cfg.run.validation_interval
-                score = validate(model, val_env, val_eps, k)
-                best = score > state.best_val
-                if best:
-                    state.best_val = score
-                log.write({"kind": "val", "env_steps": state.env_steps, "val_reduction": score,
-                           "val_reduction_random": state.val_random, "best": best})  # fmt: skip
-                if best:
-                    save_training_checkpoint(files.best, model, target, opt, cfg, state, rng, replay)
+                validate_and_keep_best()
             aligned = all(len(env.placed) == 0 for env in venv.envs)
             overdue = state.env_steps >= state.next_ckpt + 2 * steps_per_episode * n_envs
             if state.env_steps >= state.next_ckpt and (aligned or overdue):
                 # at an episode boundary when possible, so that a resume replays no partial episode
                 state.next_ckpt = state.env_steps + cfg.run.checkpoint_interval
                 save_last(periodic=state.env_steps > 0)
+        if state.env_steps >= cfg.run.total_env_steps and state.last_val != state.env_steps:
+            validate_and_keep_best()  # the final weights compete for best.pt too
         save_last()
     except ClusterError as exc:  # the fires' cluster went away: keep what was learned
         if save_on_error is None:
