@@ -110,8 +110,8 @@ class RunConfig:
     ray_address: str = ""  # with executor "ray": the cluster to join ("" : RAY_ADDRESS, else a private local Ray)
     step_timeout: float = 120.0  # seconds before a simulation task counts as hung
     checkpoint_interval: int = 2000  # env steps between periodic checkpoints
-    validation_interval: int = 2500  # env steps between validations (and one at the end)
-    validation_episodes: int = 16
+    validation_interval: int = 4000  # env steps between validations (and one at the end)
+    validation_episodes: int = 8
     validation_fires: int = 64  # fires per validation episode
     seed: int = 0
     outdir: str = "runs/default"
