@@ -218,7 +218,7 @@ def test_policy_plan_on_a_synthetic_tile_says_it_has_no_crs(tmp_path, capsys):
     from fuelbreak.landscape.dataset import open_dataset
 
     land = open_dataset(None, 1, TILE, 0)[0]
-    expected = DQNPolicy.load(ckpt).plan(land, default_weather(), 10, 0)
+    expected = DQNPolicy.load(ckpt).plan(land, TrainConfig().weather.to_weather(), 10, 0)  # its training weather
     assert [int(np.flatnonzero(band2.ravel() == k)[0]) for k in range(1, 11)] == expected.tolist()
     gj = json.loads((tmp_path / "d.geojson").read_text())
     assert gj["properties"]["georeferenced"] is False
