@@ -200,6 +200,9 @@ def test_close_returns_promptly_with_hung_tasks_pending(no_leftovers):
 
 
 def test_ctrl_c_while_waiting_shuts_everything_down(no_leftovers):
+    # Python's own SIGINT handler, re-installed at the C level: in a full test run a library loaded
+    # earlier can take SIGINT over (sigaction) without Python's handler table knowing it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ex = ProcessExecutor(workers=2, timeout=60.0)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()

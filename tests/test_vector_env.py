@@ -106,6 +106,7 @@ def test_close_returns_promptly_with_a_hung_step_pending():
 
 
 def test_ctrl_c_while_waiting_shuts_everything_down():
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in test_parallel: Python's, at the C level
     venv = make("hang", at_step=1)
     _, info = venv.reset(seed=0)
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
