@@ -249,3 +249,34 @@ def test_tree_greedy_places_each_cell_at_the_largest_bound_through_the_plan_so_f
     # the plan sees itself: a later cell's score differs from what it was before any break
     assert any(state.score()[c] != first_scores[c] for c in range(tile.n_cells))
     assert not np.array_equal(np.sort(cells), np.sort(np.argsort(-first_scores)[:12]))
+
+
+def test_greedy_gain_is_what_burning_the_fires_again_saves():
+    """Greedy's gain searches only what the trial break cuts off; it must equal a fresh burn's saving."""
+    from fuelbreak.baselines.greedy import _FireState
+    from fuelbreak.landscape.synthetic import synthetic_tile
+
+    land = synthetic_tile(30, seed=7)
+    fires = planning_fires(land, WEST_WIND, 20, np.random.default_rng(0), None, None, None)
+    breaks = np.zeros(land.shape, dtype=bool)
+    state = _FireState(fires, breaks)
+    rng = np.random.default_rng(1)
+    legal = np.flatnonzero(land.burnable.ravel())
+    for c in rng.choice(legal, 8, replace=False):
+        state.place([c])
+        breaks.ravel()[c] = True
+    checked = 0
+    for c in rng.choice(legal, 60, replace=False):
+        if breaks.ravel()[c]:
+            continue
+        trial = breaks.copy()
+        trial.ravel()[c] = True
+        fresh = sum(
+            int(engine.burn(group, trial).area.sum())
+            for group, engine in zip(fires.groups, fires.engines, strict=True)
+        )
+        assert state.gain(int(c), breaks) == pytest.approx(
+            (state.area.sum() - fresh) / fires.n_fires, abs=1e-12
+        )
+        checked += state.gain(int(c), breaks) > 0
+    assert checked > 5  # breaks that save something were among those checked

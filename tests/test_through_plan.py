@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fuelbreak.errors import InputError
 from fuelbreak.fire import MTTEngine, Scenario, Weather, draw_fires
-from fuelbreak.fire.through_plan import PlanFires, plan_view
+from fuelbreak.fire.through_plan import PlanFires, _bounds, plan_view
 from fuelbreak.fire.trees import fire_trees
+from fuelbreak.landscape.core import Landscape
 from fuelbreak.landscape.synthetic import synthetic_tile
 
 WEATHER = Weather(
@@ -77,3 +79,94 @@ def test_neutral_roots_credit_an_ignition_cell_with_itself_alone(tile):
     assert raw == fires.area[0] > 1  # the root's subtree is the whole fire
     _, down = plan_view(engine, ign, None, neutral_roots=True)
     assert down.flat[ign[0]] == 1.0
+
+
+# ----------------------------------------------------------------- reburn: the incremental search
+
+
+def canonical_via(engine: MTTEngine, arrival: np.ndarray, breaks) -> np.ndarray:
+    """For each burned cell but a root, the lowest stencil direction among its fastest moves."""
+    travel = engine.travel_with(breaks)  # (K, H, W): minutes from a cell to its k-th neighbour
+    h, w = engine.shape
+    via = np.full((h, w), -1, dtype=np.int8)
+    for r, c in zip(*np.nonzero(np.isfinite(arrival) & (arrival > 0)), strict=True):
+        for k, (dr, dc) in enumerate(engine.stencil):
+            pr, pc = r - dr, c - dc
+            if (
+                0 <= pr < h
+                and 0 <= pc < w
+                and np.float32(arrival[pr, pc] + travel[k, pr, pc]) == arrival[r, c]
+            ):
+                via[r, c] = k
+                break
+    return via
+
+
+def test_ties_between_equally_fast_moves_go_to_the_lowest_direction():
+    # A uniform flat calm tile: many cells are reached as fast by two moves (a tie); the tree must
+    # not depend on the order of the search, or an incremental update could not reproduce it.
+    land = Landscape.uniform((15, 15), fuel=102)
+    engine = MTTEngine(land, Scenario(wind_speed=0.0, duration=600.0))
+    fires = engine.burn([112, 3], None, trees=True)
+    for f in range(2):
+        want = canonical_via(engine, fires.arrival[f], None)
+        got = np.where(fires.arrival[f] > 0, fires.via[f], -1)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("where", ["synthetic", "uniform"])
+def test_reburn_equals_a_fresh_burn_value_for_value(tile, where):
+    land = tile if where == "synthetic" else Landscape.uniform((30, 30), fuel=102)
+    engine = MTTEngine(land, Scenario(wind_speed=15.0, wind_direction=250.0, duration=240.0))
+    legal = np.flatnonzero(land.burnable.ravel())
+    ign = legal[::53][:12]
+    fires = engine.burn(ign, None, trees=True)
+    arrival, via = fires.arrival.copy(), fires.via.copy()
+    breaks = np.zeros(land.shape, dtype=bool)
+    rng = np.random.default_rng(1)
+    r0, c0 = divmod(int(ign[0]), land.shape[1])
+    additions = [
+        [int(legal[rng.integers(len(legal))])],  # an isolated break
+        [int(ign[1])],  # a break on an ignition: that fire burns nothing
+        [
+            (r0 + 2) * land.shape[1] + c0 + d
+            for d in range(-4, 5)
+            if 0 <= c0 + d < land.shape[1] and r0 + 2 < land.shape[0]
+        ],
+        [int(c) for c in rng.choice(legal, 10, replace=False)],  # scattered
+    ]
+    for cells in additions:
+        breaks.ravel()[cells] = True
+        engine.reburn(breaks, arrival, via)
+        want = engine.burn(ign, breaks, trees=True)
+        np.testing.assert_array_equal(arrival, want.arrival)
+        np.testing.assert_array_equal(via, want.via)
+    assert not np.isfinite(arrival[1]).any()
+    assert np.isfinite(arrival).sum() < np.isfinite(fires.arrival).sum()  # the breaks stopped some fire
+
+
+def test_plan_fires_keep_each_fire_as_a_fresh_burn_gives_it(tile):
+    fires = draw_fires(tile, WEATHER, 16, 2)
+    state = PlanFires(fires, neutral_roots=True)
+    for _ in range(5):
+        score = np.where(tile.burnable.ravel() & ~state.breaks.ravel(), state.score(), -1)
+        state.place([int(np.argmax(score))])
+    for g, (group, engine) in enumerate(zip(fires.groups, fires.engines, strict=True)):
+        rows = np.flatnonzero(state.group == g)
+        want = engine.burn(group[state.pos[rows]], state.breaks, trees=True)
+        np.testing.assert_array_equal(state.arrival[rows], want.arrival)
+        np.testing.assert_array_equal(state.via[rows], want.via)
+        np.testing.assert_array_equal(state.burned[rows], want.burned.reshape(len(rows), -1))
+        np.testing.assert_array_equal(state.area[rows], want.area)
+        np.testing.assert_array_equal(state.bound[rows], _bounds(engine, group[state.pos[rows]], want, True))
+    np.testing.assert_array_equal(state.burn_count, state.burned.sum(axis=0))
+    np.testing.assert_array_equal(state.bound_sum, state.bound.sum(axis=0))
+
+
+def test_reburn_rejects_arrays_that_are_not_a_burn_with_trees(tile):
+    engine = MTTEngine(tile, WEATHER.scenarios[0])
+    fires = engine.burn([5], None, trees=True)
+    with pytest.raises(InputError, match="float32 arrival and int8 via"):
+        engine.reburn(None, fires.arrival.astype(np.float64), fires.via)
+    with pytest.raises(InputError, match="shape"):
+        engine.reburn(None, fires.arrival[:, :5], fires.via[:, :5])

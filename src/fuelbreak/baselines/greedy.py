@@ -59,8 +59,12 @@ class _FireState(PlanFires):
         if simulate.size:
             trial = breaks.copy()
             trial.ravel()[cell] = True
-            for sel, result in self.burn(simulate, trial):
-                saved += float((self.area[sel] - result.area).sum())
+            arrival, via = self.arrival[simulate], self.via[simulate]  # copies: the trial is not kept
+            for g in np.unique(self.group[simulate]):
+                rows = np.flatnonzero(self.group[simulate] == g)
+                self.fires.engines[g].reburn(trial, arrival, via, rows)  # only what the break cuts off
+            area = np.isfinite(arrival).reshape(len(simulate), -1).sum(axis=1)
+            saved += float((self.area[simulate] - area).sum())
         return saved / self.fires.n_fires
 
 

@@ -211,7 +211,9 @@ def _burn(travel, step, starts, duration, wp, pad, arrival, via):
     nothing. The search runs on scratch arrays of the padded grid; only the cells a fire reached are
     written to arrival[f] (H x W, inf beforehand) and reset afterwards, so a fire costs its burned
     cells, not the grid. When `via` has a row per fire, via[f] gets the stencil direction of the
-    fastest move into each cell (-1 beforehand: none), which makes the spread tree of the fire.
+    fastest move into each cell (-1 beforehand: none), which makes the spread tree of the fire. Of
+    several equally fast moves into a cell the one of the lowest stencil direction is kept, so the
+    tree is a function of the arrival times alone and `_reburn` can reproduce it.
     """
     track = via.shape[0] == starts.shape[0]
     n_cells, n_dir = travel.shape
@@ -246,6 +248,8 @@ def _burn(travel, step, starts, duration, wp, pad, arrival, via):
                             i = size
                             size += 1
                         _sift_up(best, heap, pos, v, i)
+                    elif nt == best[v] and k < came[v] and pos[v] != -2:
+                        came[v] = k  # a tie: the lowest direction wins, whatever the order of the search
         # Every cell the fire reached was settled (the heap ran dry): copy those out, reset them.
         for i in range(n_settled):
             u = settled[i]
@@ -256,6 +260,127 @@ def _burn(travel, step, starts, duration, wp, pad, arrival, via):
             best[u] = np.inf
             came[u] = -1
             pos[u] = -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _reburn(travel, blocked, step, duration, wp, pad, arrival, via, rows):
+    """Update, in place, fires `rows` burned with trees (arrival, via) to the fewer moves of `travel`.
+
+    `travel` may only have lost moves since the fires were burned (more breaks). A cell keeps its
+    arrival and its move unless the chain of moves that reached it now crosses a forbidden move or
+    a blocked cell: those cells, the subtrees below every such move, form the set S searched again,
+    seeded from the burned cells around S, whose times cannot change (times only grow when moves go,
+    and their own chains are intact). The search is `_burn`'s, with its tie rule, so the result is
+    value for value what burning the fires from scratch gives, at the cost of S and one pass over the
+    burned cells (Ramalingam and Reps 1996 call this the incremental shortest-path tree update).
+    """
+    h, w = arrival.shape[1], arrival.shape[2]
+    n_cells, n_dir = travel.shape
+    best = np.full(n_cells, np.inf, dtype=np.float32)
+    came = np.full(n_cells, -1, dtype=np.int8)
+    heap = np.empty(n_cells, dtype=np.int32)
+    pos = np.full(n_cells, -1, dtype=np.int32)  # -1 open, -2 final, else index in heap
+    inside = np.zeros(n_cells, dtype=np.uint8)  # 1: in S
+    burned = np.empty(n_cells, dtype=np.int32)
+    first = np.zeros(n_cells + 1, dtype=np.int32)  # children of each cell, as compressed rows
+    kids = np.empty(n_cells, dtype=np.int32)
+    queue = np.empty(n_cells, dtype=np.int32)
+    for f in rows:
+        nb = 0
+        for r in range(h):
+            for c in range(w):
+                if arrival[f, r, c] < np.inf:
+                    u = (r + pad) * wp + c + pad
+                    best[u] = arrival[f, r, c]
+                    came[u] = via[f, r, c]
+                    pos[u] = -2
+                    burned[nb] = u
+                    nb += 1
+        nq = 0
+        for i in range(nb):  # the roots of S: a blocked cell, or one reached by a forbidden move
+            u = burned[i]
+            k = came[u]
+            if blocked[u] or (k >= 0 and not travel[u - step[k], k] < np.inf):
+                inside[u] = 1
+                queue[nq] = u
+                nq += 1
+        if nq > 0:
+            for i in range(nb):
+                k = came[burned[i]]
+                if k >= 0:
+                    first[burned[i] - step[k] + 1] += 1
+            for u in range(n_cells):
+                first[u + 1] += first[u]
+            for i in range(nb):
+                u = burned[i]
+                k = came[u]
+                if k >= 0:
+                    p = u - step[k]
+                    kids[first[p]] = u
+                    first[p] += 1  # first[p] now ends p's children; p's start is first[p - 1]
+            head = 0
+            while head < nq:  # S: the roots and everything below them
+                u = queue[head]
+                head += 1
+                lo = first[u - 1] if u > 0 else 0
+                for i in range(lo, first[u]):
+                    v = kids[i]
+                    if inside[v] == 0:
+                        inside[v] = 1
+                        queue[nq] = v
+                        nq += 1
+            for i in range(nq):
+                v = queue[i]
+                best[v] = np.inf
+                came[v] = -1
+                pos[v] = -1
+            size = 0
+            for i in range(nq):  # seed S from the final cells around it
+                v = queue[i]
+                if blocked[v]:
+                    continue
+                for k in range(n_dir):
+                    u = v - step[k]
+                    if pos[u] == -2:
+                        nt = best[u] + travel[u, k]
+                        if nt <= duration:
+                            if nt < best[v]:
+                                best[v] = nt
+                                came[v] = k
+                            elif nt == best[v] and k < came[v]:
+                                came[v] = k
+                if best[v] < np.inf:
+                    _sift_up(best, heap, pos, v, size)
+                    size += 1
+            while size > 0:
+                u, size = _pop_min(best, heap, pos, size)
+                t = best[u]
+                for k in range(n_dir):
+                    nt = t + travel[u, k]
+                    if nt <= duration:
+                        v = u + step[k]
+                        if nt < best[v]:
+                            best[v] = nt
+                            came[v] = k
+                            i = pos[v]
+                            if i == -1:
+                                i = size
+                                size += 1
+                            _sift_up(best, heap, pos, v, i)
+                        elif nt == best[v] and k < came[v] and pos[v] != -2:
+                            came[v] = k
+            for i in range(nq):
+                v = queue[i]
+                r, c = v // wp - pad, v % wp - pad
+                arrival[f, r, c] = best[v]
+                via[f, r, c] = came[v]
+            first[:] = 0
+        for i in range(nb):
+            u = burned[i]
+            best[u] = np.inf
+            came[u] = -1
+            pos[u] = -1
+            inside[u] = 0
 
 
 @dataclass
@@ -401,3 +526,26 @@ class MTTEngine:
         via = np.full((len(ign), h, w) if trees else (0, 1, 1), -1, dtype=np.int8)
         _burn(travel, step, starts, np.float32(duration), wp, p, arrival, via)
         return BurnResult(arrival, duration, via if trees else None)
+
+    def reburn(self, breaks, arrival: np.ndarray, via: np.ndarray, rows=None) -> None:
+        """Bring fires burned with `trees=True` up to date with more breaks, in place.
+
+        `arrival` (K, H, W) float32 and `via` (K, H, W) int8 are fires this engine burned, at its
+        scenario's duration, under a subset of `breaks`; afterwards rows `rows` (default: all) are,
+        value for value, what `burn(ignitions, breaks, trees=True)` gives, but only the cells
+        downstream of a move the new breaks forbid are searched again (`_reburn`).
+        """
+        breaks = check_breaks(breaks, self.shape)
+        if arrival.dtype != np.float32 or via.dtype != np.int8 or arrival.shape != via.shape:
+            raise InputError("reburn needs the float32 arrival and int8 via arrays of a burn with trees")
+        if arrival.shape[1:] != self.shape or not (arrival.flags.c_contiguous and via.flags.c_contiguous):
+            raise InputError(f"fires of shape {arrival.shape[1:]} on a {self.shape} engine (C-ordered)")
+        rows = np.arange(len(arrival)) if rows is None else np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(arrival)):
+            raise InputError(f"reburn rows outside the {len(arrival)} fires")
+        p, wp = self._pad, self.shape[1] + 2 * self._pad
+        blocked = self._blocked(breaks)
+        travel = self._moves(breaks, blocked)
+        step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array([wp, 1])
+        duration = np.float32(self.scenario.duration)
+        _reburn(travel, blocked.ravel(), step, duration, wp, p, arrival, via, rows)

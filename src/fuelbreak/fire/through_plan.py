@@ -17,11 +17,12 @@ finite sample (an independent fire starts there with probability 1 / burnable ce
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.mtt import BurnResult, MTTEngine, check_breaks
-from fuelbreak.fire.trees import fire_trees
+from fuelbreak.fire.trees import _trees, fire_trees, move_tables
 
 
 def _bounds(engine: MTTEngine, ignitions: np.ndarray, result: BurnResult, neutral_roots: bool) -> np.ndarray:
@@ -48,6 +49,35 @@ def plan_view(
     return bp.astype(np.float32), down.astype(np.float32)
 
 
+@numba.njit(cache=True, nogil=True)
+def _refresh_rows(
+    rows, arrival, via, ignition, neutral_roots, steps, support, n_support, pred, size,
+    burned, bound, area, burn_count, bound_sum,
+):  # fmt: skip
+    """Rows `rows` of burned, bound and area from the fires' arrival and moves; the sums kept current.
+
+    The same values as `_bounds` on a fresh `BurnResult`: the spread-tree bounds (`_trees`), with a
+    neutral root counting for itself alone.
+    """
+    n = burned.shape[1]
+    for f in rows:
+        for u in range(n):
+            burn_count[u] -= burned[f, u]
+            bound_sum[u] -= bound[f, u]
+        _trees(arrival[f : f + 1], via[f : f + 1], steps, support, n_support, pred, size, bound[f : f + 1])
+        flat = arrival[f].ravel()
+        count = 0
+        for u in range(n):
+            burned[f, u] = flat[u] < np.inf
+            count += burned[f, u]
+        area[f] = count
+        if neutral_roots:
+            bound[f, ignition[f]] = 1 if burned[f, ignition[f]] else 0
+        for u in range(n):
+            burn_count[u] += burned[f, u]
+            bound_sum[u] += bound[f, u]
+
+
 class PlanFires:
     """The fires of a `FireSet` burned through a plan that grows one break at a time.
 
@@ -65,6 +95,14 @@ class PlanFires:
         n, cells = fires.n_fires, self.shape[0] * self.shape[1]
         self.burned = np.zeros((n, cells), dtype=bool)
         self.bound = np.zeros((n, cells), dtype=np.int32)
+        # arrival times and moves of every fire, so that a new break searches again only downstream of it
+        self.arrival = np.full((n, *self.shape), np.inf, dtype=np.float32)
+        self.via = np.full((n, *self.shape), -1, dtype=np.int8)
+        self._burned_once = False
+        self._ignition = np.array(
+            [fires.groups[g][i] for g, i in zip(self.group, self.pos, strict=True)], dtype=np.int64
+        )
+        self._scratch = np.empty((2, 1, cells), dtype=np.int32)  # predecessors and subtree sizes of a fire
         self.area = np.zeros(n, dtype=np.int64)
         self.burn_count = np.zeros(cells, dtype=np.int64)  # sums over fires, kept current by update
         self.bound_sum = np.zeros(cells, dtype=np.int64)
@@ -85,17 +123,28 @@ class PlanFires:
         return out
 
     def update(self, which: np.ndarray) -> None:
-        """Burn fires `which` again through the current breaks and refresh their rows."""
-        for sel, result in self.burn(which, self.breaks, trees=True):
-            g = self.group[sel[0]]
-            ign = self.fires.groups[g][self.pos[sel]]
-            self.burn_count -= self.burned[sel].sum(axis=0)
-            self.bound_sum -= self.bound[sel].sum(axis=0)
-            self.burned[sel] = result.burned.reshape(len(sel), -1)
-            self.bound[sel] = _bounds(self.fires.engines[g], ign, result, self.neutral_roots)
-            self.area[sel] = self.burned[sel].sum(axis=1)
-            self.burn_count += self.burned[sel].sum(axis=0)
-            self.bound_sum += self.bound[sel].sum(axis=0)
+        """Burn fires `which` again through the current breaks and refresh their rows.
+
+        The first time the fires burn from scratch; afterwards breaks only get added, so each fire is
+        brought up to date from its previous burn (`MTTEngine.reburn`: the same result, searching
+        only what the new breaks cut off). Rows and sums are then refreshed in one compiled pass.
+        """
+        which = np.asarray(which, dtype=np.int64)
+        if not self._burned_once:
+            self._burned_once = True
+            for sel, result in self.burn(which, self.breaks, trees=True):
+                self.arrival[sel], self.via[sel] = result.arrival, result.via
+        else:
+            for g in np.unique(self.group[which]):
+                self.fires.engines[g].reburn(
+                    self.breaks, self.arrival, self.via, which[self.group[which] == g]
+                )
+        tables = move_tables(self.fires.engines[0].stencil)
+        _refresh_rows(
+            which, self.arrival, self.via, self._ignition, self.neutral_roots, tables.steps, tables.support,
+            tables.n_support, self._scratch[0], self._scratch[1], self.burned, self.bound, self.area,
+            self.burn_count, self.bound_sum,
+        )  # fmt: skip
 
     def place(self, cells) -> None:
         """Add breaks at `cells` (flat indices); the fires whose paths touch any of them burn again.
