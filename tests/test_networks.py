@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -227,3 +228,27 @@ def test_unknown_or_repeated_inputs_are_config_errors():
         build_model("basic", C, inputs=["breaks"])
     with pytest.raises(ConfigError, match="'inputs' must be list"):
         build_model("basic", len(CHANNELS), inputs="breaks")
+
+
+@pytest.mark.parametrize("model_type", ["basic", "enhanced", "dueling"])
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize("inputs", [(), ("burnable", "intensity_east", "downstream_area", "breaks")])
+def test_static_split_gives_the_networks_q_values(model_type, skip, inputs):
+    """Over a plan only a few channels change: the split input layers must change nothing else."""
+    from fuelbreak.agents.networks import StaticSplit
+    from fuelbreak.env.observation import CHANNELS
+
+    torch.manual_seed(0)
+    model = build_model(model_type, len(CHANNELS), width=8, skip=skip, inputs=list(inputs)).eval()
+    dynamic = [CHANNELS.index(c) for c in ("burn_probability", "downstream_area", "breaks")]
+    split = StaticSplit(model, dynamic).eval()
+    assert split.dynamic == [c for c in dynamic if not inputs or CHANNELS[c] in inputs]
+    rng = np.random.default_rng(1)
+    static = torch.as_tensor(rng.random((1, len(CHANNELS), 12, 12)), dtype=torch.float32)
+    with torch.no_grad():
+        first, skip_out = split.static(static)
+        for _ in range(3):  # the plan moves on: new dynamic channels, the same static ones
+            obs = static.clone()
+            obs[:, dynamic] = torch.as_tensor(rng.random((1, 3, 12, 12)), dtype=torch.float32)
+            got = split(obs[:, split.dynamic], first, skip_out)
+            torch.testing.assert_close(got, model(obs), rtol=1e-5, atol=1e-5)

@@ -39,3 +39,17 @@ def test_best_legal_takes_the_best_legal_cells_best_first(k):
         scores = q.ravel()[cells]
         for a, b, ca, cb in zip(scores[:-1], scores[1:], cells[:-1], cells[1:], strict=True):
             assert a > b or (a == b and ca < cb)
+
+
+def test_plan_q_gives_q_maps_values_along_a_plan():
+    from fuelbreak.env.observation import CHANNEL_INDEX, PLAN_CHANNELS
+
+    torch.manual_seed(0)
+    policy = DQNPolicy(build_model("basic", len(CHANNELS), width=8, skip=True).eval(), cells_per_step=1)
+    rng = np.random.default_rng(2)
+    static = rng.random((len(CHANNELS), 16, 16)).astype(np.float32)
+    q_of = policy.plan_q(static)
+    for _ in range(3):
+        obs = static.copy()
+        obs[[*PLAN_CHANNELS, CHANNEL_INDEX["breaks"]]] = rng.random((3, 16, 16))
+        np.testing.assert_allclose(q_of(obs), policy.q_map(obs), rtol=1e-5, atol=1e-5)

@@ -29,7 +29,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class EnvConfig:
     tile_size: int = 50  # cells per side of a synthetic tile (30 m cells)
     budget_fraction: float = 0.05  # share of a tile's cells that may be treated in an episode
-    cells_per_step: int = 3  # cells per action (the best of one Q map); the observation follows the plan after each
+    cells_per_step: int = 1  # cells per action (the best of one Q map); the observation follows the plan after each
     n_ignitions: int = 16  # fires per episode that score its steps (common random numbers)
     bp_fires: int = 64  # observation fires: burn probability and downstream area through the breaks
     engine: str = "mtt"  # spread engine for training: "mtt" (fast) or "levelset"

@@ -166,6 +166,15 @@ class QNet(nn.Module):
         return self._q(obs.contiguous(memory_format=torch.channels_last), mask)
 
     def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
+        first, skip = self.first_layers()
+        return self.from_first(first(obs), skip(obs) if skip is not None else None, mask)
+
+    def first_layers(self) -> tuple[nn.Conv2d, nn.Conv2d | None]:
+        """The convolutions that read the input: the first layer and the linear `skip` path (or None)."""
+        raise NotImplementedError
+
+    def from_first(self, first: Tensor, skip: Tensor | None, mask: Tensor | None) -> Tensor:
+        """Q (B, H, W) from the first layer's output (before its activation) and the skip path's."""
         raise NotImplementedError
 
     def _channels_last(self) -> None:
@@ -179,7 +188,9 @@ def _check_inputs(inputs: Sequence[str], in_channels: int, who: str) -> list[str
     if not names:
         return []
     if in_channels != len(CHANNELS):
-        raise ConfigError(f"{who} inputs name observation channels, so the model must take all {len(CHANNELS)}")
+        raise ConfigError(
+            f"{who} inputs name observation channels, so the model must take all {len(CHANNELS)}"
+        )
     unknown = [c for c in names if not isinstance(c, str) or c not in CHANNEL_INDEX]
     if unknown or len(set(names)) != len(names):
         raise ConfigError(
@@ -222,7 +233,12 @@ class BasicQNet(QNet):
         super().__init__(in_channels, inputs)
         width = _check_width(width, "basic")
         dilations = _check_dilations(dilations, "basic")
-        self.hparams = {"in_channels": in_channels, "width": width, "dilations": dilations, "skip": bool(skip)}
+        self.hparams = {
+            "in_channels": in_channels,
+            "width": width,
+            "dilations": dilations,
+            "skip": bool(skip),
+        }
         if self.inputs:
             self.hparams["inputs"] = list(self.inputs)
         layers: list[nn.Module] = []
@@ -235,10 +251,13 @@ class BasicQNet(QNet):
         self.skip = nn.Conv2d(self.n_inputs, 1, 1) if skip else None
         self._channels_last()
 
-    def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
-        q = self.head(self.body(obs))
-        if self.skip is not None:
-            q = q + self.skip(obs)
+    def first_layers(self) -> tuple[nn.Conv2d, nn.Conv2d | None]:
+        return self.body[0], self.skip
+
+    def from_first(self, first: Tensor, skip: Tensor | None, mask: Tensor | None) -> Tensor:
+        q = self.head(self.body[1:](first))
+        if skip is not None:
+            q = q + skip
         return q.squeeze(1)
 
 
@@ -282,15 +301,18 @@ class EnhancedQNet(QNet):
         self.skip = nn.Conv2d(self.n_inputs, 1, 1) if skip else None  # as in BasicQNet
         self._channels_last()
 
-    def _per_cell(self, obs: Tensor, features: Tensor) -> Tensor:
+    def _per_cell(self, features: Tensor, skip: Tensor | None) -> Tensor:
         """The per-cell head on the trunk's features, plus the linear path from the input when `skip`."""
         q = self.head(self.context(features))
-        if self.skip is not None:
-            q = q + self.skip(obs)
+        if skip is not None:
+            q = q + skip
         return q.squeeze(1)
 
-    def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
-        return self._per_cell(obs, self.trunk(obs))
+    def first_layers(self) -> tuple[nn.Conv2d, nn.Conv2d | None]:
+        return self.trunk.stem, self.skip
+
+    def from_first(self, first: Tensor, skip: Tensor | None, mask: Tensor | None) -> Tensor:
+        return self._per_cell(self.trunk.blocks(F.relu(first)), skip)
 
 
 class DuelingQNet(EnhancedQNet):
@@ -321,18 +343,64 @@ class DuelingQNet(EnhancedQNet):
 
     def streams(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """The value (B,) and the raw advantage (B, H, W), before they are combined."""
-        h = self.trunk(obs)
-        value = self.value(self.context.pooled(h)).squeeze(1)
-        return value, self._per_cell(obs, h)
+        return self._streams(self.trunk.stem(obs), self.skip(obs) if self.skip is not None else None)
 
-    def _q(self, obs: Tensor, mask: Tensor | None) -> Tensor:
-        value, adv = self.streams(obs)
+    def _streams(self, first: Tensor, skip: Tensor | None) -> tuple[Tensor, Tensor]:
+        h = self.trunk.blocks(F.relu(first))
+        value = self.value(self.context.pooled(h)).squeeze(1)
+        return value, self._per_cell(h, skip)
+
+    def from_first(self, first: Tensor, skip: Tensor | None, mask: Tensor | None) -> Tensor:
+        value, adv = self._streams(first, skip)
         if mask is None:
             mean = adv.mean(dim=(1, 2))
         else:
             m = mask.to(adv.dtype)
             mean = (adv * m).sum(dim=(1, 2)) / m.sum(dim=(1, 2)).clamp(min=1.0)
         return value[:, None, None] + adv - mean[:, None, None]
+
+
+class StaticSplit(nn.Module):
+    """A Q-network with its input layers split into what a plan changes and what it does not.
+
+    The first convolution and the skip path are linear in the input, so over a plan, where only a
+    few channels follow the breaks, their response to the other channels is computed once
+    (`static`) and each step convolves the `dynamic` channels alone: the same Q values to float
+    rounding, at a fraction of the first layer's cost. `forward(x_dynamic, first_static,
+    skip_static)` takes the dynamic channels in `dynamic` order.
+    """
+
+    def __init__(self, model: QNet, dynamic: Sequence[int]) -> None:
+        super().__init__()
+        self.model = model
+        index = model._input_index.tolist()  # observation channel of each network input
+        self.dynamic = [c for c in dynamic if c in index]  # observation channels the network reads
+        where = torch.tensor([index.index(c) for c in self.dynamic], dtype=torch.long)
+        keep = torch.ones(len(index), dtype=torch.bool)
+        keep[where] = False
+        self.register_buffer("_static_mask", keep.to(torch.float32)[None, :, None, None], persistent=False)
+        first, skip = model.first_layers()
+        self.first = _conv_part(first, where)
+        self.skip = _conv_part(skip, where) if skip is not None else None
+
+    def static(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """The first layer's and the skip path's response (biases included) to the static channels."""
+        x = obs.index_select(1, self.model._input_index) * self._static_mask
+        first, skip = self.model.first_layers()
+        skip_out = skip(x) if skip is not None else torch.zeros_like(x[:, :1])
+        return first(x), skip_out
+
+    def forward(self, x_dynamic: Tensor, first_static: Tensor, skip_static: Tensor) -> Tensor:
+        skip = skip_static + self.skip(x_dynamic) if self.skip is not None else None
+        return self.model.from_first(first_static + self.first(x_dynamic), skip, None)
+
+
+def _conv_part(conv: nn.Conv2d, channels: Tensor) -> nn.Conv2d:
+    """The convolution restricted to some input channels, without bias."""
+    part = nn.Conv2d(len(channels), conv.out_channels, conv.kernel_size, padding=conv.padding, dilation=conv.dilation, bias=False)  # fmt: skip
+    with torch.no_grad():
+        part.weight.copy_(conv.weight.index_select(1, channels.to(conv.weight.device)))
+    return part
 
 
 MODELS: dict[str, type[QNet]] = {"basic": BasicQNet, "enhanced": EnhancedQNet, "dueling": DuelingQNet}

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from fuelbreak.agents.checkpoint import check_channels, load_checkpoint, model_from_checkpoint
-from fuelbreak.agents.networks import QNet
-from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
+from fuelbreak.agents.networks import QNet, StaticSplit
+from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS, PLAN_CHANNELS, static_channels, with_plan
 from fuelbreak.env.simulation import INTENSITY_AZIMUTHS
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.montecarlo import behaviors_for, check_plan, draw_fires
@@ -29,6 +29,7 @@ from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
 
 BP_FIRES = 64  # observation fires when a checkpoint does not record env.bp_fires
+PLAN_FOLLOWING = (*PLAN_CHANNELS, CHANNEL_INDEX["breaks"])  # the channels a plan changes
 
 
 def observation_fires(
@@ -143,6 +144,39 @@ class DQNPolicy:
             self._frozen[key] = fn
         return fn
 
+    def plan_q(self, static: np.ndarray):
+        """A function from an observation of one plan to its Q map (H, W), for observations whose
+        channels other than those that follow the plan are `static`'s.
+
+        The network's input layers see the static channels once (`StaticSplit`); each call then
+        convolves only the channels the plan changes: the same values as `q_map` to float rounding,
+        in about three quarters of its time. Call it on one torch thread, as `q_map` runs.
+        """
+        split = self._frozen.get("split")
+        if split is None:
+            split = self._frozen["split"] = StaticSplit(self.model, PLAN_FOLLOWING).eval()
+        with torch.no_grad():
+            x = torch.as_tensor(static[None], dtype=torch.float32)
+            first, skip = split.static(x.contiguous(memory_format=torch.channels_last))
+            dynamic = split.dynamic
+            example = (x[:, dynamic].contiguous(), first, skip)
+        key = ("split", *x.shape)
+        fn = self._frozen.get(key)
+        if fn is None:
+            try:
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fn = torch.jit.optimize_for_inference(torch.jit.trace(split, example, check_trace=False))
+            except (RuntimeError, TypeError):
+                fn = split
+            self._frozen[key] = fn
+
+        def q_of(obs: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return fn(torch.as_tensor(obs[None, dynamic], dtype=torch.float32), first, skip)[0].numpy()
+
+        return q_of
+
     def rollout(
         self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
     ) -> list[PlanStep]:
@@ -155,17 +189,23 @@ class DQNPolicy:
         steps: list[PlanStep] = []
         placed = 0
         view = fires.view()
-        while placed < budget:
-            k = min(self.cells_per_step, budget - placed)
-            q = self.q_map(with_plan(static, breaks, *view))
-            cells = best_legal(q, legal, k)
-            steps.append(PlanStep(np.where(legal, q, np.nan), cells))
-            breaks.flat[cells] = True
-            legal.flat[cells] = False
-            if self.plan_aware:
-                fires.place(cells)
-                view = fires.view()
-            placed += k
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one small observation at a time (see q_map)
+        try:
+            q_of = self.plan_q(static)
+            while placed < budget:
+                k = min(self.cells_per_step, budget - placed)
+                q = q_of(with_plan(static, breaks, *view))
+                cells = best_legal(q, legal, k)
+                steps.append(PlanStep(np.where(legal, q, np.nan), cells))
+                breaks.flat[cells] = True
+                legal.flat[cells] = False
+                if self.plan_aware:
+                    fires.place(cells)
+                    view = fires.view()
+                placed += k
+        finally:
+            torch.set_num_threads(threads)
         return steps
 
     def plan(

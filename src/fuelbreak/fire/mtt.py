@@ -202,6 +202,13 @@ def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
 
 
 @numba.njit(cache=True, nogil=True)
+def _block_breaks_stacked(travel, blocked, breaks, offsets, counts, wp):
+    """`_block_breaks` on every scenario's moves of a (G, cells, directions) stack."""
+    for g in range(travel.shape[0]):
+        _block_breaks(travel[g], blocked, breaks, offsets, counts, wp)
+
+
+@numba.njit(cache=True, nogil=True)
 def _burn(travel, step, starts, duration, wp, pad, arrival, via):
     """Dijkstra from each start cell over the flat padded grid; arrival[f] = minutes (inf beyond `duration`).
 
@@ -263,10 +270,11 @@ def _burn(travel, step, starts, duration, wp, pad, arrival, via):
 
 
 @numba.njit(cache=True, nogil=True)
-def _reburn(travel, blocked, step, duration, wp, pad, arrival, via, rows):
+def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows):
     """Update, in place, fires `rows` burned with trees (arrival, via) to the fewer moves of `travel`.
 
-    `travel` may only have lost moves since the fires were burned (more breaks). A cell keeps its
+    Fire f burned on travel[group[f]] (G, cells, directions) for duration[group[f]] minutes; the
+    moves may only have been lost since (more breaks). A cell keeps its
     arrival and its move unless the chain of moves that reached it now crosses a forbidden move or
     a blocked cell: those cells, the subtrees below every such move, form the set S searched again,
     seeded from the burned cells around S, whose times cannot change (times only grow when moves go,
@@ -275,7 +283,7 @@ def _reburn(travel, blocked, step, duration, wp, pad, arrival, via, rows):
     burned cells (Ramalingam and Reps 1996 call this the incremental shortest-path tree update).
     """
     h, w = arrival.shape[1], arrival.shape[2]
-    n_cells, n_dir = travel.shape
+    n_cells, n_dir = travel.shape[1], travel.shape[2]
     best = np.full(n_cells, np.inf, dtype=np.float32)
     came = np.full(n_cells, -1, dtype=np.int8)
     heap = np.empty(n_cells, dtype=np.int32)
@@ -286,6 +294,8 @@ def _reburn(travel, blocked, step, duration, wp, pad, arrival, via, rows):
     kids = np.empty(n_cells, dtype=np.int32)
     queue = np.empty(n_cells, dtype=np.int32)
     for f in rows:
+        moves = travel[group[f]]
+        limit = duration[group[f]]
         nb = 0
         for r in range(h):
             for c in range(w):
@@ -300,7 +310,7 @@ def _reburn(travel, blocked, step, duration, wp, pad, arrival, via, rows):
         for i in range(nb):  # the roots of S: a blocked cell, or one reached by a forbidden move
             u = burned[i]
             k = came[u]
-            if blocked[u] or (k >= 0 and not travel[u - step[k], k] < np.inf):
+            if blocked[u] or (k >= 0 and not moves[u - step[k], k] < np.inf):
                 inside[u] = 1
                 queue[nq] = u
                 nq += 1
@@ -342,8 +352,8 @@ def _reburn(travel, blocked, step, duration, wp, pad, arrival, via, rows):
                 for k in range(n_dir):
                     u = v - step[k]
                     if pos[u] == -2:
-                        nt = best[u] + travel[u, k]
-                        if nt <= duration:
+                        nt = best[u] + moves[u, k]
+                        if nt <= limit:
                             if nt < best[v]:
                                 best[v] = nt
                                 came[v] = k
@@ -356,8 +366,8 @@ def _reburn(travel, blocked, step, duration, wp, pad, arrival, via, rows):
                 u, size = _pop_min(best, heap, pos, size)
                 t = best[u]
                 for k in range(n_dir):
-                    nt = t + travel[u, k]
-                    if nt <= duration:
+                    nt = t + moves[u, k]
+                    if nt <= limit:
                         v = u + step[k]
                         if nt < best[v]:
                             best[v] = nt
@@ -466,6 +476,11 @@ class MTTEngine:
             padded, self._blocked(np.zeros(self.shape, bool)), self._offsets, self._counts
         )
         self._blocked_open = self._blocked(np.zeros(self.shape, bool))
+        self.padded_width = self.shape[1] + 2 * p
+        # flat padded-grid offset of each stencil move
+        self.step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array(
+            [self.padded_width, 1]
+        )
 
     @property
     def travel(self) -> np.ndarray:
@@ -543,9 +558,8 @@ class MTTEngine:
         rows = np.arange(len(arrival)) if rows is None else np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= len(arrival)):
             raise InputError(f"reburn rows outside the {len(arrival)} fires")
-        p, wp = self._pad, self.shape[1] + 2 * self._pad
         blocked = self._blocked(breaks)
         travel = self._moves(breaks, blocked)
-        step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array([wp, 1])
-        duration = np.float32(self.scenario.duration)
-        _reburn(travel, blocked.ravel(), step, duration, wp, p, arrival, via, rows)
+        duration = np.array([self.scenario.duration], dtype=np.float32)
+        group = np.zeros(len(arrival), dtype=np.int64)
+        _reburn(travel[None], blocked.ravel(), self.step, duration, group, self.padded_width, self._pad, arrival, via, rows)  # fmt: skip

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from fuelbreak.fire.montecarlo import FireSet
-from fuelbreak.fire.mtt import BurnResult, MTTEngine, check_breaks
+from fuelbreak.fire.mtt import BurnResult, MTTEngine, _block_breaks_stacked, _reburn, check_breaks
 from fuelbreak.fire.trees import _trees, fire_trees, move_tables
 
 
@@ -99,6 +99,9 @@ class PlanFires:
         self.arrival = np.full((n, *self.shape), np.inf, dtype=np.float32)
         self.via = np.full((n, *self.shape), -1, dtype=np.int8)
         self._burned_once = False
+        # moves of every scenario group through the breaks (G, cells, directions), kept current by place
+        self._travel: np.ndarray | None = None
+        self._blocked: np.ndarray | None = None
         self._ignition = np.array(
             [fires.groups[g][i] for g, i in zip(self.group, self.pos, strict=True)], dtype=np.int64
         )
@@ -135,10 +138,16 @@ class PlanFires:
             for sel, result in self.burn(which, self.breaks, trees=True):
                 self.arrival[sel], self.via[sel] = result.arrival, result.via
         else:
-            for g in np.unique(self.group[which]):
-                self.fires.engines[g].reburn(
-                    self.breaks, self.arrival, self.via, which[self.group[which] == g]
-                )
+            if self._travel is None:
+                engines = self.fires.engines
+                self._blocked = engines[0]._blocked(self.breaks).copy()
+                self._travel = np.stack([e._moves(self.breaks, self._blocked) for e in engines])
+                self._duration = np.array([e.scenario.duration for e in engines], dtype=np.float32)
+            e = self.fires.engines[0]
+            _reburn(
+                self._travel, self._blocked.ravel(), e.step, self._duration, self.group, e.padded_width,
+                e._pad, self.arrival, self.via, which,
+            )  # fmt: skip
         tables = move_tables(self.fires.engines[0].stencil)
         _refresh_rows(
             which, self.arrival, self.via, self._ignition, self.neutral_roots, tables.steps, tables.support,
@@ -153,7 +162,17 @@ class PlanFires:
         """
         cells = np.asarray(cells, dtype=np.int64).reshape(-1)
         touched = np.flatnonzero((self.bound[:, cells] > 0).any(axis=1))
+        new = cells[~self.breaks.ravel()[cells]]
         self.breaks.ravel()[cells] = True
+        if self._travel is not None and new.size:
+            e = self.fires.engines[0]
+            w = self.shape[1]
+            padded = (new // w + e._pad) * e.padded_width + new % w + e._pad
+            self._blocked.ravel()[padded] = 1
+            burnable = padded[~e.nonburnable.ravel()[new]]
+            _block_breaks_stacked(
+                self._travel, self._blocked, burnable, e._offsets, e._counts, e.padded_width
+            )
         if touched.size:
             self.update(touched)
 
