@@ -64,6 +64,7 @@ def test_export_writes_weights_config_and_record(tmp_path):
 
 
 @pytest.mark.reproduce
+@pytest.mark.timeout(3700)  # a whole default training; the suite's 300 s would stop it
 def test_the_default_config_reproduces_the_shipped_weights(tmp_path):
     """`fuelbreak train` with the packaged default config makes the shipped weights (same machine kind).
 

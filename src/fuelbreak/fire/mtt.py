@@ -542,6 +542,34 @@ class MTTEngine:
         _burn(travel, step, starts, np.float32(duration), wp, p, arrival, via)
         return BurnResult(arrival, duration, via if trees else None)
 
+    def moves_through(self, breaks) -> tuple[np.ndarray, np.ndarray]:
+        """The blocked mask of the padded grid and the moves (padded cells, directions) allowed
+        through `breaks`: fresh arrays, for a plan that grows with `forbid` and burns with
+        `reburn_stacked`."""
+        breaks = check_breaks(breaks, self.shape)
+        blocked = self._blocked(breaks).copy()
+        travel = self._moves(breaks, blocked)
+        return blocked, (travel.copy() if travel is self._travel_open else travel)
+
+    def forbid(self, travel: np.ndarray, blocked: np.ndarray, cells) -> None:
+        """Add breaks at flat `cells` to a `moves_through` pair, in place; `travel` may stack the
+        moves of several engines on this landscape (G, padded cells, directions)."""
+        h, w = self.shape
+        cells = np.asarray(cells, dtype=np.int64).reshape(-1)
+        if cells.size and (cells.min() < 0 or cells.max() >= h * w):
+            raise InputError(f"break cell index outside the {h}x{w} grid")
+        padded = (cells // w + self._pad) * self.padded_width + cells % w + self._pad
+        blocked.ravel()[padded] = 1
+        burnable = padded[~self.nonburnable.ravel()[cells]]
+        stack = travel if travel.ndim == 3 else travel[None]
+        _block_breaks_stacked(stack, blocked, burnable, self._offsets, self._counts, self.padded_width)
+
+    def reburn_stacked(self, travel, blocked, durations, group, arrival, via, rows) -> None:
+        """`reburn` for fires of several engines on this landscape at once: fire f burned on
+        travel[group[f]] for durations[group[f]] minutes; `travel` and `blocked` now hold the breaks
+        (`moves_through`, `forbid`). No checks: callers keep the arrays as `PlanFires` does."""
+        _reburn(travel, blocked.ravel(), self.step, durations, group, self.padded_width, self._pad, arrival, via, rows)  # fmt: skip
+
     def reburn(self, breaks, arrival: np.ndarray, via: np.ndarray, rows=None) -> None:
         """Bring fires burned with `trees=True` up to date with more breaks, in place.
 

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from fuelbreak.fire.montecarlo import FireSet
-from fuelbreak.fire.mtt import BurnResult, MTTEngine, _block_breaks_stacked, _reburn, check_breaks
+from fuelbreak.fire.mtt import BurnResult, MTTEngine, check_breaks
 from fuelbreak.fire.trees import _trees, fire_trees, move_tables
 
 
@@ -138,16 +138,14 @@ class PlanFires:
             for sel, result in self.burn(which, self.breaks, trees=True):
                 self.arrival[sel], self.via[sel] = result.arrival, result.via
         else:
+            engines = self.fires.engines
             if self._travel is None:
-                engines = self.fires.engines
-                self._blocked = engines[0]._blocked(self.breaks).copy()
-                self._travel = np.stack([e._moves(self.breaks, self._blocked) for e in engines])
+                self._blocked = engines[0].moves_through(self.breaks)[0]
+                self._travel = np.stack([e.moves_through(self.breaks)[1] for e in engines])
                 self._duration = np.array([e.scenario.duration for e in engines], dtype=np.float32)
-            e = self.fires.engines[0]
-            _reburn(
-                self._travel, self._blocked.ravel(), e.step, self._duration, self.group, e.padded_width,
-                e._pad, self.arrival, self.via, which,
-            )  # fmt: skip
+            engines[0].reburn_stacked(
+                self._travel, self._blocked, self._duration, self.group, self.arrival, self.via, which
+            )
         tables = move_tables(self.fires.engines[0].stencil)
         _refresh_rows(
             which, self.arrival, self.via, self._ignition, self.neutral_roots, tables.steps, tables.support,
@@ -165,14 +163,7 @@ class PlanFires:
         new = cells[~self.breaks.ravel()[cells]]
         self.breaks.ravel()[cells] = True
         if self._travel is not None and new.size:
-            e = self.fires.engines[0]
-            w = self.shape[1]
-            padded = (new // w + e._pad) * e.padded_width + new % w + e._pad
-            self._blocked.ravel()[padded] = 1
-            burnable = padded[~e.nonburnable.ravel()[new]]
-            _block_breaks_stacked(
-                self._travel, self._blocked, burnable, e._offsets, e._counts, e.padded_width
-            )
+            self.fires.engines[0].forbid(self._travel, self._blocked, new)
         if touched.size:
             self.update(touched)
 
