@@ -147,6 +147,32 @@ def _pop_min(keys, heap, pos, size):
     return top, size
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _relax(u, travel, step, duration, best, came, heap, pos, size):
+    """Dijkstra's relaxation of the moves out of settled cell u; returns the new heap size.
+
+    A cell reached faster gets the time and the move; of equally fast moves into a cell not yet
+    settled the lowest direction wins, whatever the order of the search, so that the spread tree
+    is a function of the arrival times alone.
+    """
+    t = best[u]
+    for k in range(travel.shape[1]):
+        nt = t + travel[u, k]
+        if nt <= duration:
+            v = u + step[k]
+            if nt < best[v]:
+                best[v] = nt
+                came[v] = k
+                i = pos[v]
+                if i == -1:
+                    i = size
+                    size += 1
+                _sift_up(best, heap, pos, v, i)
+            elif nt == best[v] and k < came[v] and pos[v] != -2:
+                came[v] = k
+    return size
+
+
 @numba.njit(cache=True, nogil=True)
 def _effective_travel(travel, blocked, offsets, counts):
     """Travel times (cell-major, flat padded grid) with every move into or across a blocked cell removed.
@@ -242,21 +268,7 @@ def _burn(travel, step, starts, duration, wp, pad, arrival, via):
             u, size = _pop_min(best, heap, pos, size)
             settled[n_settled] = u
             n_settled += 1
-            t = best[u]
-            for k in range(n_dir):
-                nt = t + travel[u, k]
-                if nt <= duration:
-                    v = u + step[k]
-                    if nt < best[v]:
-                        best[v] = nt
-                        came[v] = k
-                        i = pos[v]
-                        if i == -1:
-                            i = size
-                            size += 1
-                        _sift_up(best, heap, pos, v, i)
-                    elif nt == best[v] and k < came[v] and pos[v] != -2:
-                        came[v] = k  # a tie: the lowest direction wins, whatever the order of the search
+            size = _relax(u, travel, step, duration, best, came, heap, pos, size)
         # Every cell the fire reached was settled (the heap ran dry): copy those out, reset them.
         for i in range(n_settled):
             u = settled[i]
@@ -364,21 +376,7 @@ def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows)
                     size += 1
             while size > 0:
                 u, size = _pop_min(best, heap, pos, size)
-                t = best[u]
-                for k in range(n_dir):
-                    nt = t + moves[u, k]
-                    if nt <= limit:
-                        v = u + step[k]
-                        if nt < best[v]:
-                            best[v] = nt
-                            came[v] = k
-                            i = pos[v]
-                            if i == -1:
-                                i = size
-                                size += 1
-                            _sift_up(best, heap, pos, v, i)
-                        elif nt == best[v] and k < came[v] and pos[v] != -2:
-                            came[v] = k
+                size = _relax(u, moves, step, limit, best, came, heap, pos, size)
             for i in range(nq):
                 v = queue[i]
                 r, c = v // wp - pad, v % wp - pad
