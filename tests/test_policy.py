@@ -53,3 +53,11 @@ def test_plan_q_gives_q_maps_values_along_a_plan():
         obs = static.copy()
         obs[[*PLAN_CHANNELS, CHANNEL_INDEX["breaks"]]] = rng.random((3, 16, 16))
         np.testing.assert_allclose(q_of(obs), policy.q_map(obs), rtol=1e-5, atol=1e-5)
+
+
+def test_plan_q_of_a_network_that_reads_no_plan_channel_is_q_map():
+    torch.manual_seed(0)
+    model = build_model("basic", len(CHANNELS), width=8, skip=True, inputs=["burnable", "slope"]).eval()
+    policy = DQNPolicy(model, cells_per_step=1)
+    obs = np.random.default_rng(3).random((len(CHANNELS), 10, 10)).astype(np.float32)
+    np.testing.assert_array_equal(policy.plan_q(obs)(obs), policy.q_map(obs))

@@ -380,8 +380,9 @@ class StaticSplit(nn.Module):
         keep[where] = False
         self.register_buffer("_static_mask", keep.to(torch.float32)[None, :, None, None], persistent=False)
         first, skip = model.first_layers()
-        self.first = _conv_part(first, where)
-        self.skip = _conv_part(skip, where) if skip is not None else None
+        # without dynamic channels there is nothing to convolve a step: callers use the network itself
+        self.first = _conv_part(first, where) if self.dynamic else None
+        self.skip = _conv_part(skip, where) if skip is not None and self.dynamic else None
 
     def static(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """The first layer's and the skip path's response (biases included) to the static channels."""

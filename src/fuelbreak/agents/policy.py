@@ -155,6 +155,8 @@ class DQNPolicy:
         split = self._frozen.get("split")
         if split is None:
             split = self._frozen["split"] = StaticSplit(self.model, PLAN_FOLLOWING).eval()
+        if not split.dynamic:  # a network that reads none of the plan's channels: nothing to split
+            return self.q_map
         with torch.no_grad():
             x = torch.as_tensor(static[None], dtype=torch.float32)
             first, skip = split.static(x.contiguous(memory_format=torch.channels_last))
