@@ -201,3 +201,44 @@ def test_plan_aware_false_keeps_the_fire_channels_of_the_tile_without_breaks():
     for name in ("burn_probability", "downstream_area"):
         np.testing.assert_array_equal(obs1[CHANNEL_INDEX[name]], obs0[CHANNEL_INDEX[name]])
     assert obs1[CHANNEL_INDEX["breaks"]].sum() == 4
+
+
+@pytest.mark.parametrize("cells_per_step", [1, 3])
+@pytest.mark.parametrize("plan_aware", [True, False])
+def test_in_process_steps_equal_the_step_task_value_for_value(cells_per_step, plan_aware):
+    """`step` keeps the episode's fires and updates them; a vector env runs the pure task instead."""
+    from fuelbreak.landscape.synthetic import synthetic_tile
+
+    kw = dict(data=[synthetic_tile(24, seed=s) for s in range(3)], budget=24, n_ignitions=12,
+              bp_fires=24, cells_per_step=cells_per_step, plan_aware=plan_aware)  # fmt: skip
+    here, task = make_env(**kw), make_env(**kw)
+    rng = np.random.default_rng(0)
+    for episode in range(3):
+        obs_a, info_a = here.reset(seed=episode)
+        obs_b, info_b = task.reset(seed=episode)
+        done = False
+        while not done:
+            legal = np.flatnonzero(info_a["action_mask"])
+            action = rng.choice(legal, size=cells_per_step, replace=False)
+            obs_a, r_a, done, _, info_a = here.step(action)
+            obs_b, r_b, done_b, _, info_b = task.complete_step(task.step_task(action).run())
+            np.testing.assert_array_equal(obs_a, obs_b)
+            assert r_a == r_b and done == done_b
+            assert info_a["burned_after"] == info_b["burned_after"]
+        assert here._fires is not None  # the in-process path was the one taken
+
+
+def test_a_step_task_in_the_middle_of_an_episode_restarts_the_kept_fires():
+    here, task = make_env(), make_env()
+    obs, info = here.reset(seed=3)
+    task.reset(seed=3)
+    for i in range(8):
+        action = int(np.flatnonzero(info["action_mask"])[i * 7 % 20])
+        if i == 3:  # this step goes through a task, as a vector env would run it
+            obs, r, _, _, info = here.complete_step(here.step_task(action).run())
+            assert here._fires is None
+        else:
+            obs, r, _, _, info = here.step(action)
+        obs_b, r_b, _, _, _ = task.complete_step(task.step_task(action).run())
+        np.testing.assert_array_equal(obs, obs_b)
+        assert r == r_b

@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
-from fuelbreak.env.simulation import StepResult, TileFire, simulate_step, start_episode
+from fuelbreak.env.simulation import EpisodeFires, StepResult, TileFire, simulate_step, start_episode
 from fuelbreak.env.spaces import CellSpace, CellsSpace
 from fuelbreak.errors import ConfigError, InputError
 from fuelbreak.fire.montecarlo import ENGINES, sample_ignitions
@@ -155,6 +155,7 @@ class FuelBreakEnv(gym.Env):
             else CellsSpace(self.n_cells, self.cells_per_step)
         )
         self._pending: np.ndarray | None = None
+        self._fires: EpisodeFires | None = None  # the episode's fires, kept by in-process steps
         self._episode_ready = False
         self.skipped_tiles = 0
 
@@ -241,6 +242,7 @@ class FuelBreakEnv(gym.Env):
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         self.tile_fire = tile_fire
+        self._fires: EpisodeFires | None = None  # made by the first in-process step
         self._static = static_channels(
             self.landscape, tile_fire.intensity, tile_fire.burn_probability, tile_fire.downstream
         )
@@ -256,12 +258,18 @@ class FuelBreakEnv(gym.Env):
     # ------------------------------------------------------------------------------------------ step
     def step_task(self, action) -> Task:
         """Check the action, and return the task that burns the episode's fires through the new breaks."""
+        self._begin_step(action)
+        self._fires = None  # the episode goes on elsewhere: an in-process step would start them again
+        return self._step_task()
+
+    def _begin_step(self, action) -> None:
         if not self._episode_ready:
             raise InputError("step() called before reset() or after the episode ended; call reset() first")
-        cells = self._check_action(action)
-        self._pending = cells
+        self._pending = self._check_action(action)
+
+    def _step_task(self) -> Task:
         breaks = self.breaks.copy()
-        breaks.flat[cells] = True
+        breaks.flat[self._pending] = True
         tf = self.tile_fire
         observer = tf.observer if self.plan_aware else None
         return Task(simulate_step, (tf.engine, breaks, self.ignitions, observer, tf.bp_ignitions))
@@ -284,7 +292,14 @@ class FuelBreakEnv(gym.Env):
         return self._obs(), float(reward), terminated, False, self._info(burned_before=before, cells=cells)
 
     def step(self, action):
-        return self.complete_step(self.step_task(action).run())
+        """Run the step's task here; with mtt engines, the episode's fires are kept through its breaks
+        and updated (`EpisodeFires`: the same result as the task, a fraction of its work)."""
+        self._begin_step(action)
+        if self._fires is None and EpisodeFires.supports(self.tile_fire, self.plan_aware):
+            self._fires = EpisodeFires(self.tile_fire, self.ignitions, self.plan_aware, self.breaks)
+        if self._fires is None:
+            return self.complete_step(self._step_task().run())
+        return self.complete_step(self._fires.step(self._pending))
 
     def abandon_step(self) -> None:
         """Forget a step whose task failed: the episode cannot go on (a vector env truncates it)."""

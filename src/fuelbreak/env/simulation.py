@@ -55,12 +55,50 @@ def simulate_step(
     """Burn the ignitions through the breaks, one independent fire each; with an `observer` engine,
     also the observation fires `bp_ignitions` (their burn probability and downstream area)."""
     burned = engine.burn(ignitions, breaks).burned
-    result = StepResult(
-        burned.reshape(len(ignitions), -1).sum(axis=1).astype(np.float64), burned.sum(axis=0)
-    )
+    result = StepResult(burned.reshape(len(ignitions), -1).sum(axis=1).astype(np.float64), burned.sum(axis=0))
     if observer is not None:
         result.burn_probability, result.downstream = plan_view(observer, bp_ignitions, breaks)
     return result
+
+
+class EpisodeFires:
+    """An episode's fires kept through its breaks in this process, for an environment stepped in
+    place (validation, `FuelBreakEnv.step`): each step updates only the fires the new breaks touch,
+    and in each only what they cut off (`PlanFires`, `MTTEngine.reburn`), where `simulate_step`
+    burns every fire again. Value for value the same `StepResult`; mtt engines only (`supports`).
+    """
+
+    def __init__(self, tile_fire: TileFire, ignitions: np.ndarray, plan_aware: bool, breaks: np.ndarray):
+        from fuelbreak.fire.montecarlo import FireSet
+        from fuelbreak.fire.through_plan import PlanFires
+
+        engine = tile_fire.engine
+        self.shape = engine.shape
+        self.scoring = PlanFires(FireSet([engine.scenario], [np.asarray(ignitions)], [engine]), breaks)
+        self.observing = None
+        if plan_aware:
+            observer = tile_fire.observer
+            fires = FireSet([observer.scenario], [np.asarray(tile_fire.bp_ignitions)], [observer])
+            self.observing = PlanFires(fires, breaks, neutral_roots=True)  # as `plan_view`
+
+    @staticmethod
+    def supports(tile_fire: TileFire, plan_aware: bool) -> bool:
+        from fuelbreak.fire.mtt import MTTEngine
+
+        return isinstance(tile_fire.engine, MTTEngine) and (
+            not plan_aware or isinstance(tile_fire.observer, MTTEngine)
+        )
+
+    def step(self, cells: np.ndarray) -> StepResult:
+        """Add breaks at `cells` (flat indices); what `simulate_step` gives through all breaks so far."""
+        self.scoring.place(cells)
+        result = StepResult(
+            self.scoring.area.astype(np.float64), self.scoring.burn_count.reshape(self.shape).copy()
+        )
+        if self.observing is not None:
+            self.observing.place(cells)
+            result.burn_probability, result.downstream = self.observing.view()
+        return result
 
 
 def prepare_tile(
