@@ -6,9 +6,11 @@ plan, not the dice). Each step places `cells_per_step` cells; the reward is the 
 burned area of the episode's fires caused by the step, as a fraction of the tile, so an episode's
 return is the plan's total reduction. The episode ends when the budget is spent.
 
-The heavy work of `reset` and `step` is a pure task (`fuelbreak.env.simulation`). `step` runs it in
-process; a vector environment instead calls `step_task` / `complete_step` (and `reset_task` /
-`complete_reset`) and runs the task on a worker, so a worker that hangs or dies loses only a task.
+The heavy work of `reset` and `step` is a pure task (`fuelbreak.env.simulation`). A vector
+environment calls `step_task` / `complete_step` (and `reset_task` / `complete_reset`) and runs the
+task on a worker, so a worker that hangs or dies loses only a task. `step` runs in process and, with
+mtt engines, keeps the episode's fires and updates them through each new break (`EpisodeFires`),
+which gives the task's result value for value at a fraction of its work.
 """
 
 from __future__ import annotations
