@@ -130,17 +130,19 @@ class DQNPolicy:
         weights) for one observation shape: the same values to float rounding (1e-6), and on one
         small observation about half the time of eager calls; the network itself where tracing is
         not possible."""
-        key = tuple(x.shape)
+        return self._traced(tuple(x.shape), self.model.eval(), x)
+
+    def _traced(self, key, module: torch.nn.Module, example):
+        """`module` traced on `example`, frozen and optimised, kept under `key`; `module` itself where
+        tracing is not possible."""
         fn = self._frozen.get(key)
         if fn is None:
             try:
                 with torch.no_grad(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # the tracer's notes on the shape checks
-                    fn = torch.jit.optimize_for_inference(
-                        torch.jit.trace(self.model.eval(), x, check_trace=False)
-                    )
+                    fn = torch.jit.optimize_for_inference(torch.jit.trace(module, example, check_trace=False))
             except (RuntimeError, TypeError):
-                fn = self.model
+                fn = module
             self._frozen[key] = fn
         return fn
 
@@ -162,16 +164,7 @@ class DQNPolicy:
             first, skip = split.static(x.contiguous(memory_format=torch.channels_last))
             dynamic = split.dynamic
             example = (x[:, dynamic].contiguous(), first, skip)
-        key = ("split", *x.shape)
-        fn = self._frozen.get(key)
-        if fn is None:
-            try:
-                with torch.no_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    fn = torch.jit.optimize_for_inference(torch.jit.trace(split, example, check_trace=False))
-            except (RuntimeError, TypeError):
-                fn = split
-            self._frozen[key] = fn
+        fn = self._traced(("split", *x.shape), split, example)
 
         def q_of(obs: np.ndarray) -> np.ndarray:
             with torch.inference_mode():

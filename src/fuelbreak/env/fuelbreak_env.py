@@ -244,7 +244,7 @@ class FuelBreakEnv(gym.Env):
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         self.tile_fire = tile_fire
-        self._fires: EpisodeFires | None = None  # made by the first in-process step
+        self._fires = None  # made by the first in-process step
         self._static = static_channels(
             self.landscape, tile_fire.intensity, tile_fire.burn_probability, tile_fire.downstream
         )

@@ -588,4 +588,4 @@ class MTTEngine:
         travel = self._moves(breaks, blocked)
         duration = np.array([self.scenario.duration], dtype=np.float32)
         group = np.zeros(len(arrival), dtype=np.int64)
-        _reburn(travel[None], blocked.ravel(), self.step, duration, group, self.padded_width, self._pad, arrival, via, rows)  # fmt: skip
+        self.reburn_stacked(travel[None], blocked, duration, group, arrival, via, rows)

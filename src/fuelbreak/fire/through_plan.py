@@ -102,6 +102,7 @@ class PlanFires:
         # moves of every scenario group through the breaks (G, cells, directions), kept current by place
         self._travel: np.ndarray | None = None
         self._blocked: np.ndarray | None = None
+        self._duration: np.ndarray | None = None  # minutes, per scenario group
         self._ignition = np.array(
             [fires.groups[g][i] for g, i in zip(self.group, self.pos, strict=True)], dtype=np.int64
         )
@@ -140,8 +141,9 @@ class PlanFires:
         else:
             engines = self.fires.engines
             if self._travel is None:
-                self._blocked = engines[0].moves_through(self.breaks)[0]
-                self._travel = np.stack([e.moves_through(self.breaks)[1] for e in engines])
+                moves = [e.moves_through(self.breaks) for e in engines]  # one landscape: one blocked mask
+                self._blocked = moves[0][0]
+                self._travel = np.stack([travel for _, travel in moves])
                 self._duration = np.array([e.scenario.duration for e in engines], dtype=np.float32)
             engines[0].reburn_stacked(
                 self._travel, self._blocked, self._duration, self.group, self.arrival, self.via, which
