@@ -5,11 +5,10 @@ import signal
 import time
 
 from fuelbreak.env import FuelBreakEnv, Task
-from fuelbreak.env.simulation import simulate_step
 
 
-def faulty_step(fault: str, engine, breaks, ignitions, *observation):
-    """The real step task, after misbehaving as asked: hang, die, raise, or be slow but in time."""
+def faulty_step(fault: str, fn, *args):
+    """The real step task `fn(*args)`, after misbehaving as asked: hang, die, raise, or be slow but in time."""
     if fault == "hang":
         time.sleep(3600)
     elif fault == "kill":
@@ -18,7 +17,7 @@ def faulty_step(fault: str, engine, breaks, ignitions, *observation):
         raise RuntimeError("simulated fire model failure")
     elif fault == "slow":
         time.sleep(0.6)
-    return simulate_step(engine, breaks, ignitions, *observation)
+    return fn(*args)
 
 
 class FaultyEnv(FuelBreakEnv):
@@ -28,9 +27,9 @@ class FaultyEnv(FuelBreakEnv):
         super().__init__(**kwargs)
         self.fault, self.at_step, self.steps = fault, at_step, 0
 
-    def step_task(self, action) -> Task:
-        task = super().step_task(action)
+    def step_task(self, action, held: bool = False) -> Task:
+        task = super().step_task(action, held)
         self.steps += 1
         if self.steps == self.at_step:
-            return Task(faulty_step, (self.fault, *task.args))
+            return Task(faulty_step, (self.fault, task.fn, *task.args))
         return task

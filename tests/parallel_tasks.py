@@ -86,3 +86,20 @@ def burned_areas(landscape, scenario, ignitions, breaks=None):
 def shared_sum(array, offset: float) -> tuple[int, float]:
     """(worker pid, array.sum() + offset): the array arrives as `Shared` state."""
     return os.getpid(), float(array.sum()) + offset
+
+
+def count_held(key) -> tuple[int, int]:
+    """(worker pid, how many tasks of `key` this worker ran in a row): a counter held between tasks."""
+    from fuelbreak.parallel.cache import hold, take_held
+
+    n = (take_held(("count", key)) or 0) + 1
+    hold(("count", key), n)
+    return os.getpid(), n
+
+
+def count_held_then_die(key):
+    """Take the held counter of `key`, then die before putting it back (a worker lost mid-task)."""
+    from fuelbreak.parallel.cache import take_held
+
+    take_held(("count", key))
+    die()

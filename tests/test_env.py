@@ -242,3 +242,39 @@ def test_a_step_task_in_the_middle_of_an_episode_restarts_the_kept_fires():
         obs_b, r_b, _, _, _ = task.complete_step(task.step_task(action).run())
         np.testing.assert_array_equal(obs, obs_b)
         assert r == r_b
+
+
+@pytest.mark.parametrize("plan_aware", [True, False])
+def test_held_step_tasks_equal_the_pure_task_whether_the_fires_are_found_or_not(plan_aware):
+    """A held task updates the fires its process kept (found), or burns them again from the breaks
+    (missing: another worker, a replaced one; stale: they burned through other breaks)."""
+    from fuelbreak.landscape.synthetic import synthetic_tile
+    from fuelbreak.parallel.cache import held_keys, take_held
+
+    kw = dict(data=[synthetic_tile(24, seed=s) for s in range(3)], budget=12, n_ignitions=12,
+              bp_fires=24, plan_aware=plan_aware)  # fmt: skip
+    held, pure = make_env(**kw), make_env(**kw)
+    rng = np.random.default_rng(1)
+    for episode in range(2):
+        _, info = held.complete_reset(held.reset_task(seed=episode, held=True).run())
+        pure.reset(seed=episode)
+        assert held._token in held_keys()  # the reset task kept the episode's fires
+        done, step = False, 0
+        while not done:
+            action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+            task = held.step_task(action, held=True)
+            assert task.fn.__name__ == "held_step"
+            if step == 3:
+                take_held(held._token)  # missing: the next task burns them again from the breaks
+            if step == 6:
+                stale = take_held(held._token)
+                stale.step(np.array([int(np.flatnonzero(info["action_mask"])[-1])]))  # other breaks
+                from fuelbreak.parallel.cache import hold
+
+                hold(held._token, stale)
+            obs_a, r_a, done, _, info = held.complete_step(task.run())
+            obs_b, r_b, done_b, _, _ = pure.complete_step(pure.step_task(action).run())
+            np.testing.assert_array_equal(obs_a, obs_b)
+            assert r_a == r_b and done == done_b
+            step += 1
+        assert held._token not in held_keys()  # the episode's last step let them go

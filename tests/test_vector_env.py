@@ -14,7 +14,7 @@ from fuelbreak.env import FuelBreakEnv
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire import Scenario, Weather
 from fuelbreak.landscape import Landscape
-from fuelbreak.parallel import ProcessExecutor, SerialExecutor
+from fuelbreak.parallel import LaneExecutor, ProcessExecutor, SerialExecutor
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
 from tests.faulty_env import FaultyEnv
 
@@ -45,20 +45,23 @@ def legal_actions(info):
     return [int(np.flatnonzero(m)[0]) for m in info["action_mask"]]
 
 
-def make(fault=None, at_step=2, executor=None):
+def make(fault=None, at_step=2, executor=None, lanes=False):
     fns = [functools.partial(FuelBreakEnv, **KW)]
     fns.append(
         functools.partial(FaultyEnv, fault, at_step, **KW) if fault else functools.partial(FuelBreakEnv, **KW)
     )
-    ex = executor or ProcessExecutor(workers=2, timeout=TIMEOUT, retries=RETRIES)
+    pool = LaneExecutor if lanes else ProcessExecutor
+    ex = executor or pool(workers=2, timeout=TIMEOUT, retries=RETRIES)
     return FuelBreakVectorEnv(fns, executor=ex)
 
 
+@pytest.mark.parametrize("lanes", [False, True], ids=["pool", "lanes"])
 @pytest.mark.parametrize(
     "fault,reason", [("hang", "timeout"), ("kill", "worker died"), ("raise", "RuntimeError")]
 )
-def test_a_failed_step_truncates_that_episode_only_and_training_goes_on(fault, reason):
-    venv = make(fault)
+def test_a_failed_step_truncates_that_episode_only_and_training_goes_on(fault, reason, lanes):
+    venv = make(fault, lanes=lanes)
+    assert venv.held == lanes  # on lanes, each worker keeps its episode's fires
     try:
         _, info = venv.reset(seed=0)
         _, _, _, _, info = venv.step(legal_actions(info))
@@ -121,7 +124,7 @@ def test_ctrl_c_while_waiting_shuts_everything_down():
 
 def test_sync_and_async_give_the_same_episodes():
     results = []
-    for ex in (SerialExecutor(), ProcessExecutor(workers=2, timeout=30)):
+    for ex in (SerialExecutor(), ProcessExecutor(workers=2, timeout=30), LaneExecutor(workers=2, timeout=30)):
         venv = make(executor=ex)
         try:
             _, info = venv.reset(seed=4)
@@ -132,14 +135,18 @@ def test_sync_and_async_give_the_same_episodes():
             results.append(trace)
         finally:
             venv.close()
-    for (ra, ta, oa), (rb, tb, ob) in zip(*results, strict=True):
-        assert np.array_equal(ra, rb) and np.array_equal(ta, tb) and oa == pytest.approx(ob)
+    for other in results[1:]:
+        for (ra, ta, oa), (rb, tb, ob) in zip(results[0], other, strict=True):
+            assert np.array_equal(ra, rb) and np.array_equal(ta, tb) and oa == ob
 
 
-def test_workers_killed_while_holding_engines_cost_nothing_and_change_nothing():
-    """Engines go to each worker once; SIGKILL of the workers that hold them between steps
-    loses no step: the replacements miss, get the engine again, and give the same episodes."""
-    results, pool = [], ProcessExecutor(workers=2, timeout=30, retries=1)
+@pytest.mark.parametrize("lanes", [False, True], ids=["pool", "lanes"])
+def test_workers_killed_while_holding_engines_cost_nothing_and_change_nothing(lanes):
+    """Engines go to each worker once (and on lanes, each episode's fires stay in its worker);
+    SIGKILL of the workers that hold them between steps loses no step: the replacements miss, get
+    the engine again, burn the fires again from the breaks, and give the same episodes."""
+    results = []
+    pool = (LaneExecutor if lanes else ProcessExecutor)(workers=2, timeout=30, retries=1)
     for ex in (SerialExecutor(), pool):
         venv = make(executor=ex)
         try:

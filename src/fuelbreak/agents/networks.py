@@ -244,7 +244,7 @@ class BasicQNet(QNet):
         layers: list[nn.Module] = []
         c = self.n_inputs
         for d in dilations:
-            layers += [nn.Conv2d(c, width, 3, padding=d, dilation=d), nn.ReLU()]
+            layers += [nn.Conv2d(c, width, 3, padding=d, dilation=d), nn.ReLU(inplace=True)]
             c = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 1, 1)

@@ -46,6 +46,7 @@ from fuelbreak.errors import CheckpointError, ClusterError, ConfigError
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.dataset import open_dataset
 from fuelbreak.parallel.executors import make_executor
+from fuelbreak.parallel.lanes import LaneExecutor
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
 
 VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED + i
@@ -146,7 +147,10 @@ def make_vector_env(cfg: TrainConfig) -> FuelBreakVectorEnv:
         if kind != "ray":
             raise ConfigError(f"run.ray_address={cfg.run.ray_address} needs run.executor=ray, not {kind}")
         options["address"] = cfg.run.ray_address
-    executor = make_executor(kind, **options) if kind != "serial" else make_executor("serial")
+    if kind == "process":  # each environment's tasks in one worker, which keeps its episode's fires
+        executor = LaneExecutor(**options)
+    else:
+        executor = make_executor(kind, **options) if kind != "serial" else make_executor("serial")
     factory = functools.partial(FuelBreakEnv, **env_kwargs(cfg, "train"))
     return FuelBreakVectorEnv([factory] * cfg.run.n_envs, executor=executor, timeout=cfg.run.step_timeout)
 

@@ -1,5 +1,10 @@
 """Environment steps per second: our sync and async vector envs against gymnasium's AsyncVectorEnv.
 
+Our async env runs on lanes (each environment's tasks in one worker, which keeps its episode's
+fires between steps) and, for comparison, on a plain pool (any worker; every step burns the fires
+again). gymnasium's AsyncVectorEnv keeps each environment in its own process, so its steps update
+the kept fires too (`FuelBreakEnv.step`).
+
 Same workload for all three: FuelBreakEnv on synthetic 50x50 tiles, 10 ignitions a step, budget 5 %,
 one cell per step (125 steps an episode, resets included), random legal actions from a fixed seed.
 """
@@ -13,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
+from fuelbreak.parallel.lanes import LaneExecutor
 from fuelbreak.parallel.local import ProcessExecutor, SerialExecutor
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
 
@@ -54,11 +60,16 @@ def run_env_benchmark(seconds: float = 10.0, n_envs: int = 2, seed: int = 0, pro
     venv.close()
     if progress:
         progress("sync done")
-    venv = FuelBreakVectorEnv([make] * n_envs, executor=ProcessExecutor(workers=2, timeout=60))
-    out["fuelbreak async (2 workers)"] = _time_steps(venv, seconds, seed, _our_masks)
+    venv = FuelBreakVectorEnv([make] * n_envs, executor=LaneExecutor(workers=2, timeout=60))
+    out["fuelbreak async (2 lanes, fires kept in workers)"] = _time_steps(venv, seconds, seed, _our_masks)
     venv.close()
     if progress:
-        progress("async done")
+        progress("async (lanes) done")
+    venv = FuelBreakVectorEnv([make] * n_envs, executor=ProcessExecutor(workers=2, timeout=60))
+    out["fuelbreak async (2-worker pool, fires burned again)"] = _time_steps(venv, seconds, seed, _our_masks)
+    venv.close()
+    if progress:
+        progress("async (pool) done")
     gvenv = gym.vector.AsyncVectorEnv([make] * n_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     try:
         out["gymnasium AsyncVectorEnv (2 workers)"] = _time_steps(gvenv, seconds, seed, _gym_masks)

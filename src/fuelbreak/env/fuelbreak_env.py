@@ -15,6 +15,7 @@ which gives the task's result value for value at a fraction of its work.
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,14 @@ import numpy as np
 from gymnasium import spaces
 
 from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
-from fuelbreak.env.simulation import EpisodeFires, StepResult, TileFire, simulate_step, start_episode
+from fuelbreak.env.simulation import (
+    EpisodeFires,
+    StepResult,
+    TileFire,
+    held_step,
+    simulate_step,
+    start_episode,
+)
 from fuelbreak.env.spaces import CellSpace, CellsSpace
 from fuelbreak.errors import ConfigError, InputError
 from fuelbreak.fire.montecarlo import ENGINES, sample_ignitions
@@ -203,8 +211,12 @@ class FuelBreakEnv(gym.Env):
         return len(self.tile_indices)
 
     # ----------------------------------------------------------------------------------------- reset
-    def reset_task(self, seed: int | None = None, options: dict | None = None) -> Task:
-        """Choose the episode (tile, scenario, ignitions) and return the task that prepares it."""
+    def reset_task(self, seed: int | None = None, options: dict | None = None, held: bool = False) -> Task:
+        """Choose the episode (tile, scenario, ignitions) and return the task that prepares it.
+
+        With `held`, the task also keeps the episode's fires in the process it runs in, for the
+        episode's `held` step tasks (see `step_task`).
+        """
         super().reset(seed=seed)
         options = options or {}
         rng = self.np_random
@@ -226,15 +238,17 @@ class FuelBreakEnv(gym.Env):
         self.placed: list[int] = []
         self._legal = landscape.burnable.ravel().copy()
         self._episode_ready = False
+        self._token = uuid.uuid4().hex  # names the episode's fires where a worker keeps them
         key = (tile_i, scen_i)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
         bp_rng = np.random.default_rng([tile_i, scen_i, 7919])  # fixed per (tile, scenario)
         bp_ignitions = sample_ignitions(landscape, self.bp_fires, bp_rng)
-        return Task(
-            start_episode, (cached, landscape, self.scenario, self.ignitions, bp_ignitions, self.engine_name)
-        )
+        args = (cached, landscape, self.scenario, self.ignitions, bp_ignitions, self.engine_name)
+        if held:
+            args += (self._token, self.plan_aware)
+        return Task(start_episode, args)
 
     def complete_reset(self, result: tuple[TileFire, StepResult]) -> tuple[np.ndarray, dict]:
         tile_fire, start = result
@@ -258,10 +272,23 @@ class FuelBreakEnv(gym.Env):
         return self.complete_reset(self.reset_task(seed, options).run())
 
     # ------------------------------------------------------------------------------------------ step
-    def step_task(self, action) -> Task:
-        """Check the action, and return the task that burns the episode's fires through the new breaks."""
+    def step_task(self, action, held: bool = False) -> Task:
+        """Check the action, and return the task that burns the episode's fires through the new breaks.
+
+        With `held` (and mtt engines), the task updates the episode's fires kept in the process that
+        ran the episode's previous task, and keeps them for the next (`held_step`): the same result at
+        a fraction of the work when an executor sends an episode's tasks to one process
+        (`keeps_affinity`); elsewhere the fires are burned again from the breaks, as without `held`.
+        """
         self._begin_step(action)
         self._fires = None  # the episode goes on elsewhere: an in-process step would start them again
+        tf = self.tile_fire
+        observer = tf.observer if self.plan_aware else None
+        if held and EpisodeFires.supports(tf.engine, observer):
+            last = len(self.placed) + len(self._pending) >= self.budget
+            args = (self._token, self.breaks.copy(), self._pending, tf.engine, self.ignitions, observer,
+                    tf.bp_ignitions, last)  # fmt: skip
+            return Task(held_step, args)
         return self._step_task()
 
     def _begin_step(self, action) -> None:
@@ -297,8 +324,9 @@ class FuelBreakEnv(gym.Env):
         """Run the step's task here; with mtt engines, the episode's fires are kept through its breaks
         and updated (`EpisodeFires`: the same result as the task, a fraction of its work)."""
         self._begin_step(action)
-        if self._fires is None and EpisodeFires.supports(self.tile_fire, self.plan_aware):
-            self._fires = EpisodeFires(self.tile_fire, self.ignitions, self.plan_aware, self.breaks)
+        observer = self.tile_fire.observer if self.plan_aware else None
+        if self._fires is None and EpisodeFires.supports(self.tile_fire.engine, observer):
+            self._fires = EpisodeFires.of_tile(self.tile_fire, self.ignitions, self.plan_aware, self.breaks)
         if self._fires is None:
             return self.complete_step(self._step_task().run())
         return self.complete_step(self._fires.step(self._pending))

@@ -62,43 +62,81 @@ def simulate_step(
 
 
 class EpisodeFires:
-    """An episode's fires kept through its breaks in this process, for an environment stepped in
-    place (validation, `FuelBreakEnv.step`): each step updates only the fires the new breaks touch,
-    and in each only what they cut off (`PlanFires`, `MTTEngine.reburn`), where `simulate_step`
-    burns every fire again. Value for value the same `StepResult`; mtt engines only (`supports`).
+    """An episode's fires kept through its breaks, updated step by step: each step updates only the
+    fires the new breaks touch, and in each only what they cut off (`PlanFires`,
+    `MTTEngine.reburn`), where `simulate_step` burns every fire again. Value for value the same
+    `StepResult`; mtt engines only (`supports`). Kept in this process by an environment stepped in
+    place (validation, `FuelBreakEnv.step`), or in a worker between an episode's tasks (`held_step`).
+
+    engine       scores the episode: its `ignitions` burn through `breaks`
+    observer     burns the observation fires `bp_ignitions` (None: no plan-aware channels)
     """
 
-    def __init__(self, tile_fire: TileFire, ignitions: np.ndarray, plan_aware: bool, breaks: np.ndarray):
+    def __init__(self, engine, ignitions: np.ndarray, observer, bp_ignitions, breaks: np.ndarray):
         from fuelbreak.fire.montecarlo import FireSet
         from fuelbreak.fire.through_plan import PlanFires
 
-        engine = tile_fire.engine
         self.shape = engine.shape
         self.scoring = PlanFires(FireSet([engine.scenario], [np.asarray(ignitions)], [engine]), breaks)
         self.observing = None
-        if plan_aware:
-            observer = tile_fire.observer
-            fires = FireSet([observer.scenario], [np.asarray(tile_fire.bp_ignitions)], [observer])
+        if observer is not None:
+            fires = FireSet([observer.scenario], [np.asarray(bp_ignitions)], [observer])
             self.observing = PlanFires(fires, breaks, neutral_roots=True)  # as `plan_view`
 
+    @classmethod
+    def of_tile(cls, tile_fire: TileFire, ignitions: np.ndarray, plan_aware: bool, breaks: np.ndarray):
+        observer = tile_fire.observer if plan_aware else None
+        return cls(tile_fire.engine, ignitions, observer, tile_fire.bp_ignitions, breaks)
+
     @staticmethod
-    def supports(tile_fire: TileFire, plan_aware: bool) -> bool:
+    def supports(engine, observer=None) -> bool:
+        """Whether the fires of `engine` (and `observer`, when given) can be kept: mtt engines only."""
         from fuelbreak.fire.mtt import MTTEngine
 
-        return isinstance(tile_fire.engine, MTTEngine) and (
-            not plan_aware or isinstance(tile_fire.observer, MTTEngine)
-        )
+        return isinstance(engine, MTTEngine) and (observer is None or isinstance(observer, MTTEngine))
 
-    def step(self, cells: np.ndarray) -> StepResult:
-        """Add breaks at `cells` (flat indices); what `simulate_step` gives through all breaks so far."""
-        self.scoring.place(cells)
+    @property
+    def breaks(self) -> np.ndarray:
+        """The breaks the fires have burned through so far (H, W) bool."""
+        return self.scoring.breaks
+
+    def result(self) -> StepResult:
+        """What `simulate_step` gives through the breaks so far."""
         result = StepResult(
             self.scoring.area.astype(np.float64), self.scoring.burn_count.reshape(self.shape).copy()
         )
         if self.observing is not None:
-            self.observing.place(cells)
             result.burn_probability, result.downstream = self.observing.view()
         return result
+
+    def step(self, cells: np.ndarray) -> StepResult:
+        """Add breaks at `cells` (flat indices); what `simulate_step` gives through all breaks so far."""
+        self.scoring.place(cells)
+        if self.observing is not None:
+            self.observing.place(cells)
+        return self.result()
+
+
+def held_step(
+    token: str, breaks: np.ndarray, cells: np.ndarray, engine, ignitions, observer, bp_ignitions, last: bool
+) -> StepResult:
+    """`simulate_step` through `breaks` plus `cells`, with the episode's fires kept in this process.
+
+    The fires held under `token` are used when they have burned through exactly `breaks` (the same
+    episode's previous step ran here); otherwise (another process ran it, a replaced worker, a failed
+    task) they are burned again from `breaks`. Either way the result equals `simulate_step`'s. The
+    fires are held for the next step unless this is the episode's `last`; a task that raises holds
+    nothing.
+    """
+    from fuelbreak.parallel.cache import hold, take_held
+
+    fires = take_held(token)
+    if fires is None or not np.array_equal(fires.breaks, breaks):
+        fires = EpisodeFires(engine, ignitions, observer, bp_ignitions, breaks)
+    result = fires.step(np.asarray(cells, dtype=np.int64))
+    if not last:
+        hold(token, fires)
+    return result
 
 
 def prepare_tile(
@@ -130,10 +168,24 @@ def start_episode(
     ignitions: np.ndarray,
     bp_ignitions: np.ndarray,
     engine_name: str = "mtt",
+    token: str | None = None,
+    plan_aware: bool = True,
 ) -> tuple[TileFire, StepResult]:
-    """The reset task: prepare the tile unless already prepared, then burn the episode's fires once."""
+    """The reset task: prepare the tile unless already prepared, then burn the episode's fires once.
+
+    With a `token` (and mtt engines), the episode's fires are kept in this process for its first
+    `held_step` (see there): the same result.
+    """
     if tile_fire is None:
         tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name)
-    result = simulate_step(tile_fire.engine, np.zeros(landscape.shape, dtype=bool), ignitions)
+    observer = tile_fire.observer if plan_aware else None
+    if token is not None and EpisodeFires.supports(tile_fire.engine, observer):
+        from fuelbreak.parallel.cache import hold
+
+        fires = EpisodeFires.of_tile(tile_fire, ignitions, plan_aware, np.zeros(landscape.shape, dtype=bool))
+        hold(token, fires)
+        result = fires.result()
+    else:
+        result = simulate_step(tile_fire.engine, np.zeros(landscape.shape, dtype=bool), ignitions)
     result.burn_probability, result.downstream = tile_fire.burn_probability, tile_fire.downstream
     return tile_fire, result

@@ -19,7 +19,10 @@ not (unless `retry_exceptions=True`), since a deterministic error would only rep
 Heavy immutable state (a fire engine per tile) goes to each worker once when a task argument is
 wrapped as `Shared(key, value)`: tasks then carry the key (on Ray, an object-store reference), and a
 worker that lacks the value gets it again. A task can also keep what it built with
-`cached(key, build)`; see `fuelbreak.parallel.cache`.
+`cached(key, build)`, or hold mutable state for the next task of the same key with `hold` /
+`take_held`; see `fuelbreak.parallel.cache`. `submit_batch(..., affinity=keys)` sends tasks with
+equal keys to one process on executors that `keeps_affinity` (in process, and `LaneExecutor`: a
+pool of one-worker lanes).
 
 `RayExecutor` joins the cluster named by its address or RAY_ADDRESS (or starts a private local
 Ray); a cluster that is not there or goes away is a `ClusterError` (exit code 6), never a hang.
@@ -27,6 +30,7 @@ Ray); a cluster that is not there or goes away is a `ClusterError` (exit code 6)
 
 from fuelbreak.parallel.cache import Shared, array_digest, cached, worker_cache
 from fuelbreak.parallel.executors import EXECUTORS, make_executor
+from fuelbreak.parallel.lanes import LaneExecutor
 from fuelbreak.parallel.local import ProcessExecutor, SerialExecutor
 from fuelbreak.parallel.outcome import Batch, Executor, Outcome
 
@@ -34,6 +38,7 @@ __all__ = [
     "EXECUTORS",
     "Batch",
     "Executor",
+    "LaneExecutor",
     "Outcome",
     "ProcessExecutor",
     "RayExecutor",

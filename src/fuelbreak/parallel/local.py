@@ -49,6 +49,7 @@ class SerialExecutor(Executor):
     """
 
     kind = "serial"
+    keeps_affinity = True  # one process runs everything
 
     def __init__(self, timeout: float | None = None, retries: int = 2, retry_exceptions: bool = False):
         super().__init__(timeout, retries, retry_exceptions)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from fuelbreak.errors import ConfigError, SimulationError
@@ -69,6 +69,7 @@ class Task:
     outcome: Outcome | None = None
     shared: bool = False  # its arguments hold `Shared` state, sent once per worker
     full: bool = False  # send the shared state itself (a worker lacked it)
+    affinity: Hashable = None  # tasks with equal keys run in one process, where the executor can
 
 
 @dataclass(eq=False)
@@ -109,6 +110,9 @@ class Executor(ABC):
     """
 
     kind = "base"
+    # Whether tasks given the same affinity key run in the same process (so that state a task holds
+    # there, `fuelbreak.parallel.cache.hold`, is found by the next one). Otherwise keys are ignored.
+    keeps_affinity = False
 
     def __init__(self, timeout: float | None, retries: int, retry_exceptions: bool):
         self.timeout = check_timeout(timeout)
@@ -119,22 +123,33 @@ class Executor(ABC):
         self.closed = False
 
     # -- the interface -------------------------------------------------------------------------
-    def submit_batch(self, fn: Callable, args_list: Sequence[tuple], timeout: float | None = None) -> Batch:
+    def submit_batch(
+        self,
+        fn: Callable,
+        args_list: Sequence[tuple],
+        timeout: float | None = None,
+        affinity: Sequence[Hashable] | None = None,
+    ) -> Batch:
         """Start running `fn(*args)` for each args tuple; return at once with a handle for `collect`.
 
         `timeout` (seconds) overrides the executor's for this batch. A failed attempt is run again
-        when `collect` finds it, so retries happen while the caller waits.
+        when `collect` finds it, so retries happen while the caller waits. `affinity`, one key per
+        task (None: any process), sends tasks with equal keys to one process where the executor
+        `keeps_affinity`; a task must still give the right result wherever it runs.
         """
         if self.closed:
             raise SimulationError(f"the {self.kind} executor is closed; make a new one")
         if not callable(fn):
             raise ConfigError(f"a task must be a module-level function, got {fn!r}")
         limit = self.timeout if timeout is None else check_timeout(timeout)
+        if affinity is not None and len(affinity) != len(args_list):
+            raise ConfigError(f"affinity needs one key per task ({len(args_list)}), got {len(affinity)}")
         tasks = []
         for i, args in enumerate(args_list):
             if not isinstance(args, tuple | list):
                 raise ConfigError(f"task {i}: arguments must be a tuple, got {type(args).__name__}")
-            tasks.append(Task(i, fn, tuple(args), limit, shared=has_shared(args)))
+            key = None if affinity is None else affinity[i]
+            tasks.append(Task(i, fn, tuple(args), limit, shared=has_shared(args), affinity=key))
         self.stats["tasks"] += len(tasks)
         batch = Batch(self, fn, tasks)
         self._start(batch)
@@ -153,10 +168,14 @@ class Executor(ABC):
         return [t.outcome for t in batch.tasks]
 
     def run_batch(
-        self, fn: Callable, args_list: Sequence[tuple], timeout: float | None = None
+        self,
+        fn: Callable,
+        args_list: Sequence[tuple],
+        timeout: float | None = None,
+        affinity: Sequence[Hashable] | None = None,
     ) -> list[Outcome]:
         """Run every task; one `Outcome` per task, in order. Failures are outcomes, not exceptions."""
-        return self.collect(self.submit_batch(fn, args_list, timeout))
+        return self.collect(self.submit_batch(fn, args_list, timeout, affinity))
 
     def map(self, fn: Callable, args_list: Sequence[tuple], timeout: float | None = None) -> list:
         """Values of every task, in order; raise `SimulationError` naming the first task that failed."""

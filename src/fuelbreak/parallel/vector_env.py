@@ -10,8 +10,16 @@ learner must not learn from a flagged transition. `close()` returns promptly, st
 With `SerialExecutor` this is the synchronous vector env; with `ProcessExecutor` (or Ray) the
 asynchronous one. A step's fire engine (about 190 KB on 50x50) goes to each worker once, as
 `Shared` state keyed by the tile's content: a step task then carries only the breaks and ignitions,
-and a worker that lacks the engine (a fresh or replaced one) gets it again. Autoreset follows gymnasium's SAME_STEP mode: an episode that ends returns the
-new episode's first observation, and the last one in `info["final_obs"]`.
+and a worker that lacks the engine (a fresh or replaced one) gets it again.
+
+On an executor that keeps affinity (`LaneExecutor`, or in process), environment i's tasks all run
+in one process, and its episode's fires stay there between steps (`held_step`): a step updates
+them through the new break instead of burning every fire again. The result is the same wherever
+a task runs; a worker replaced mid-episode costs one step the full burn. On other executors (a
+plain pool, Ray) every step burns the fires again.
+
+Autoreset follows gymnasium's SAME_STEP mode: an episode that ends returns the new episode's first
+observation, and the last one in `info["final_obs"]`.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ class FuelBreakVectorEnv(VectorEnv):
         self._base_seed: int | None = None
         self.episode_index = [0] * self.num_envs  # episodes started by each environment since reset(seed)
         self._engine_keys: dict[int, tuple] = {}  # id(engine) -> (engine, shared key), newest last
+        self.held = bool(getattr(self.executor, "keeps_affinity", False))  # episodes' fires kept by workers
         self.closed = False
 
     # ----------------------------------------------------------------------------------------- reset
@@ -131,8 +140,8 @@ class FuelBreakVectorEnv(VectorEnv):
         todo = {i: seeds[k] for k, i in enumerate(indices)}
         errors: dict[int, list[str]] = {i: [] for i in indices}
         for _attempt in range(RESET_ATTEMPTS):
-            tasks = {i: self.envs[i].reset_task(seed=s, options=options) for i, s in todo.items()}
-            outcomes = self._run(list(tasks.values()))
+            tasks = {i: self.envs[i].reset_task(seed=s, options=options, held=self.held) for i, s in todo.items()}
+            outcomes = self._run(list(tasks.values()), list(tasks))
             failed = {}
             for (i, _), outcome in zip(tasks.items(), outcomes, strict=True):
                 if outcome.ok:
@@ -156,10 +165,10 @@ class FuelBreakVectorEnv(VectorEnv):
         actions = np.asarray(actions)
         if len(actions) != self.num_envs:
             raise ConfigError(f"step needs one action per environment ({self.num_envs}), got {len(actions)}")
-        tasks = [env.step_task(a) for env, a in zip(self.envs, actions, strict=True)]
+        tasks = [env.step_task(a, held=self.held) for env, a in zip(self.envs, actions, strict=True)]
         self._actions = actions
         args = [(t.fn, self._share_engine(env, t.args)) for env, t in zip(self.envs, tasks, strict=True)]
-        self._batch = self.executor.submit_batch(run_task, args, self.timeout)
+        self._batch = self.executor.submit_batch(run_task, args, self.timeout, affinity=range(self.num_envs))
 
     def step_wait(self):
         if self._batch is None:
@@ -227,8 +236,9 @@ class FuelBreakVectorEnv(VectorEnv):
                 self._engine_keys.pop(next(iter(self._engine_keys)))
         return tuple(Shared(entry[1], engine) if a is engine else a for a in args)
 
-    def _run(self, tasks: list[Task]):
-        return self.executor.run_batch(run_task, [(t.fn, t.args) for t in tasks], self.timeout)
+    def _run(self, tasks: list[Task], envs: list[int]):
+        """Run tasks of environments `envs` (each where that environment's tasks run)."""
+        return self.executor.run_batch(run_task, [(t.fn, t.args) for t in tasks], self.timeout, affinity=envs)
 
     @staticmethod
     def _stack_infos(infos: list[dict]) -> dict:
