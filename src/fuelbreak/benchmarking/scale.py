@@ -1,4 +1,4 @@
-"""Scaling: tasks/s and efficiency against 1 worker, on the process pool and on Ray, in one run.
+"""Scaling: tasks/s and efficiency against 1 worker, on the process pool, lanes and Ray, in one run.
 
 Two workloads, each timed for about `seconds` at every worker count:
 
@@ -6,6 +6,9 @@ Two workloads, each timed for about `seconds` at every worker count:
   budget 5 %, `eval_fires` fires), one task per tile, 2 tasks per worker in each batch;
 - env steps: the async vector env with 2 environments per worker, `step_ignitions` ignitions a
   step (a heavier step than `bench env`'s 10), random legal cells; a task is one env step.
+
+Lanes (`LaneExecutor`, what training uses) keep each environment's tasks in one worker, which keeps
+its episode's fires between steps; the pool and Ray burn them again every step.
 
 Efficiency at w workers is (tasks/s at w) / (w x tasks/s at 1). Ray runs on a private local Ray
 with as many CPUs as the largest worker count, or on the cluster at `ray_address` (RAY_ADDRESS),
@@ -23,6 +26,7 @@ from fuelbreak.env.fuelbreak_env import FuelBreakEnv
 from fuelbreak.evaluation.tile import evaluate_tile
 from fuelbreak.fire.scenario import default_weather
 from fuelbreak.landscape.dataset import open_dataset
+from fuelbreak.parallel.lanes import LaneExecutor
 from fuelbreak.parallel.local import ProcessExecutor
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
 
@@ -94,6 +98,7 @@ def run_scale_benchmark(
                     progress(f"{kind} {workload} {w} worker(s): {r['tasks_per_s']:.1f} tasks/s")
 
     measure("process", lambda w: ProcessExecutor(workers=w, timeout=600))
+    measure("lanes", lambda w: LaneExecutor(workers=w, timeout=600))
     if ray:
         import ray as ray_module
 

@@ -1,0 +1,29 @@
+"""The benchmarks run end to end on a tiny budget and report every row they promise (no timing is checked)."""
+
+from fuelbreak.benchmarking.env import format_env_report, run_env_benchmark
+from fuelbreak.benchmarking.scale import format_scale_report, run_scale_benchmark
+
+
+def test_env_benchmark_times_every_vector_env():
+    result = run_env_benchmark(seconds=0.3, n_envs=2)
+    assert list(result["results"]) == [
+        "fuelbreak sync (in process)",
+        "fuelbreak async (2 lanes, fires kept in workers)",
+        "fuelbreak async (2-worker pool, fires burned again)",
+        "gymnasium AsyncVectorEnv (2 workers)",
+    ]
+    assert all(r["env_steps"] > 0 and r["steps_per_s"] > 0 for r in result["results"].values())
+    assert "gymnasium AsyncVectorEnv" in format_env_report(result)
+
+
+def test_scale_benchmark_measures_the_pool_and_the_lanes():
+    result = run_scale_benchmark(workers=(1, 2), seconds=0.2, eval_fires=4, step_ignitions=4, ray=False)
+    seen = {(r["executor"], r["workload"], r["workers"]) for r in result["results"]}
+    assert seen == {
+        (kind, workload, w)
+        for kind in ("process", "lanes")
+        for workload in ("evaluation tiles", "env steps")
+        for w in (1, 2)
+    }
+    assert all(r["tasks_per_s"] > 0 and r["efficiency"] > 0 for r in result["results"])
+    assert "lanes" in format_scale_report(result)
