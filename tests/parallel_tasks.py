@@ -90,7 +90,7 @@ def shared_sum(array, offset: float) -> tuple[int, float]:
 
 def count_held(key) -> tuple[int, int]:
     """(worker pid, how many tasks of `key` this worker ran in a row): a counter held between tasks."""
-    from fuelbreak.parallel.cache import hold, take_held
+    from fuelbreak.held import hold, take_held
 
     n = (take_held(("count", key)) or 0) + 1
     hold(("count", key), n)
@@ -99,7 +99,7 @@ def count_held(key) -> tuple[int, int]:
 
 def count_held_then_die(key):
     """Take the held counter of `key`, then die before putting it back (a worker lost mid-task)."""
-    from fuelbreak.parallel.cache import take_held
+    from fuelbreak.held import take_held
 
     take_held(("count", key))
     die()

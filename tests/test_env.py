@@ -248,8 +248,8 @@ def test_a_step_task_in_the_middle_of_an_episode_restarts_the_kept_fires():
 def test_held_step_tasks_equal_the_pure_task_whether_the_fires_are_found_or_not(plan_aware):
     """A held task updates the fires its process kept (found), or burns them again from the breaks
     (missing: another worker, a replaced one; stale: they burned through other breaks)."""
+    from fuelbreak.held import held_keys, take_held
     from fuelbreak.landscape.synthetic import synthetic_tile
-    from fuelbreak.parallel.cache import held_keys, take_held
 
     kw = dict(data=[synthetic_tile(24, seed=s) for s in range(3)], budget=12, n_ignitions=12,
               bp_fires=24, plan_aware=plan_aware)  # fmt: skip
@@ -269,7 +269,7 @@ def test_held_step_tasks_equal_the_pure_task_whether_the_fires_are_found_or_not(
             if step == 6:
                 stale = take_held(held._token)
                 stale.step(np.array([int(np.flatnonzero(info["action_mask"])[-1])]))  # other breaks
-                from fuelbreak.parallel.cache import hold
+                from fuelbreak.held import hold
 
                 hold(held._token, stale)
             obs_a, r_a, done, _, info = held.complete_step(task.run())

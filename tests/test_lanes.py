@@ -9,7 +9,6 @@ import pytest
 
 from fuelbreak.errors import ConfigError
 from fuelbreak.parallel import LaneExecutor, ProcessExecutor, SerialExecutor
-from fuelbreak.parallel.cache import hold, take_held
 from tests import parallel_tasks as tasks
 
 
@@ -96,11 +95,3 @@ def test_bad_options_and_affinity_are_config_errors(no_leftovers):
 def test_which_executors_keep_affinity():
     assert SerialExecutor.keeps_affinity and LaneExecutor.keeps_affinity
     assert not ProcessExecutor.keeps_affinity
-
-
-def test_held_state_is_taken_out_while_a_task_uses_it():
-    hold(("t", 1), [1])
-    assert take_held(("t", 1)) == [1] and take_held(("t", 1)) is None
-    for i in range(20):
-        hold(("t", i), i, max_entries=4)
-    assert [take_held(("t", i)) for i in (15, 16, 19)] == [None, 16, 19]

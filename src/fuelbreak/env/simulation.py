@@ -16,6 +16,7 @@ import numpy as np
 from fuelbreak.fire.montecarlo import make_engine
 from fuelbreak.fire.scenario import Scenario
 from fuelbreak.fire.through_plan import plan_view
+from fuelbreak.held import hold, take_held
 from fuelbreak.landscape.core import Landscape
 
 # Compass directions of the four intensity channels, degrees clockwise from north.
@@ -128,8 +129,6 @@ def held_step(
     fires are held for the next step unless this is the episode's `last`; a task that raises holds
     nothing.
     """
-    from fuelbreak.parallel.cache import hold, take_held
-
     fires = take_held(token)
     if fires is None or not np.array_equal(fires.breaks, breaks):
         fires = EpisodeFires(engine, ignitions, observer, bp_ignitions, breaks)
@@ -180,8 +179,6 @@ def start_episode(
         tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name)
     observer = tile_fire.observer if plan_aware else None
     if token is not None and EpisodeFires.supports(tile_fire.engine, observer):
-        from fuelbreak.parallel.cache import hold
-
         fires = EpisodeFires.of_tile(tile_fire, ignitions, plan_aware, np.zeros(landscape.shape, dtype=bool))
         hold(token, fires)
         result = fires.result()

@@ -19,8 +19,8 @@ not (unless `retry_exceptions=True`), since a deterministic error would only rep
 Heavy immutable state (a fire engine per tile) goes to each worker once when a task argument is
 wrapped as `Shared(key, value)`: tasks then carry the key (on Ray, an object-store reference), and a
 worker that lacks the value gets it again. A task can also keep what it built with
-`cached(key, build)`, or hold mutable state for the next task of the same key with `hold` /
-`take_held`; see `fuelbreak.parallel.cache`. `submit_batch(..., affinity=keys)` sends tasks with
+`cached(key, build)` (see `fuelbreak.parallel.cache`), or hold mutable state for the next task of
+the same key with `fuelbreak.held`. `submit_batch(..., affinity=keys)` sends tasks with
 equal keys to one process on executors that `keeps_affinity` (in process, and `LaneExecutor`: a
 pool of one-worker lanes).
 

@@ -19,11 +19,8 @@ Two layers:
   object store once per key and the reference travels with the task: a worker that lacks it
   fetches it from the store (from any node). The task function always receives the plain value.
 
-- `take_held(key)` / `hold(key, value)`: mutable state a task takes out of its process and puts
-  back when it succeeds (an episode's fires, updated step by step). A task that raises or dies
-  leaves nothing half-updated behind: the state is simply missing, and the next task that needs it
-  rebuilds it from its own arguments. Only worth it where an executor sends a key's tasks to the
-  same process (`Executor.keeps_affinity`); elsewhere every task rebuilds.
+Mutable state a task keeps for the next task of the same key (an episode's fires) is held with
+`fuelbreak.held`; executors that `keep_affinity` send such tasks to the process that holds it.
 """
 
 from __future__ import annotations
@@ -60,30 +57,6 @@ def cached(key: Hashable, build: Callable[[], object], max_entries: int = 32) ->
     while len(_CACHE) > max_entries:
         _CACHE.popitem(last=False)
     return value
-
-
-# Held states a process keeps at most (an episode's fires on a 50x50 tile are about 2-3 MB).
-HELD_ENTRIES = 16
-
-_HELD: OrderedDict = OrderedDict()
-
-
-def take_held(key: Hashable) -> object | None:
-    """The state held under `key` in this process, removed from it (None when there is none)."""
-    return _HELD.pop(key, None)
-
-
-def hold(key: Hashable, value: object, max_entries: int = HELD_ENTRIES) -> None:
-    """Keep `value` under `key` in this process for a later task; the oldest beyond `max_entries` go."""
-    _HELD[key] = value
-    _HELD.move_to_end(key)
-    while len(_HELD) > max_entries:
-        _HELD.popitem(last=False)
-
-
-def held_keys() -> list:
-    """Keys of the states this process holds, oldest first."""
-    return list(_HELD)
 
 
 def array_digest(*arrays) -> str:
