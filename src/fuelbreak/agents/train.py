@@ -210,7 +210,9 @@ def demo_specs(env: FuelBreakEnv, cfg: TrainConfig) -> list[DemoSpec]:
     for i in range(d.demonstrations):
         env.reset_task(seed=DEMO_SEED + i)  # draws the episode (tile, scenario, ignitions); burns nothing
         options = tuple(sorted(d.demo_options.items()))
-        specs.append(DemoSpec(i, env.landscape, env.scenario, env.budget, d.demo_method, options, DEMO_SEED + i))
+        specs.append(
+            DemoSpec(i, env.landscape, env.scenario, env.budget, d.demo_method, options, DEMO_SEED + i)
+        )
     return specs
 
 
@@ -280,7 +282,306 @@ def save_training_checkpoint(path: Path, model, target, opt, cfg, state: State, 
     save_checkpoint(path, payload)
 
 
-# ---------------------------------------------------------------------------------------- the loop
+# ---------------------------------------------------------------------------------------- the learner
+class Learner:
+    """The algorithm's state and its gradient step: online and target networks, optimiser, replay.
+
+    `step()` samples a replay batch, takes one gradient step on the double-DQN loss (with DQfD's
+    margin on demonstrations) and, every `target_update_interval` steps, moves the target network.
+    """
+
+    def __init__(self, cfg: TrainConfig, model, replay: EpisodeReplay, state: State):
+        self.cfg, self.d, self.k = cfg, cfg.dqn, cfg.env.cells_per_step
+        self.model = model
+        self.target = copy.deepcopy(model)
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
+        self.replay = replay
+        self.state = state
+        self.losses: deque = deque(maxlen=100)
+
+    def can_step(self) -> bool:
+        return len(self.replay) >= self.d.batch_size
+
+    def step(self) -> float:
+        """One gradient step on a replay batch; returns its loss."""
+        d, state = self.d, self.state
+        progress_frac = min(1.0, state.env_steps / self.cfg.run.total_env_steps)
+        batch = self.replay.sample(
+            d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
+        )
+        loss, td = td_loss(
+            self.model, self.target, batch, self.k, d.double, d.huber, d.demo_margin, d.demo_weight
+        )
+        self.opt.zero_grad()
+        loss.backward()
+        if d.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), d.grad_clip)
+        self.opt.step()
+        if d.prioritized:
+            self.replay.update_priorities(batch.indices, td.numpy())
+        state.grad_steps += 1
+        if state.grad_steps % d.target_update_interval == 0:
+            soft_update(self.target, self.model, d.tau)
+        value = loss.item()
+        self.losses.append(value)
+        return value
+
+    def mean_loss(self) -> float | None:
+        return float(np.mean(self.losses)) if self.losses else None
+
+    def restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model_state"])
+        self.target.load_state_dict(ckpt["target_state"])
+        self.opt.load_state_dict(ckpt["optimizer_state"])
+
+
+def make_replay(cfg: TrainConfig, venv: FuelBreakVectorEnv) -> EpisodeReplay:
+    """The replay memory for `cfg`, allocated up front (`dqn.buffer_size` transitions)."""
+    steps_per_episode = venv.envs[0].budget // cfg.env.cells_per_step
+    return EpisodeReplay(
+        capacity=max(1, cfg.dqn.buffer_size // steps_per_episode),
+        obs_shape=venv.single_observation_space.shape,
+        steps=steps_per_episode,
+        cells_per_step=cfg.env.cells_per_step,
+        breaks_channel=CHANNEL_INDEX["breaks"],
+        burnable_channel=CHANNEL_INDEX["burnable"],
+        gamma=cfg.dqn.gamma,
+        n_step=cfg.dqn.n_step,
+        prioritized=cfg.dqn.prioritized,
+        alpha=cfg.dqn.per_alpha,
+        seed=cfg.run.seed,
+        plan_channels=PLAN_CHANNELS,
+    )
+
+
+# ---------------------------------------------------------------------------------------- the run
+class Run:
+    """One training run: its environments, learner, counters and files, and the loop that drives them.
+
+    `train()` builds it, calls `start()` (fresh: random baseline, demonstrations, pretraining) or
+    `resume()`, then `loop()`; `save_last()` is what a stop or a lost cluster leaves behind.
+    """
+
+    def __init__(
+        self, cfg: TrainConfig, files: RunFiles, venv: FuelBreakVectorEnv, stop: dict, progress: bool
+    ):
+        self.cfg, self.files, self.venv, self.stop, self.progress = cfg, files, venv, stop, progress
+        self.k, self.n_envs = cfg.env.cells_per_step, cfg.run.n_envs
+        self.steps_per_episode = venv.envs[0].budget // self.k
+        self.rng = np.random.default_rng(cfg.run.seed)
+        self.val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
+        device = resolve_device(cfg.run.device)
+        model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams).to(device)
+        self.state = State(episode_index=[0] * self.n_envs)
+        self.replay = make_replay(cfg, venv)
+        self.learner = Learner(cfg, model, self.replay, self.state)
+        self.val_eps = validation_episodes(self.val_env, cfg.run.validation_episodes)
+        self.log = MetricsLog(files)
+
+    @property
+    def model(self):
+        return self.learner.model
+
+    # -- before the loop -----------------------------------------------------------------------
+    def resume(self) -> None:
+        """Weights, optimiser, counters, random states and replay from `last.pt`."""
+        ckpt = load_checkpoint(self.files.last, expected_model_type=self.cfg.model.type)
+        self.learner.restore(ckpt)
+        self.state = self.learner.state = State.from_dict(ckpt["extra"]["state"])
+        self.replay.load(self.files.replay)
+        restore_rng_state(ckpt["rng_state"], {"learner": self.rng, "replay": self.replay.rng})
+        self.log.truncate_after(self.state.env_steps)
+
+    def start(self, t_launch: float) -> None:
+        """A fresh run: the random baseline on validation, the teacher's demonstrations, pretraining."""
+        cfg, state = self.cfg, self.state
+        state.next_ckpt = cfg.run.checkpoint_interval
+        state.val_random = validate_random(self.val_env, self.val_eps, self.k, cfg.run.seed)
+        if cfg.dqn.demonstrations:
+            stopped = lambda: self.stop["requested"]  # noqa: E731
+            add_demonstrations(self.replay, cfg, self.venv.executor, stopped=stopped, progress=self.progress)
+            if cfg.dqn.pretrain_steps:
+                self.pretrain(cfg.dqn.pretrain_steps, t_launch)
+
+    def pretrain(self, steps: int, t_launch: float) -> None:
+        """DQfD: gradient steps on the demonstrations alone, before acting."""
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps, desc="pretraining on demonstrations", unit="step")
+        for i in range(steps):
+            if self.stop["requested"]:
+                break
+            self.learner.step()
+            if bar is not None:
+                bar.update(1)
+            if (i + 1) % 100 == 0 or i + 1 == steps:
+                self.log.write({"kind": "pretrain", "env_steps": 0, "grad_steps": self.state.grad_steps,
+                                "loss": self.learner.mean_loss(), "elapsed_s": time.monotonic() - t_launch})  # fmt: skip
+        if bar is not None:
+            bar.close()
+        self.state.pretrain_steps = self.state.grad_steps
+
+    # -- the loop ------------------------------------------------------------------------------
+    def loop(self, t_launch: float, max_seconds: float | None, max_loop_seconds: float | None) -> None:
+        """Act, learn while the fires burn, record; log, validate and checkpoint as they fall due."""
+        cfg, d, state, venv, replay = self.cfg, self.cfg.dqn, self.state, self.venv, self.replay
+        obs, info = venv.reset(seed=cfg.run.seed, episode_index=state.episode_index)
+        for i in range(self.n_envs):
+            if replay.open_length(i) != 0:  # an episode cut mid-way by the stop is replayed from its start
+                replay.cut(i)
+                replay.start(i, obs[i])
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=cfg.run.total_env_steps, initial=state.env_steps, unit="step", dynamic_ncols=True
+            )
+        self.returns, self.burned = deque(maxlen=50), deque(maxlen=50)
+        self.episode_return = np.zeros(self.n_envs)
+        self.t_start, self.steps_at_start = time.monotonic(), state.env_steps  # throughput: the loop alone
+        try:
+            while state.env_steps < cfg.run.total_env_steps and not self.stop["requested"]:
+                if max_seconds is not None and time.monotonic() - t_launch > max_seconds:
+                    break
+                if max_loop_seconds is not None and time.monotonic() - self.t_start > max_loop_seconds:
+                    break
+                # 1. act: epsilon-greedy over legal cells; the fires of this step start on the executor
+                epsilon = linear_epsilon(
+                    state.env_steps, d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps
+                )
+                actions = select_cells(self.model, obs, info["action_mask"], self.k, epsilon, self.rng)
+                venv.step_async(actions)
+                # 2. learn while the fires burn
+                due = state.pretrain_steps + (state.env_steps - d.learning_starts) // d.train_freq
+                while state.grad_steps < due and self.learner.can_step():
+                    self.learner.step()
+                # 3. record what happened
+                next_obs, rewards, terminated, truncated, info = venv.step_wait()
+                self.record(actions, next_obs, rewards, terminated, truncated, info)
+                obs = next_obs
+                # 4. log, validate, checkpoint
+                if bar is not None:
+                    bar.update(self.n_envs)
+                if state.env_steps >= state.next_log or state.env_steps >= cfg.run.total_env_steps:
+                    self.log_progress(epsilon, t_launch, bar)
+                if state.env_steps >= state.next_val:
+                    self.validate_and_keep_best()
+                self.checkpoint_when_due()
+            if state.env_steps >= cfg.run.total_env_steps and state.last_val != state.env_steps:
+                self.validate_and_keep_best()  # the final weights compete for best.pt too
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def record(self, actions, next_obs, rewards, terminated, truncated, info) -> None:
+        """Put a vector step into the replay and count finished episodes."""
+        state, replay, d = self.state, self.replay, self.cfg.dqn
+        state.env_steps += self.n_envs
+        for i in range(self.n_envs):
+            if info["sim_failed"][i]:  # no honest reward: keep the episode's earlier steps only
+                replay.cut(i)
+                state.failures += 1
+            else:
+                final = info["final_obs"][i] if (terminated[i] or truncated[i]) else next_obs[i]
+                replay.add(i, actions[i], rewards[i] * d.reward_scale, final, bool(terminated[i]))
+                self.episode_return[i] += rewards[i]
+            if terminated[i] or truncated[i]:
+                if terminated[i]:
+                    self.returns.append(self.episode_return[i])
+                    self.burned.append(info["final_info"][i]["burned_after"] / self.venv.envs[i].n_cells)
+                    state.episodes += 1
+                self.episode_return[i] = 0.0
+                replay.start(i, next_obs[i])
+
+    def log_progress(self, epsilon: float, t_launch: float, bar) -> None:
+        """A "train" line of metrics.jsonl (CleanRL's names: steps_per_s, loss) and the progress bar."""
+        state = self.state
+        state.next_log = state.env_steps + 100
+        record = {
+            "kind": "train",
+            "env_steps": state.env_steps,
+            "episodes": state.episodes,
+            "grad_steps": state.grad_steps,
+            "epsilon": epsilon,
+            "loss": self.learner.mean_loss(),
+            "mean_return": float(np.mean(self.returns)) if self.returns else None,
+            "mean_burned_fraction": float(np.mean(self.burned)) if self.burned else None,
+            "steps_per_s": (state.env_steps - self.steps_at_start)
+            / max(time.monotonic() - self.t_start, 1e-9),
+            "elapsed_s": time.monotonic() - t_launch,
+            "failures": state.failures,
+            "rss_mb": psutil.Process().memory_info().rss / 2**20,
+        }
+        self.log.write(record)
+        if bar is not None:
+            bar.set_postfix(
+                ep=state.episodes,
+                sps=f"{record['steps_per_s']:.0f}",
+                ret=f"{record['mean_return'] or 0:.4f}",
+                burned=f"{record['mean_burned_fraction'] or 0:.3f}",
+                eps=f"{epsilon:.2f}",
+                loss=f"{record['loss'] or 0:.3g}",
+                val=f"{state.best_val:.3f}" if np.isfinite(state.best_val) else "-",
+            )
+
+    # -- validation and checkpoints ------------------------------------------------------------
+    def validate_and_keep_best(self) -> None:
+        """Score the greedy policy on the fixed validation episodes; the best so far is best.pt."""
+        state = self.state
+        state.last_val = state.env_steps
+        state.next_val = state.env_steps + self.cfg.run.validation_interval
+        score = validate(self.model, self.val_env, self.val_eps, self.k)
+        best = score > state.best_val
+        if best:
+            state.best_val = score
+        self.log.write({"kind": "val", "env_steps": state.env_steps, "val_reduction": score,
+                        "val_reduction_random": state.val_random, "best": best})  # fmt: skip
+        if best:
+            self._save(self.files.best)
+
+    def checkpoint_when_due(self) -> None:
+        """A periodic checkpoint, at an episode boundary when possible, so that a resume replays no
+        partial episode."""
+        state = self.state
+        aligned = all(len(env.placed) == 0 for env in self.venv.envs)
+        overdue = state.env_steps >= state.next_ckpt + 2 * self.steps_per_episode * self.n_envs
+        if state.env_steps >= state.next_ckpt and (aligned or overdue):
+            state.next_ckpt = state.env_steps + self.cfg.run.checkpoint_interval
+            self.save_last(periodic=state.env_steps > 0)
+
+    def save_last(self, periodic: bool = False) -> None:
+        """last.pt and the replay (and with `periodic`, a step_XXXXXXXX.pt beside them)."""
+        self.state.episode_index = list(self.venv.episode_index)
+        self.replay.save(self.files.replay)
+        self._save(self.files.last)
+        if periodic:
+            self._save(self.files.checkpoints / f"step_{self.state.env_steps:08d}.pt")
+
+    def _save(self, path: Path) -> None:
+        lr = self.learner
+        save_training_checkpoint(
+            path, lr.model, lr.target, lr.opt, self.cfg, self.state, self.rng, self.replay
+        )
+
+    def summary(self, t_launch: float) -> dict:
+        state = self.state
+        return {
+            "outdir": str(self.files.root),
+            "env_steps": state.env_steps,
+            "episodes": state.episodes,
+            "grad_steps": state.grad_steps,
+            "best_val_reduction": state.best_val if np.isfinite(state.best_val) else None,
+            "val_reduction_random": state.val_random,
+            "failures": state.failures,
+            "stopped_early": bool(self.stop["requested"]) or state.env_steps < self.cfg.run.total_env_steps,
+            "seconds": time.monotonic() - t_launch,
+            "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
+        }
+
+
 def train(
     cfg: TrainConfig,
     resume: bool = False,
@@ -309,7 +610,6 @@ def train(
     if cfg.run.torch_threads:
         torch.set_num_threads(cfg.run.torch_threads)
     torch.manual_seed(cfg.run.seed)
-    rng = np.random.default_rng(cfg.run.seed)
 
     venv = make_vector_env(cfg)
     stop = {"requested": False}
@@ -320,243 +620,32 @@ def train(
         stop["requested"] = True
 
     old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = None
-    log = None
-    save_on_error = None
+    run = None
+    looping = False
     try:
-        val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
-        k, n_envs = cfg.env.cells_per_step, cfg.run.n_envs
-        steps_per_episode = venv.envs[0].budget // k
-        device = resolve_device(cfg.run.device)
-        model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams).to(device)
-        target = copy.deepcopy(model)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
-        replay = EpisodeReplay(
-            capacity=max(1, cfg.dqn.buffer_size // steps_per_episode),
-            obs_shape=venv.single_observation_space.shape,
-            steps=steps_per_episode,
-            cells_per_step=k,
-            breaks_channel=CHANNEL_INDEX["breaks"],
-            burnable_channel=CHANNEL_INDEX["burnable"],
-            gamma=cfg.dqn.gamma,
-            n_step=cfg.dqn.n_step,
-            prioritized=cfg.dqn.prioritized,
-            alpha=cfg.dqn.per_alpha,
-            seed=cfg.run.seed,
-            plan_channels=PLAN_CHANNELS,
-        )
-        val_eps = validation_episodes(val_env, cfg.run.validation_episodes)
-        log = MetricsLog(files)
-        state = State(episode_index=[0] * n_envs)
-
+        run = Run(cfg, files, venv, stop, progress)
         if resume:
-            ckpt = load_checkpoint(files.last, expected_model_type=cfg.model.type)
-            model.load_state_dict(ckpt["model_state"])
-            target.load_state_dict(ckpt["target_state"])
-            opt.load_state_dict(ckpt["optimizer_state"])
-            state = State.from_dict(ckpt["extra"]["state"])
-            replay.load(files.replay)
-            restore_rng_state(ckpt["rng_state"], {"learner": rng, "replay": replay.rng})
-            log.truncate_after(state.env_steps)
+            run.resume()
         else:
-            state.next_ckpt = cfg.run.checkpoint_interval
-            state.val_random = validate_random(val_env, val_eps, k, cfg.run.seed)
-            if cfg.dqn.demonstrations:
-                add_demonstrations(
-                    replay, cfg, venv.executor, stopped=lambda: stop["requested"], progress=progress
-                )
-
-        obs, info = venv.reset(seed=cfg.run.seed, episode_index=state.episode_index)
-        for i in range(n_envs):
-            if replay.open_length(i) != 0:  # an episode cut mid-way by the stop is replayed from its start
-                replay.cut(i)
-                replay.start(i, obs[i])
-
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=cfg.run.total_env_steps, initial=state.env_steps, unit="step", dynamic_ncols=True
-            )
-        returns, burned = deque(maxlen=50), deque(maxlen=50)
-        episode_return = np.zeros(n_envs)
-        losses = deque(maxlen=100)
-        d = cfg.dqn
-
-        def learn() -> float:
-            """One gradient step on a replay batch; the target network follows every `target_update_interval`."""
-            progress_frac = min(1.0, state.env_steps / cfg.run.total_env_steps)
-            batch = replay.sample(
-                d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
-            )
-            loss, td = td_loss(model, target, batch, k, d.double, d.huber, d.demo_margin, d.demo_weight)
-            opt.zero_grad()
-            loss.backward()
-            if d.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), d.grad_clip)
-            opt.step()
-            if d.prioritized:
-                replay.update_priorities(batch.indices, td.numpy())
-            state.grad_steps += 1
-            if state.grad_steps % d.target_update_interval == 0:
-                soft_update(target, model, d.tau)
-            return loss.item()
-
-        if not resume and d.demonstrations and d.pretrain_steps:
-            pre_bar = None
-            if progress:
-                from tqdm import tqdm
-
-                pre_bar = tqdm(total=d.pretrain_steps, desc="pretraining on demonstrations", unit="step")
-            for i in range(d.pretrain_steps):  # DQfD: learn from the demonstrations before acting
-                if stop["requested"]:
-                    break
-                losses.append(learn())
-                if pre_bar is not None:
-                    pre_bar.update(1)
-                if (i + 1) % 100 == 0 or i + 1 == d.pretrain_steps:
-                    log.write({"kind": "pretrain", "env_steps": 0, "grad_steps": state.grad_steps,
-                               "loss": float(np.mean(losses)), "elapsed_s": time.monotonic() - t_launch})  # fmt: skip
-            if pre_bar is not None:
-                pre_bar.close()
-            state.pretrain_steps = state.grad_steps
-
-        def save_last(periodic: bool = False) -> None:
-            state.episode_index = list(venv.episode_index)
-            replay.save(files.replay)
-            save_training_checkpoint(files.last, model, target, opt, cfg, state, rng, replay)
-            if periodic:
-                save_training_checkpoint(
-                    files.checkpoints / f"step_{state.env_steps:08d}.pt",
-                    model,
-                    target,
-                    opt,
-                    cfg,
-                    state,
-                    rng,
-                    replay,
-                )
-
-        def validate_and_keep_best() -> None:
-            """Score the greedy policy on the fixed validation episodes; the best so far is best.pt."""
-            state.last_val = state.env_steps
-            state.next_val = state.env_steps + cfg.run.validation_interval
-            score = validate(model, val_env, val_eps, k)
-            best = score > state.best_val
-            if best:
-                state.best_val = score
-            log.write({"kind": "val", "env_steps": state.env_steps, "val_reduction": score,
-                       "val_reduction_random": state.val_random, "best": best})  # fmt: skip
-            if best:
-                save_training_checkpoint(files.best, model, target, opt, cfg, state, rng, replay)
-
-        save_on_error = save_last
-        t_start, steps_at_start = time.monotonic(), state.env_steps  # throughput counts the loop alone
-        while state.env_steps < cfg.run.total_env_steps and not stop["requested"]:
-            if max_seconds is not None and time.monotonic() - t_launch > max_seconds:
-                break
-            if max_loop_seconds is not None and time.monotonic() - t_start > max_loop_seconds:
-                break
-            # 1. act: epsilon-greedy over legal cells; the fires of this step start on the executor
-            epsilon = linear_epsilon(state.env_steps, d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)
-            actions = select_cells(model, obs, info["action_mask"], k, epsilon, rng)
-            venv.step_async(actions)
-
-            # 2. learn while the fires burn
-            due = state.pretrain_steps + (state.env_steps - d.learning_starts) // d.train_freq
-            while state.grad_steps < due and len(replay) >= d.batch_size:
-                losses.append(learn())
-
-            # 3. record what happened
-            next_obs, rewards, terminated, truncated, info = venv.step_wait()
-            state.env_steps += n_envs
-            for i in range(n_envs):
-                if info["sim_failed"][i]:  # no honest reward: keep the episode's earlier steps only
-                    replay.cut(i)
-                    state.failures += 1
-                else:
-                    final = info["final_obs"][i] if (terminated[i] or truncated[i]) else next_obs[i]
-                    replay.add(i, actions[i], rewards[i] * d.reward_scale, final, bool(terminated[i]))
-                    episode_return[i] += rewards[i]
-                if terminated[i] or truncated[i]:
-                    if terminated[i]:
-                        returns.append(episode_return[i])
-                        burned.append(info["final_info"][i]["burned_after"] / venv.envs[i].n_cells)
-                        state.episodes += 1
-                    episode_return[i] = 0.0
-                    replay.start(i, next_obs[i])
-            obs = next_obs
-
-            # 4. log, validate, checkpoint
-            if bar is not None:
-                bar.update(n_envs)
-            if state.env_steps >= state.next_log or state.env_steps >= cfg.run.total_env_steps:
-                state.next_log = state.env_steps + 100
-                elapsed = time.monotonic() - t_launch
-                record = {
-                    "kind": "train",
-                    "env_steps": state.env_steps,
-                    "episodes": state.episodes,
-                    "grad_steps": state.grad_steps,
-                    "epsilon": epsilon,
-                    "loss": float(np.mean(losses)) if losses else None,
-                    "mean_return": float(np.mean(returns)) if returns else None,
-                    "mean_burned_fraction": float(np.mean(burned)) if burned else None,
-                    "steps_per_s": (state.env_steps - steps_at_start) / max(time.monotonic() - t_start, 1e-9),
-                    "elapsed_s": elapsed,
-                    "failures": state.failures,
-                    "rss_mb": psutil.Process().memory_info().rss / 2**20,
-                }
-                log.write(record)
-                if bar is not None:
-                    bar.set_postfix(
-                        ep=state.episodes,
-                        sps=f"{record['steps_per_s']:.0f}",
-                        ret=f"{record['mean_return'] or 0:.4f}",
-                        burned=f"{record['mean_burned_fraction'] or 0:.3f}",
-                        eps=f"{epsilon:.2f}",
-                        loss=f"{record['loss'] or 0:.3g}",
-                        val=f"{state.best_val:.3f}" if np.isfinite(state.best_val) else "-",
-                    )
-            if state.env_steps >= state.next_val:
-                validate_and_keep_best()
-            aligned = all(len(env.placed) == 0 for env in venv.envs)
-            overdue = state.env_steps >= state.next_ckpt + 2 * steps_per_episode * n_envs
-            if state.env_steps >= state.next_ckpt and (aligned or overdue):
-                # at an episode boundary when possible, so that a resume replays no partial episode
-                state.next_ckpt = state.env_steps + cfg.run.checkpoint_interval
-                save_last(periodic=state.env_steps > 0)
-        if state.env_steps >= cfg.run.total_env_steps and state.last_val != state.env_steps:
-            validate_and_keep_best()  # the final weights compete for best.pt too
-        save_last()
+            run.start(t_launch)
+        looping = True
+        run.loop(t_launch, max_seconds, max_loop_seconds)
+        run.save_last()
     except ClusterError as exc:  # the fires' cluster went away: keep what was learned
-        if save_on_error is None:
+        if not looping:
             raise
-        save_on_error()
+        run.save_last()
         raise ClusterError(
             f"{exc}; a checkpoint was saved: resume with fuelbreak train --resume {files.root}"
         ) from None
     finally:
-        if bar is not None:
-            bar.close()
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
         venv.close()
-        if log is not None:
-            log.close()
+        if run is not None:
+            run.log.close()
 
-    summary = {
-        "outdir": str(files.root),
-        "env_steps": state.env_steps,
-        "episodes": state.episodes,
-        "grad_steps": state.grad_steps,
-        "best_val_reduction": state.best_val if np.isfinite(state.best_val) else None,
-        "val_reduction_random": state.val_random,
-        "failures": state.failures,
-        "stopped_early": bool(stop["requested"]) or state.env_steps < cfg.run.total_env_steps,
-        "seconds": time.monotonic() - t_launch,
-        "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
-    }
+    summary = run.summary(t_launch)
     atomic_write_text(files.root / "summary.json", json.dumps(summary, indent=2))
     return summary
 
