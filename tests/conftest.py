@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import psutil
 import pytest
 import rasterio
 import torch
@@ -15,6 +16,21 @@ from fuelbreak.landscape.synthetic import synthetic_tile
 
 # Tests check behaviour, not speed: one torch thread avoids oversubscription stalls beside worker processes.
 torch.set_num_threads(1)
+
+
+
+@pytest.fixture
+def no_leftovers():
+    """Fails the test if it leaves any child process of the test process behind."""
+
+    def children() -> set[int]:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+
+    before = children()
+    yield
+    left = children() - before
+    assert not left, f"processes left behind: {left}"
+
 
 # A 30 m grid in CONUS Albers placed over Worcester, Vermont (the real sample's corner).
 CRS = "EPSG:5070"

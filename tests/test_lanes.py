@@ -4,26 +4,11 @@ import os
 import signal
 import threading
 
-import psutil
 import pytest
 
 from fuelbreak.errors import ConfigError
 from fuelbreak.parallel import LaneExecutor, ProcessExecutor, SerialExecutor
 from tests import parallel_tasks as tasks
-
-
-def children():
-    return {
-        p.pid for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"
-    }
-
-
-@pytest.fixture
-def no_leftovers():
-    before = children()
-    yield
-    left = children() - before
-    assert not left, f"processes left behind: {left}"
 
 
 def test_tasks_with_the_same_key_run_in_the_same_worker_and_find_what_it_held(no_leftovers):

@@ -32,15 +32,6 @@ def children() -> set[int]:
 
 
 @pytest.fixture
-def no_leftovers():
-    """Fails the test if it leaves any child process of the test process behind."""
-    before = children()
-    yield
-    left = children() - before
-    assert not left, f"processes left behind: {left}"
-
-
-@pytest.fixture
 def pool(no_leftovers):
     with ProcessExecutor(workers=2, timeout=1.0, retries=2) as ex:
         yield ex
