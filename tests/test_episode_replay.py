@@ -1,5 +1,7 @@
 """EpisodeReplay: n-step returns, episode ends, cuts, ring wraparound, sampling, persistence."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -131,6 +133,15 @@ def test_save_and_load_round_trip(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="bad.npz"):
         make().load(tmp_path / "bad.npz")
+    # a replay of the version that kept first observations channels-first is refused, not misread
+    with np.load(tmp_path / "replay.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["layout"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(ConfigError, match="older fuelbreak"):
+        make().load(tmp_path / "old.npz")
 
 
 def test_errors():

@@ -111,7 +111,7 @@ class Executor(ABC):
 
     kind = "base"
     # Whether tasks given the same affinity key run in the same process (so that state a task holds
-    # there, `fuelbreak.parallel.cache.hold`, is found by the next one). Otherwise keys are ignored.
+    # there, `fuelbreak.held.hold`, is found by the next one). Otherwise keys are ignored.
     keeps_affinity = False
 
     def __init__(self, timeout: float | None, retries: int, retry_exceptions: bool):
