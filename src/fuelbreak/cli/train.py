@@ -44,7 +44,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--model-type", choices=["basic", "enhanced", "dueling"])
     p.add_argument("--total-steps", type=int, help="environment steps to train for")
-    p.add_argument("--executor", choices=["serial", "process", "ray"], help="where fires run")
+    p.add_argument(
+        "--executor",
+        choices=["serial", "process", "ray"],
+        help="where fires run (process: worker lanes that keep each episode's fires; ray: a cluster)",
+    )
     p.add_argument(
         "--ray-address",
         metavar="HOST:PORT",
