@@ -367,13 +367,13 @@ class Run:
     ):
         self.cfg, self.files, self.venv, self.stop, self.progress = cfg, files, venv, stop, progress
         self.k, self.n_envs = cfg.env.cells_per_step, cfg.run.n_envs
-        self.steps_per_episode = venv.envs[0].budget // self.k
         self.rng = np.random.default_rng(cfg.run.seed)
         self.val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
         device = resolve_device(cfg.run.device)
         model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams).to(device)
         self.state = State(episode_index=[0] * self.n_envs)
         self.replay = make_replay(cfg, venv)
+        self.steps_per_episode = self.replay.steps
         self.learner = Learner(cfg, model, self.replay, self.state)
         self.val_eps = validation_episodes(self.val_env, cfg.run.validation_episodes)
         self.log = MetricsLog(files)

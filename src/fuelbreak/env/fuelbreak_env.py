@@ -282,8 +282,7 @@ class FuelBreakEnv(gym.Env):
         """
         self._begin_step(action)
         self._fires = None  # the episode goes on elsewhere: an in-process step would start them again
-        tf = self.tile_fire
-        observer = tf.observer if self.plan_aware else None
+        tf, observer = self.tile_fire, self._observer
         if held and EpisodeFires.supports(tf.engine, observer):
             last = len(self.placed) + len(self._pending) >= self.budget
             args = (self._token, self.breaks.copy(), self._pending, tf.engine, self.ignitions, observer,
@@ -300,8 +299,7 @@ class FuelBreakEnv(gym.Env):
         breaks = self.breaks.copy()
         breaks.flat[self._pending] = True
         tf = self.tile_fire
-        observer = tf.observer if self.plan_aware else None
-        return Task(simulate_step, (tf.engine, breaks, self.ignitions, observer, tf.bp_ignitions))
+        return Task(simulate_step, (tf.engine, breaks, self.ignitions, self._observer, tf.bp_ignitions))
 
     def complete_step(self, result: StepResult):
         cells = self._pending
@@ -324,9 +322,9 @@ class FuelBreakEnv(gym.Env):
         """Run the step's task here; with mtt engines, the episode's fires are kept through its breaks
         and updated (`EpisodeFires`: the same result as the task, a fraction of its work)."""
         self._begin_step(action)
-        observer = self.tile_fire.observer if self.plan_aware else None
-        if self._fires is None and EpisodeFires.supports(self.tile_fire.engine, observer):
-            self._fires = EpisodeFires.of_tile(self.tile_fire, self.ignitions, self.plan_aware, self.breaks)
+        if self._fires is None and EpisodeFires.supports(self.tile_fire.engine, self._observer):
+            tf, breaks = self.tile_fire, self.breaks
+            self._fires = EpisodeFires(tf.engine, self.ignitions, self._observer, tf.bp_ignitions, breaks)
         if self._fires is None:
             return self.complete_step(self._step_task().run())
         return self.complete_step(self._fires.step(self._pending))
@@ -355,6 +353,11 @@ class FuelBreakEnv(gym.Env):
                     f"illegal action: cell {int(c)} (row {c // w}, col {c % w}) is {why}; see info['action_mask']"
                 )
         return cells
+
+    @property
+    def _observer(self):
+        """The engine that burns the observation fires through the plan (None unless `plan_aware`)."""
+        return self.tile_fire.observer if self.plan_aware else None
 
     def _sync_space(self) -> None:
         self.action_space.legal = self._legal.copy()

@@ -84,11 +84,6 @@ class EpisodeFires:
             fires = FireSet([observer.scenario], [np.asarray(bp_ignitions)], [observer])
             self.observing = PlanFires(fires, breaks, neutral_roots=True)  # as `plan_view`
 
-    @classmethod
-    def of_tile(cls, tile_fire: TileFire, ignitions: np.ndarray, plan_aware: bool, breaks: np.ndarray):
-        observer = tile_fire.observer if plan_aware else None
-        return cls(tile_fire.engine, ignitions, observer, tile_fire.bp_ignitions, breaks)
-
     @staticmethod
     def supports(engine, observer=None) -> bool:
         """Whether the fires of `engine` (and `observer`, when given) can be kept: mtt engines only."""
@@ -179,7 +174,8 @@ def start_episode(
         tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name)
     observer = tile_fire.observer if plan_aware else None
     if token is not None and EpisodeFires.supports(tile_fire.engine, observer):
-        fires = EpisodeFires.of_tile(tile_fire, ignitions, plan_aware, np.zeros(landscape.shape, dtype=bool))
+        no_breaks = np.zeros(landscape.shape, dtype=bool)
+        fires = EpisodeFires(tile_fire.engine, ignitions, observer, tile_fire.bp_ignitions, no_breaks)
         hold(token, fires)
         result = fires.result()
     else:
