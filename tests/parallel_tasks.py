@@ -103,3 +103,16 @@ def count_held_then_die(key):
 
     take_held(("count", key))
     die()
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def array_sum(array) -> float:
+    return float(array.sum())
+
+
+def unpicklable_result():
+    """Returns what cannot be pickled (a lambda), so the worker cannot send it back."""
+    return lambda: None

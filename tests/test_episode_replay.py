@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from fuelbreak.agents.episode_replay import EpisodeReplay
 from fuelbreak.errors import ConfigError
@@ -127,7 +128,10 @@ def test_save_and_load_round_trip(tmp_path):
     other = make(seed=99)
     other.load(tmp_path / "replay.npz")
     assert len(other) == len(rep) and other.open_length(1) == 1
-    assert np.array_equal(other.sample(8).indices, rep.sample(8).indices)  # generator state restored too
+    mine, theirs = rep.sample(8), other.sample(8)
+    assert np.array_equal(theirs.indices, mine.indices)  # generator state restored too
+    assert torch.equal(theirs.obs, mine.obs) and torch.equal(theirs.next_obs, mine.next_obs)
+    assert theirs.obs.abs().sum() > 0  # the observations themselves came back, not zeros
     with pytest.raises(ConfigError, match="shape"):
         make(capacity=8).load(tmp_path / "replay.npz")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")

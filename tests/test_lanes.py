@@ -4,10 +4,12 @@ import os
 import signal
 import threading
 
+import numpy as np
 import pytest
 
 from fuelbreak.errors import ConfigError
-from fuelbreak.parallel import LaneExecutor, ProcessExecutor, SerialExecutor
+from fuelbreak.parallel import LaneExecutor, ProcessExecutor, SerialExecutor, Shared
+from fuelbreak.parallel.lanes import PIPELINE_BYTES, PIPELINE_TASKS
 from tests import parallel_tasks as tasks
 
 
@@ -80,3 +82,56 @@ def test_bad_options_and_affinity_are_config_errors(no_leftovers):
 def test_which_executors_keep_affinity():
     assert SerialExecutor.keeps_affinity and LaneExecutor.keeps_affinity
     assert not ProcessExecutor.keeps_affinity
+
+
+def test_many_tasks_on_one_lane_wait_in_its_pipe_and_keep_their_order(no_leftovers):
+    big = np.arange(PIPELINE_BYTES // 4, dtype=np.float64)  # twice what may wait in a pipe
+    args = [(i, 1000) for i in range(3 * PIPELINE_TASKS)]
+    with LaneExecutor(workers=1, timeout=10.0) as ex:
+        out = ex.run_batch(tasks.add, args)
+        assert [o.value for o in out] == [i + 1000 for i in range(3 * PIPELINE_TASKS)]
+        sums = ex.run_batch(tasks.array_sum, [(big,), (big[:10],), (big,), (big[:10],)])
+        assert [o.value for o in sums] == [big.sum(), big[:10].sum(), big.sum(), big[:10].sum()]
+        # shared state goes whole once, and by key after that, also to tasks waiting in the pipe
+        shared = ex.run_batch(tasks.shared_sum, [(Shared("big", big), float(i)) for i in range(6)])
+        assert [o.value[1] for o in shared] == [big.sum() + i for i in range(6)]
+        assert ex.stats["state_resends"] == 0
+
+
+def test_tasks_behind_one_that_kills_the_worker_run_once_uncharged(no_leftovers):
+    with LaneExecutor(workers=1, timeout=10.0, retries=0) as ex:
+        (old,) = ex.map(tasks.pid, [()])
+        died, *behind = ex.run_batch(tasks.die, [()]) + ex.run_batch(tasks.pid, [(), ()])
+        assert not died.ok and "worker died (exit -9)" in died.error
+        batch = ex.submit_batch(tasks.die, [()])  # dies with tasks already waiting in its pipe
+        queued = ex.submit_batch(tasks.pid, [(), ()])
+        (lost,) = ex.collect(batch)
+        after = ex.collect(queued)
+    assert not lost.ok and all(o.ok and o.attempts == 1 for o in behind + after)
+    assert len({old, behind[0].value, after[0].value}) == 3  # a new worker each time one died
+    assert ex.stats["crashes"] == 2 and ex.stats["workers_replaced"] == 2
+
+
+def test_a_task_waiting_behind_a_slow_one_has_its_full_timeout(no_leftovers):
+    """A task's time counts from when the one before it finished, not from when it was sent."""
+    with LaneExecutor(workers=1, timeout=1.0, retries=0) as ex:
+        out = ex.run_batch(tasks.sleep_then, [(0.7, "a"), (0.7, "b")])
+    assert [o.value for o in out] == ["a", "b"] and ex.stats["timeouts"] == 0
+
+
+def test_an_exception_fails_only_its_task_and_the_worker_lives_on(no_leftovers):
+    with LaneExecutor(workers=1, timeout=10.0) as ex:
+        (before,) = ex.map(tasks.pid, [()])
+        failed, ok = ex.run_batch(tasks.fail_if, [(True, "bad row"), (False, "fine")])
+        (after,) = ex.map(tasks.pid, [()])
+    assert not failed.ok and failed.error == "raised ValueError: bad row" and ok.value == "fine"
+    assert before == after and ex.stats["workers_replaced"] == 0
+
+
+def test_what_cannot_be_pickled_fails_with_its_reason(no_leftovers):
+    with LaneExecutor(workers=1, timeout=10.0) as ex:
+        (sent,) = ex.run_batch(tasks.add, [(lambda: 1, 2)])
+        (back,) = ex.run_batch(tasks.unpicklable_result, [()])
+        assert ex.map(tasks.add, [(1, 2)]) == [3]
+    assert not sent.ok and "could not be sent to a worker" in sent.error
+    assert not back.ok and "could not be sent back" in back.error

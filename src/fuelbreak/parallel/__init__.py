@@ -21,8 +21,8 @@ wrapped as `Shared(key, value)`: tasks then carry the key (on Ray, an object-sto
 worker that lacks the value gets it again. A task can also keep what it built with
 `cached(key, build)` (see `fuelbreak.parallel.cache`), or hold mutable state for the next task of
 the same key with `fuelbreak.held`. `submit_batch(..., affinity=keys)` sends tasks with
-equal keys to one process on executors that `keeps_affinity` (in process, and `LaneExecutor`: a
-pool of one-worker lanes).
+equal keys to one process on executors that `keeps_affinity` (in process, and `LaneExecutor`: one
+worker process per lane, each spoken to over its own pipe).
 
 `RayExecutor` joins the cluster named by its address or RAY_ADDRESS (or starts a private local
 Ray); a cluster that is not there or goes away is a `ClusterError` (exit code 6), never a hang.
