@@ -106,7 +106,7 @@ def test_level_set_never_closes_behind_an_isolated_break():
 
 @pytest.mark.slow
 def test_bench_plan_and_speed_tables():
-    from fuelbreak.benchmarking.fire import (
+    from fuelbreak.benchmarks.fire import (
         format_plan_report,
         format_speed_report,
         plan_agreement,

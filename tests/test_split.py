@@ -177,7 +177,7 @@ def test_leakage_by_footprint_across_dataset_folders(worcester_tiles, tmp_path):
 
 def test_evaluate_refuses_a_checkpoint_trained_on_the_same_ground(worcester_tiles, tmp_path, capsys):
     from fuelbreak.cli import main
-    from tests.test_evaluate import TRAIN_ENV, save_tiny_checkpoint
+    from tests.test_evaluation import TRAIN_ENV, save_tiny_checkpoint
 
     ckpt = save_tiny_checkpoint(tmp_path / "c.pt", {"env": {**TRAIN_ENV, "data_dir": str(worcester_tiles)}})
     base = [

@@ -31,7 +31,7 @@ Two graphs over the legal cells (burnable, not already a break):
   neighbours quickly, which favours the interiors of fast fuel beds over the narrow passages that
   breaks should close.
 
-The default sigma, 0.05, comes from `benchmarks/domirank_sigma_sweep.py`: on 10 synthetic 50x50 tiles
+The default sigma, 0.05, comes from `python -m fuelbreak.benchmarks.domirank_sigma`: on 10 synthetic 50x50 tiles
 at a 5 % budget the flow graph cut the expected burned area by 36-39 % for every sigma from 0.01 to
 0.99 (differences within noise), and low competition keeps together the two cells that close a
 two-cell-wide passage, which sigma >= 0.1 often splits. The spread graph matched plain burn

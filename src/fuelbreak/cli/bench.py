@@ -70,7 +70,7 @@ def _progress(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.what == "fire":
-        from fuelbreak.benchmarking import fire as bf
+        from fuelbreak.benchmarks import fire as bf
 
         cmp = bf.compare_engines(args.tiles, args.fires, 50, args.seed, progress=_progress)
         scale = bf.scaling(tuple(args.sizes), seed=args.seed, progress=_progress)
@@ -89,13 +89,13 @@ def run(args: argparse.Namespace) -> int:
             print(bf.format_plan_report(plans))
         return 0
     if args.what == "train":
-        from fuelbreak.benchmarking.train import format_train_report, run_train_benchmark
+        from fuelbreak.benchmarks.train import format_train_report, run_train_benchmark
 
         result = run_train_benchmark(args.seconds, progress=_progress)
         print(json.dumps(result, indent=2) if args.json else format_train_report(result))
         return 0
     if args.what == "scale":
-        from fuelbreak.benchmarking.scale import format_scale_report, run_scale_benchmark
+        from fuelbreak.benchmarks.scale import format_scale_report, run_scale_benchmark
         from fuelbreak.errors import ConfigError
 
         if any(w < 1 for w in args.workers):
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         )
         print(json.dumps(result, indent=2) if args.json else format_scale_report(result))
         return 0
-    from fuelbreak.benchmarking.env import format_env_report, run_env_benchmark
+    from fuelbreak.benchmarks.env import format_env_report, run_env_benchmark
 
     result = run_env_benchmark(seed=args.seed, progress=_progress)
     print(json.dumps(result, indent=2) if args.json else format_env_report(result))

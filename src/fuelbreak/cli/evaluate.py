@@ -191,7 +191,7 @@ def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) 
 
 def run(args: argparse.Namespace) -> int:
     from fuelbreak.errors import SimulationError
-    from fuelbreak.evaluate import evaluate, select_tiles, write_outputs
+    from fuelbreak.evaluation import evaluate, select_tiles, write_outputs
     from fuelbreak.landscape.dataset import open_dataset
 
     methods = choose_methods(args)

@@ -14,7 +14,7 @@ import fuelbreak.evaluation.tile as tile_mod
 from fuelbreak.baselines import BASELINES
 from fuelbreak.baselines.common import planning_fires, planning_streams
 from fuelbreak.errors import ConfigError, InputError, SimulationError
-from fuelbreak.evaluate import check_budgets, evaluate, select_tiles, write_outputs
+from fuelbreak.evaluation import check_budgets, evaluate, select_tiles, write_outputs
 from fuelbreak.evaluation.leakage import trained_tiles
 from fuelbreak.evaluation.report import TILE_COLUMNS, summary_columns
 from fuelbreak.evaluation.stats import t_interval, win_rate

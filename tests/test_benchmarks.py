@@ -1,7 +1,7 @@
 """The benchmarks run end to end on a tiny budget and report every row they promise (no timing is checked)."""
 
-from fuelbreak.benchmarking.env import format_env_report, run_env_benchmark
-from fuelbreak.benchmarking.scale import format_scale_report, run_scale_benchmark
+from fuelbreak.benchmarks.env import format_env_report, run_env_benchmark
+from fuelbreak.benchmarks.scale import format_scale_report, run_scale_benchmark
 
 
 def test_env_benchmark_times_every_vector_env():
@@ -13,7 +13,38 @@ def test_env_benchmark_times_every_vector_env():
         "gymnasium AsyncVectorEnv (2 workers)",
     ]
     assert all(r["env_steps"] > 0 and r["steps_per_s"] > 0 for r in result["results"].values())
-    assert "gymnasium AsyncVectorEnv" in format_env_report(result)
+    assert all(r["cpu_ms_per_step"] > 0 for r in result["results"].values())
+    report = format_env_report(result)
+    assert "gymnasium AsyncVectorEnv" in report and "CPU ms per env step" in report
+
+
+def test_cpu_seconds_count_the_workers_too():
+    """A busy child process's CPU time is in the total, not only this process's."""
+    import multiprocessing
+    import time
+
+    from fuelbreak.benchmarks.env import _cpu_seconds
+
+    seen: dict = {}
+    before = _cpu_seconds(seen)
+    child = multiprocessing.get_context("fork").Process(target=_spin_then_sleep, args=(0.5,))
+    child.start()
+    try:
+        time.sleep(0.9)
+        spent = _cpu_seconds(seen) - before
+    finally:
+        child.kill()
+        child.join()
+    assert child.pid in seen and spent > 0.3
+
+
+def _spin_then_sleep(seconds: float) -> None:
+    import time
+
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    time.sleep(60)
 
 
 def test_scale_benchmark_measures_the_pool_and_the_lanes():

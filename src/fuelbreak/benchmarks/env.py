@@ -16,6 +16,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
+import psutil
 
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
 from fuelbreak.parallel.lanes import LaneExecutor
@@ -29,18 +30,43 @@ def _legal_actions(masks, rng) -> np.ndarray:
     return np.array([rng.choice(np.flatnonzero(m)) for m in masks])
 
 
+def _cpu_seconds(processes: dict) -> float:
+    """CPU seconds (user + system) used so far by this process and its live children, which are
+    remembered in `processes` (pid -> psutil.Process) so that each is counted from its first sight."""
+    me = psutil.Process()
+    for child in me.children(recursive=True):
+        processes.setdefault(child.pid, child)
+    total = 0.0
+    for p in [me, *processes.values()]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # a worker replaced or gone: its time until then is lost
+            pass
+    return total
+
+
 def _time_steps(venv, seconds: float, seed: int, masks_of) -> dict:
-    """Step with random legal actions for about `seconds`; env steps per second and per-step latency."""
+    """Step with random legal actions for about `seconds`: env steps per second, and the CPU time
+    an env step costs in all processes together (this one and its workers)."""
     rng = np.random.default_rng(seed)
     _, info = venv.reset(seed=seed)
     masks = masks_of(venv, info)
+    processes: dict = {}
+    cpu0 = _cpu_seconds(processes)
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         _, _, _, _, info = venv.step(_legal_actions(masks, rng))
         masks = masks_of(venv, info)
         steps += venv.num_envs
     elapsed = time.perf_counter() - t0
-    return {"env_steps": steps, "seconds": elapsed, "steps_per_s": steps / elapsed}
+    cpu = _cpu_seconds(processes) - cpu0
+    return {
+        "env_steps": steps,
+        "seconds": elapsed,
+        "steps_per_s": steps / elapsed,
+        "cpu_ms_per_step": 1e3 * cpu / steps,
+    }
 
 
 def _our_masks(venv, info):
@@ -86,9 +112,14 @@ def format_env_report(result: dict) -> str:
         f"Workload: {w['n_envs']} envs, {w['tile_size']}x{w['tile_size']} synthetic tiles, {w['n_ignitions']} ignitions "
         f"a step, budget {w['budget']:.0%}, {w['cells_per_step']} cell a step (resets included).",
         "",
-        "| vector env | env steps/s | steps timed |",
-        "| --- | ---: | ---: |",
+        "| vector env | env steps/s | CPU ms per env step (all processes) | steps timed |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for name, r in result["results"].items():
-        lines.append(f"| {name} | {r['steps_per_s']:,.0f} | {r['env_steps']:,} |")
+        lines.append(f"| {name} | {r['steps_per_s']:,.0f} | {r['cpu_ms_per_step']:.2f} | {r['env_steps']:,} |")
+    cores = psutil.cpu_count(logical=True) or 1
+    lines += [
+        "",
+        f"{cores} CPU cores here: a vector env cannot pass {cores} x 1000 / (CPU ms per env step) env steps/s.",
+    ]
     return "\n".join(lines)

@@ -8,8 +8,8 @@ sigma, the mean reduction of the expected burned area over tiles with a 95 % con
 tile-to-tile spread) and the seconds per plan; random, burn-probability and (with --greedy) greedy
 plans are scored alongside as references.
 
-    python benchmarks/domirank_sigma_sweep.py                      # 10 tiles of 50x50, 5 % budget
-    python benchmarks/domirank_sigma_sweep.py --tiles 4 --greedy
+    python -m fuelbreak.benchmarks.domirank_sigma                      # 10 tiles of 50x50, 5 % budget
+    python -m fuelbreak.benchmarks.domirank_sigma --tiles 4 --greedy
 """
 
 from __future__ import annotations

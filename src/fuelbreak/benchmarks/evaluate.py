@@ -1,8 +1,8 @@
 """The baselines on the default synthetic test tiles: the summary table the README quotes, and its cost.
 
-    python benchmarks/bench_evaluate.py                  # 20 test tiles, budget 5 %, 200 fires per tile
-    python benchmarks/bench_evaluate.py --ckpt runs/default/checkpoints/best.pt   # with the DQN
-    python benchmarks/bench_evaluate.py --budget 0.02 0.05 0.1 --executor process --workers 2
+    python -m fuelbreak.benchmarks.evaluate                  # 20 test tiles, budget 5 %, 200 fires per tile
+    python -m fuelbreak.benchmarks.evaluate --ckpt runs/default/checkpoints/best.pt   # with the DQN
+    python -m fuelbreak.benchmarks.evaluate --budget 0.02 0.05 0.1 --executor process --workers 2
 
 Exactly `fuelbreak evaluate --max-tiles 20 --budget 0.05 --fires 200 --outdir bench_out/evaluate`
 plus any flags given here (later flags win); it prints the Markdown summary, the command that
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     try:
         code = args.func(args)
     except FuelbreakError as exc:
-        print(f"bench_evaluate: error: {exc}", file=sys.stderr)
+        print(f"fuelbreak.benchmarks.evaluate: error: {exc}", file=sys.stderr)
         return exc.exit_code
     seconds = time.perf_counter() - t0
     n = json.loads((Path(args.outdir) / "evaluation.json").read_text())["n_tiles"]
