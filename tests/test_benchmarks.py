@@ -58,3 +58,25 @@ def test_scale_benchmark_measures_the_pool_and_the_lanes():
     }
     assert all(r["tasks_per_s"] > 0 and r["efficiency"] > 0 for r in result["results"])
     assert "lanes" in format_scale_report(result)
+
+
+def test_bench_train_overrides_are_checked_before_anything_runs(capsys):
+    from fuelbreak.cli import main
+
+    assert main(["bench", "env", "--set", "run.torch_threads=2"]) == 2
+    assert "applies to `bench train`" in capsys.readouterr().err
+    assert main(["bench", "train", "--set", "dqn.nosuchkey=1"]) == 2
+    assert "nosuchkey" in capsys.readouterr().err
+
+
+def test_the_train_report_names_its_overrides():
+    from fuelbreak.benchmarks.train import format_train_report
+
+    r = {
+        "config": {"n_envs": 4, "executor": "process", "model": "basic", "tiles": 500, "cells_per_step": 1,
+                   "overrides": ["run.torch_threads=2"]},
+        "seconds": 10.0, "setup_seconds": 1.0, "env_steps_per_s": 1.0, "grad_steps_per_s": 1.0, "episodes": 1,
+        "rss_mb_at_25_50_75_100_percent": [1, 2, 3, 4], "rss_growth_mb_second_half": 2.0,
+        "peak_rss_mb_learner": 4.0, "peak_rss_mb_largest_worker": 1.0,
+    }  # fmt: skip
+    assert format_train_report(r).startswith("Default training, with run.torch_threads=2 (basic net")

@@ -41,6 +41,7 @@ def run_train_benchmark(seconds: float = 240.0, overrides: tuple[str, ...] = (),
             "model": cfg.model.type,
             "tiles": cfg.env.synthetic_tiles,
             "cells_per_step": cfg.env.cells_per_step,
+            "overrides": list(overrides),
         },  # fmt: skip
         "seconds": summary["seconds"],
         "setup_seconds": setup,
@@ -60,9 +61,10 @@ def run_train_benchmark(seconds: float = 240.0, overrides: tuple[str, ...] = (),
 def format_train_report(r: dict) -> str:
     c = r["config"]
     q = ", ".join(f"{v:.0f}" for v in r["rss_mb_at_25_50_75_100_percent"])
+    changed = f", with {' '.join(c['overrides'])}" if c.get("overrides") else ""
     return "\n".join(
         [
-            f"Default training ({c['model']} net, {c['n_envs']} envs on the {c['executor']} executor, "
+            f"Default training{changed} ({c['model']} net, {c['n_envs']} envs on the {c['executor']} executor, "
             f"{c['tiles']} synthetic tiles, {c['cells_per_step']} cells a step), {r['seconds']:.0f} s:",
             "",
             "| figure | value |",

@@ -48,6 +48,13 @@ def register(sub) -> None:
     p.add_argument(
         "--seconds", type=float, default=240.0, help="train: seconds of the training loop, after its set-up (default 240)"
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train: a config override, as `fuelbreak train` takes them (e.g. --set run.torch_threads=2); repeatable",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="scale: worker counts to measure (default 1 2)"
@@ -69,6 +76,10 @@ def _progress(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.set and args.what != "train":
+        from fuelbreak.errors import ConfigError
+
+        raise ConfigError(f"--set overrides the training config: it applies to `bench train`, not `bench {args.what}`")
     if args.what == "fire":
         from fuelbreak.benchmarks import fire as bf
 
@@ -91,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "train":
         from fuelbreak.benchmarks.train import format_train_report, run_train_benchmark
 
-        result = run_train_benchmark(args.seconds, progress=_progress)
+        result = run_train_benchmark(args.seconds, tuple(args.set), progress=_progress)
         print(json.dumps(result, indent=2) if args.json else format_train_report(result))
         return 0
     if args.what == "scale":
