@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import numpy as np
@@ -435,3 +436,37 @@ def test_dqn_without_ckpt_plans_with_the_shipped_policy_or_says_it_is_missing(tm
     code = run_cli(["--methods", "random", "dqn", "--n-tiles", "30", "--tile-size", "16"], monkeypatch)
     assert code == 3
     assert "shipped policy" in capsys.readouterr().err
+
+
+def test_several_checkpoints_are_compared_as_labelled_methods(tmp_path, monkeypatch, capsys):
+    from fuelbreak.cli.evaluate import checkpoint_methods
+    from fuelbreak.errors import ConfigError, InputError
+
+    (tmp_path / "runA" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "runB" / "checkpoints").mkdir(parents=True)
+    a = save_tiny_checkpoint(tmp_path / "runA" / "checkpoints" / "best.pt", {"env": {"cells_per_step": 5}})
+    b = save_tiny_checkpoint(tmp_path / "runB" / "checkpoints" / "step_00000010.pt", {"env": {"cells_per_step": 5}})
+    assert checkpoint_methods([str(a)]) == {"dqn": str(a)}
+    assert checkpoint_methods([f"mine={a}"]) == {"dqn:mine": str(a)}
+    assert checkpoint_methods([str(a), str(b)]) == {"dqn:runA": str(a), "dqn:runB/step_00000010": str(b)}
+    with pytest.raises(ConfigError, match="both dqn:runA"):
+        checkpoint_methods([str(a), str(a)])
+    with pytest.raises(InputError, match="nothing.pt"):
+        checkpoint_methods([str(a), f"x={tmp_path / 'nothing.pt'}"])
+
+    out = tmp_path / "eval"
+    argv = ["--n-tiles", "30", "--tile-size", str(SIZE), "--max-tiles", "2", "--fires", "6", "--no-progress"]
+    argv += ["--methods", "random", "--ckpt", f"first={a}", "--ckpt", f"second={b}", "--outdir", str(out)]
+    argv += ["--option", "dqn.cells_per_step=3"]  # applies to every policy
+    assert run_cli(argv, monkeypatch) == 0
+    printed = capsys.readouterr().out
+    assert "| dqn:first | 2 |" in printed and "| dqn:second | 2 |" in printed
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["methods"] == ["random", "dqn:first", "dqn:second"]
+    assert all(ev["method_options"][m]["cells_per_step"] == 3 for m in ("dqn:first", "dqn:second"))
+    with open(out / "tiles.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for t in {r["tile_index"] for r in rows}:  # every policy burned by the tile's same fires
+        assert len({r["fires_digest"] for r in rows if r["tile_index"] == t}) == 1
+    code = run_cli([*argv[:-2], "--methods", "dqn:third"], monkeypatch)
+    assert code == 2 and "no --ckpt has that label" in capsys.readouterr().err

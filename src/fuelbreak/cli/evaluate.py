@@ -52,8 +52,12 @@ def register(sub) -> None:
     )
     m.add_argument(
         "--ckpt",
+        action="append",
+        metavar="[LABEL=]PATH",
         help="a checkpoint from `fuelbreak train` (e.g. runs/default/checkpoints/best.pt) for dqn (default: the "
-        "shipped policy). Refused when its recorded training split holds any of the evaluation tiles",
+        "shipped policy). Repeat it to compare policies on the same tiles and fires: each becomes a method "
+        "dqn:LABEL (LABEL: as given, else the run folder's name). Refused when its recorded training split "
+        "holds any of the evaluation tiles",
     )
     m.add_argument("--model-type", default="auto", help="model type the checkpoint must hold (default auto)")
     m.add_argument(
@@ -83,7 +87,9 @@ def register(sub) -> None:
         "(slow: about 0.1 s per fire on 50x50, so minutes per tile)",
     )
     add_weather_args(p)
-    r = add_executor_args(p, "how tiles run", 3600.0, "seconds one tile may take on process/ray (default 3600)")
+    r = add_executor_args(
+        p, "how tiles run", 3600.0, "seconds one tile may take on process/ray (default 3600)"
+    )
     r.add_argument("--outdir", default="eval_out", help="output folder (default eval_out)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -107,19 +113,51 @@ def parse_options(items: list[str]) -> dict[str, dict]:
     return out
 
 
+def checkpoint_methods(ckpts: list[str] | None) -> dict[str, str]:
+    """--ckpt values as {method: path}: one checkpoint is `dqn` (or `dqn:LABEL` when labelled), several
+    are `dqn:LABEL` each, LABEL given as LABEL=PATH or else the name of the run folder."""
+    from fuelbreak.errors import ConfigError, InputError
+
+    out: dict[str, str] = {}
+    for item in ckpts or []:
+        label, sep, path = item.partition("=")
+        if not sep or not label or "/" in label or label.endswith(".pt"):  # a plain path (it may hold '=')
+            label, path = "", item
+        if not Path(path).is_file():
+            raise InputError(f"--ckpt {path}: no such checkpoint file")
+        if not label and len(ckpts) > 1:
+            p = Path(path).resolve()
+            run = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+            label = run.name if p.stem == "best" else f"{run.name}/{p.stem}"
+        method = f"dqn:{label}" if label else "dqn"
+        if method in out:
+            raise ConfigError(f"--ckpt: two checkpoints are both {method}; name them with --ckpt LABEL=PATH")
+        out[method] = path
+    return out
+
+
 def choose_methods(args: argparse.Namespace) -> list[str]:
-    """--methods (default: the baselines and dqn); dqn plans with --ckpt, else with the shipped policy."""
+    """--methods (default: the baselines and dqn); dqn plans with each --ckpt, else with the shipped
+    policy. Sets `args.checkpoints` ({method: path}) for every dqn method evaluated."""
     from fuelbreak.agents.shipped import shipped_policy_path
-    from fuelbreak.errors import InputError
+    from fuelbreak.errors import ConfigError
 
     methods = list(args.methods or (*BASELINE_NAMES, "dqn"))
-    if args.ckpt is None:
+    args.checkpoints = checkpoint_methods(args.ckpt)
+    if not args.checkpoints:
         if "dqn" in methods:
-            args.ckpt = str(shipped_policy_path())
+            args.checkpoints = {"dqn": str(shipped_policy_path())}
         return methods
-    if not Path(args.ckpt).is_file():
-        raise InputError(f"--ckpt {args.ckpt}: no such checkpoint file")
-    return methods if "dqn" in methods else [*methods, "dqn"]
+    named = [m for m in methods if m.startswith("dqn:")]
+    stray = [m for m in named if m not in args.checkpoints]
+    if stray:
+        raise ConfigError(
+            f"--methods {', '.join(stray)}: no --ckpt has that label ({', '.join(args.checkpoints)})"
+        )
+    if named:  # --methods chose some of the checkpoints by name
+        args.checkpoints = {m: args.checkpoints[m] for m in named}
+        return [m for m in methods if m != "dqn"]
+    return [m for m in methods if m != "dqn"] + list(args.checkpoints)
 
 
 def make_executor_from_args(args: argparse.Namespace):
@@ -148,13 +186,18 @@ def make_executor_from_args(args: argparse.Namespace):
 
 def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) -> None:
     """Refuse to score a checkpoint on tiles its training run learned from (see evaluation.leakage)."""
+    for path in args.checkpoints.values():
+        check_checkpoint_not_trained_on(path, args, indices, dataset)
+
+
+def check_checkpoint_not_trained_on(ckpt: str, args: argparse.Namespace, indices: list[int], dataset) -> None:
     from fuelbreak.agents.checkpoint import load_checkpoint
     from fuelbreak.errors import ConfigError
     from fuelbreak.evaluation.leakage import trained_tiles
     from fuelbreak.landscape.dataset import is_spatial
 
     n_tiles = len(dataset)
-    env = load_checkpoint(args.ckpt, None).data["config"].get("env", {})
+    env = load_checkpoint(ckpt, None).data["config"].get("env", {})
     real = args.data is not None
     seen = trained_tiles(
         env, args.data, args.tile_size, args.tiles_seed, n_tiles, eval_dataset=dataset if real else None
@@ -166,7 +209,7 @@ def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) 
             else "it does not record its training split (env.split_seed, env.synthetic_tiles, ...)"
         )
         print(
-            f"warning: checkpoint {args.ckpt}: {why}; cannot check that the evaluation tiles were not trained on",
+            f"warning: checkpoint {ckpt}: {why}; cannot check that the evaluation tiles were not trained on",
             file=sys.stderr,
         )
         return
@@ -174,7 +217,7 @@ def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) 
     if overlap and real and is_spatial(dataset.manifest):
         shown = ", ".join(map(str, overlap[:10])) + (" ..." if len(overlap) > 10 else "")
         raise ConfigError(
-            f"--ckpt {args.ckpt} was trained on ground that {len(overlap)} of the evaluation tiles cover "
+            f"--ckpt {ckpt} was trained on ground that {len(overlap)} of the evaluation tiles cover "
             f"({shown}): their footprints overlap training tiles of {env['data_dir']} (spatial split, "
             f"env.split_seed={env['split_seed']}); evaluate on that run's held-out tiles with "
             f"--data {env['data_dir']} --split-seed {env['split_seed']} --split test"
@@ -183,7 +226,7 @@ def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) 
         shown = ", ".join(map(str, overlap[:10])) + (" ..." if len(overlap) > 10 else "")
         hint = "" if args.data else f" --n-tiles {env['synthetic_tiles']}"
         raise ConfigError(
-            f"--ckpt {args.ckpt} was trained on {len(overlap)} of the evaluation tiles ({shown}): its run split "
+            f"--ckpt {ckpt} was trained on {len(overlap)} of the evaluation tiles ({shown}): its run split "
             f"{env['synthetic_tiles'] if not args.data else n_tiles} tiles with env.split_seed={env['split_seed']}; "
             f"evaluate with{hint} --split-seed {env['split_seed']} to use its held-out tiles"
         )
@@ -196,12 +239,18 @@ def run(args: argparse.Namespace) -> int:
 
     methods = choose_methods(args)
     options = parse_options(args.option)
-    if "dqn" in methods:
-        options.setdefault("dqn", {}).update(checkpoint=args.ckpt, model_type=args.model_type)
+    shared_dqn = options.pop("dqn", {}) if "dqn" not in methods else {}  # --option dqn.X: every policy
+    for method, path in args.checkpoints.items():
+        options[method] = {
+            **shared_dqn,
+            **options.get(method, {}),
+            "checkpoint": path,
+            "model_type": args.model_type,
+        }
     weather = weather_from_args(args)
     dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
-    if "dqn" in methods:
+    if args.checkpoints:
         check_not_trained_on(args, indices, dataset)
     with make_executor_from_args(args) as executor:
         ev = evaluate(

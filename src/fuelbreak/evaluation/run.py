@@ -35,7 +35,7 @@ from fuelbreak.evaluation.report import (
     write_text,
 )
 from fuelbreak.evaluation.stats import CI_METHOD, summarize
-from fuelbreak.evaluation.tile import check_same_fires, evaluate_tile, known_methods
+from fuelbreak.evaluation.tile import check_same_fires, evaluate_tile, is_dqn, known_methods
 from fuelbreak.fire.montecarlo import ENGINES
 from fuelbreak.fire.scenario import Weather, default_weather
 from fuelbreak.landscape.dataset import dataset_split
@@ -66,10 +66,11 @@ def check_methods(methods: Sequence[str]) -> tuple[str, ...]:
     methods = tuple(methods)
     if not methods:
         raise ConfigError("--methods: choose at least one method")
-    unknown = [m for m in methods if m not in known_methods()]
+    unknown = [m for m in methods if m not in known_methods() and not is_dqn(m)]
     if unknown:
         raise ConfigError(
-            f"--methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(known_methods())}"
+            f"--methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(known_methods())} "
+            "(or dqn:LABEL, one per trained policy)"
         )
     repeated = sorted({m for m in methods if methods.count(m) > 1})
     if repeated:
@@ -117,16 +118,16 @@ def check_options(methods: tuple[str, ...], method_options: dict | None) -> dict
     if stray:
         raise ConfigError(f"options given for method(s) {', '.join(stray)}, which are not evaluated")
     for method, opts in options.items():
-        takes = DQN_OPTIONS if method == "dqn" else options_of(method)
+        takes = DQN_OPTIONS if is_dqn(method) else options_of(method)
         unknown = sorted(set(opts) - set(takes))
         if unknown:
             raise ConfigError(f"{method} has no option(s) {', '.join(unknown)}; it takes {', '.join(takes)}")
-    if "dqn" in methods:
+    for method in filter(is_dqn, methods):
         from fuelbreak.agents.policy import DQNPolicy
 
-        dqn = options.setdefault("dqn", {})
+        dqn = options.setdefault(method, {})
         if dqn.get("checkpoint") is None:
-            raise ConfigError("the dqn method needs a checkpoint (--ckpt PATH)")
+            raise ConfigError(f"the {method} method needs a checkpoint (--ckpt PATH)")
         if not isinstance(dqn["checkpoint"], DQNPolicy):  # load once, not once per tile
             dqn["checkpoint"] = DQNPolicy.load(dqn["checkpoint"], dqn.pop("model_type", "auto"))
     return options
@@ -150,7 +151,8 @@ def evaluate(
     """Plan with every method at every budget on each tile of `dataset[indices]` and score the plans.
 
     `method_options` maps a method to its keyword options (e.g. {"greedy": {"n_fires": 20}},
-    {"dqn": {"checkpoint": path_or_policy}}). `executor` (from `fuelbreak.parallel.make_executor`)
+    {"dqn": {"checkpoint": path_or_policy}}); several policies are methods "dqn:LABEL", each with
+    its own checkpoint. `executor` (from `fuelbreak.parallel.make_executor`)
     runs the tile tasks; None runs them here, one after another. `timeout` caps one tile's task.
     """
     from fuelbreak.parallel import SerialExecutor

@@ -75,8 +75,8 @@ def score_plan(fires: FireSet, landscape: Landscape, cells: np.ndarray | None) -
 def make_plan(
     method: str, landscape: Landscape, weather: Weather, budget: int, seed: int, options: dict
 ) -> np.ndarray:
-    """A method's plan; 'dqn' takes its policy from `options['checkpoint']` (a loaded DQNPolicy)."""
-    if method == "dqn":
+    """A method's plan; 'dqn' (or 'dqn:LABEL') takes its policy from `options['checkpoint']` (a loaded DQNPolicy)."""
+    if is_dqn(method):
         from fuelbreak.agents.policy import dqn_plan
 
         return dqn_plan(landscape, weather, budget, seed, **options)
@@ -170,4 +170,10 @@ def check_same_fires(tile: dict) -> None:
 
 
 def known_methods() -> tuple[str, ...]:
+    """The baselines and `dqn`; several trained policies are evaluated as `dqn:LABEL` (see `is_dqn`)."""
     return (*BASELINES, "dqn")
+
+
+def is_dqn(method: str) -> bool:
+    """Whether `method` plans with a trained policy: `dqn`, or `dqn:LABEL` when several are compared."""
+    return method == "dqn" or (method.startswith("dqn:") and len(method) > 4)
