@@ -135,3 +135,11 @@ def test_what_cannot_be_pickled_fails_with_its_reason(no_leftovers):
         assert ex.map(tasks.add, [(1, 2)]) == [3]
     assert not sent.ok and "could not be sent to a worker" in sent.error
     assert not back.ok and "could not be sent back" in back.error
+
+
+def test_lanes_start_their_workers_with_any_start_method(no_leftovers):
+    with LaneExecutor(workers=1, timeout=30.0, start_method="spawn") as ex:
+        out = ex.run_batch(tasks.count_held, [("k",), ("k",)], affinity=["k", "k"])
+    assert [o.value[1] for o in out] == [1, 2]
+    with pytest.raises(ConfigError, match="start_method"):
+        LaneExecutor(workers=1, start_method="teleport")
