@@ -239,7 +239,7 @@ class LaneExecutor(Executor):
         if not lane.sent:
             return
         if not alive or not lane.process.is_alive():
-            lane.process.join()
+            lane.process.join(timeout=5.0)  # it closed its pipe: it is exiting (for its exit code)
             self._lose_head(lane, CRASH, f"worker died (exit {lane.process.exitcode})")
         elif time.monotonic() >= lane.head_since + lane.sent[0][1].timeout:
             self._lose_head(lane, TIMEOUT, f"timeout after {lane.sent[0][1].timeout:g} s")
