@@ -138,13 +138,21 @@ def test_what_cannot_be_pickled_fails_with_its_reason(no_leftovers):
 
 
 def test_lanes_start_their_workers_with_any_start_method():
-    """(spawn starts multiprocessing's resource tracker, which lives until the interpreter exits, so
-    this test checks that the lane's own worker is gone instead of using `no_leftovers`.)"""
-    import psutil
+    """Run in a separate interpreter: spawn starts multiprocessing's resource tracker, which lives
+    until the interpreter exits and would count as a process left behind by the later tests."""
+    import subprocess
+    import sys
 
-    with LaneExecutor(workers=1, timeout=30.0, start_method="spawn") as ex:
-        out = ex.run_batch(tasks.count_held, [("k",), ("k",)], affinity=["k", "k"])
-    assert [o.value[1] for o in out] == [1, 2]
-    assert not psutil.pid_exists(out[0].value[0])
+    script = (
+        "from fuelbreak.parallel import LaneExecutor\n"
+        "from tests import parallel_tasks as t\n"
+        "with LaneExecutor(workers=1, timeout=30.0, start_method='spawn') as ex:\n"
+        "    out = ex.run_batch(t.count_held, [('k',), ('k',)], affinity=['k', 'k'])\n"
+        "print([o.value[1] for o in out])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1, 2]"
     with pytest.raises(ConfigError, match="start_method"):
         LaneExecutor(workers=1, start_method="teleport")
+
