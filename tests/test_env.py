@@ -278,3 +278,26 @@ def test_held_step_tasks_equal_the_pure_task_whether_the_fires_are_found_or_not(
             assert r_a == r_b and done == done_b
             step += 1
         assert held._token not in held_keys()  # the episode's last step let them go
+
+
+def test_a_new_tile_whose_fires_are_kept_burns_its_observation_fires_once(monkeypatch):
+    """With a token, the reset task burns the observation fires once, for the episode and for the
+    tile's channels both; the channels equal those of a tile prepared on its own."""
+    import fuelbreak.env.simulation as sim
+    from fuelbreak.held import take_held
+    from fuelbreak.landscape.synthetic import synthetic_tile
+
+    land = synthetic_tile(24, seed=5)
+    scenario = Scenario(wind_speed=15.0, duration=240.0)
+    rng = np.random.default_rng(0)
+    ign, bp_ign = (rng.choice(np.flatnonzero(land.burnable), size=n, replace=False) for n in (8, 20))
+    alone, first = sim.start_episode(None, land, scenario, ign, bp_ign)
+    views = []
+    monkeypatch.setattr(sim, "plan_view", lambda *a, **k: views.append(a) or pytest.fail("burned twice"))
+    kept, result = sim.start_episode(None, land, scenario, ign, bp_ign, token="new-tile")
+    assert views == [] and take_held("new-tile") is not None
+    for name in ("burn_probability", "downstream"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(alone, name))
+        np.testing.assert_array_equal(getattr(result, name), getattr(first, name))
+    np.testing.assert_array_equal(result.areas, first.areas)
+    np.testing.assert_array_equal(result.burn_count, first.burn_count)

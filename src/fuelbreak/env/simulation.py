@@ -134,14 +134,19 @@ def held_step(
 
 
 def prepare_tile(
-    landscape: Landscape, scenario: Scenario, bp_ignitions: np.ndarray, engine_name: str = "mtt"
+    landscape: Landscape,
+    scenario: Scenario,
+    bp_ignitions: np.ndarray,
+    engine_name: str = "mtt",
+    observe: bool = True,
 ) -> TileFire:
     """Build the engine once and compute the fire-derived channels from the `bp_ignitions` fires.
 
     The downstream area of a cell is the upper bound of what a break there could save per fire
     (`fuelbreak.fire.through_plan`): it comes from the fires' spread trees, which the fast engine
     records. The observation fires always burn on `mtt`, also when episodes are scored with the
-    level set.
+    level set. With `observe=False` they are not burned here (burn probability and downstream are
+    left None): for a caller that burns them anyway and fills them in.
     """
     from fuelbreak.fire.behavior import compute_behavior
     from fuelbreak.fire.mtt import MTTEngine
@@ -151,7 +156,7 @@ def prepare_tile(
     engine = mtt if engine_name == "mtt" else make_engine(engine_name, landscape, scenario)
     intensity = np.stack([behavior.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
     bp_ignitions = np.asarray(bp_ignitions, dtype=np.int64)
-    bp, downstream = plan_view(mtt, bp_ignitions, None)
+    bp, downstream = plan_view(mtt, bp_ignitions, None) if observe else (None, None)
     return TileFire(engine, intensity.astype(np.float32), bp, downstream, mtt, bp_ignitions)
 
 
@@ -168,16 +173,20 @@ def start_episode(
     """The reset task: prepare the tile unless already prepared, then burn the episode's fires once.
 
     With a `token` (and mtt engines), the episode's fires are kept in this process for its first
-    `held_step` (see there): the same result.
+    `held_step` (see there): the same result. On a new tile they then burn the observation fires
+    once, for the episode and the tile's channels both.
     """
+    kept_here = token is not None and engine_name == "mtt" and plan_aware
     if tile_fire is None:
-        tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name)
+        tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name, observe=not kept_here)
     observer = tile_fire.observer if plan_aware else None
     if token is not None and EpisodeFires.supports(tile_fire.engine, observer):
         no_breaks = np.zeros(landscape.shape, dtype=bool)
         fires = EpisodeFires(tile_fire.engine, ignitions, observer, tile_fire.bp_ignitions, no_breaks)
         hold(token, fires)
         result = fires.result()
+        if tile_fire.burn_probability is None:  # the same values `plan_view` gives (`PlanFires.view`)
+            tile_fire.burn_probability, tile_fire.downstream = result.burn_probability, result.downstream
     else:
         result = simulate_step(tile_fire.engine, np.zeros(landscape.shape, dtype=bool), ignitions)
     result.burn_probability, result.downstream = tile_fire.burn_probability, tile_fire.downstream
