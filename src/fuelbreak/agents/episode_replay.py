@@ -82,7 +82,8 @@ class EpisodeReplay:
         # so that a batch needs no transposition.
         self.first_obs = np.full((capacity, h, w, c), 0, dtype=np.float16)
         # The same values in float32 (float16 converts exactly), which batches are gathered from:
-        # converting every sampled observation again was a tenth of a gradient step.
+        # converting every sampled observation again was a visible share of a gradient step in a profile;
+        # torch.zeros writes its zeros, so this memory too is taken up front.
         self._first_obs32 = torch.zeros((capacity, h, w, c), dtype=torch.float32)
         self.breaks = np.full((capacity, steps + 1, packed), 0, dtype=np.uint8)
         self.plan_obs = np.full((capacity, steps + 1, len(self.plan_channels), h, w), 0, dtype=np.float16)
