@@ -470,3 +470,10 @@ def test_several_checkpoints_are_compared_as_labelled_methods(tmp_path, monkeypa
         assert len({r["fires_digest"] for r in rows if r["tile_index"] == t}) == 1
     code = run_cli([*argv[:-2], "--methods", "dqn:third"], monkeypatch)
     assert code == 2 and "no --ckpt has that label" in capsys.readouterr().err
+
+
+def test_dqn_options_without_a_dqn_method_are_still_refused(tmp_path, monkeypatch, capsys):
+    argv = ["--n-tiles", "30", "--tile-size", str(SIZE), "--max-tiles", "1", "--fires", "4", "--no-progress"]
+    argv += ["--methods", "random", "--option", "dqn.cells_per_step=3", "--outdir", str(tmp_path / "e")]
+    assert run_cli(argv, monkeypatch) == 2
+    assert "not evaluated" in capsys.readouterr().err

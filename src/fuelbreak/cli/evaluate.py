@@ -121,7 +121,8 @@ def checkpoint_methods(ckpts: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in ckpts or []:
         label, sep, path = item.partition("=")
-        if not sep or not label or "/" in label or label.endswith(".pt"):  # a plain path (it may hold '=')
+        plain = not sep or not label or "/" in label or label.endswith(".pt")
+        if plain or (not Path(path).is_file() and Path(item).is_file()):  # a path that holds '='
             label, path = "", item
         if not Path(path).is_file():
             raise InputError(f"--ckpt {path}: no such checkpoint file")
@@ -239,7 +240,8 @@ def run(args: argparse.Namespace) -> int:
 
     methods = choose_methods(args)
     options = parse_options(args.option)
-    shared_dqn = options.pop("dqn", {}) if "dqn" not in methods else {}  # --option dqn.X: every policy
+    labelled = [m for m in args.checkpoints if m != "dqn"]
+    shared_dqn = options.pop("dqn", {}) if labelled else {}  # --option dqn.X: every labelled policy
     for method, path in args.checkpoints.items():
         options[method] = {
             **shared_dqn,
