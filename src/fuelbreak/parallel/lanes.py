@@ -14,11 +14,11 @@ expected is missing, and the task rebuilds it from its arguments. An exception r
 fails it at once (retried only with `retry_exceptions`), and its worker lives on. Ctrl-C or a bug
 while waiting closes every lane. Workers ignore SIGINT.
 
-Why not a one-worker pebble pool per lane (what this replaced): a task there passes through two
-helper threads in this process and a queue, a few milliseconds a round trip under load, which
-made lanes slower than gymnasium's AsyncVectorEnv on small steps. Here a task is one pickled
-message on a pipe each way, and this process waits on every lane's pipe and process at once
-(`multiprocessing.connection.wait`). A few small tasks may wait in a lane's pipe behind the one
+This replaced a one-worker pebble pool per lane, where a task passed through two helper threads and
+a queue in this process. Here a task is one pickled message on a pipe each way, this process runs
+no helper thread and waits on every lane's pipe and process at once
+(`multiprocessing.connection.wait`). On a 2-core machine the throughput is about the same (both are
+bound by the CPU; see `fuelbreak bench env`), with fewer moving parts. A few small tasks may wait in a lane's pipe behind the one
 running (at most `PIPELINE_TASKS`, `PIPELINE_BYTES` in all), so that a worker starts its next task
 without waiting for this process to read the last result; a task's timeout counts from when this
 process saw the task before it finish (never earlier than the task really started).
