@@ -18,24 +18,24 @@ def test_env_benchmark_times_every_vector_env():
     assert "gymnasium AsyncVectorEnv" in report and "CPU ms per env step" in report
 
 
-def test_cpu_seconds_count_the_workers_too():
-    """A busy child process's CPU time is in the total, not only this process's."""
+def test_the_cpu_clock_counts_children_born_during_it_and_those_gone_since():
+    """A busy child's CPU time is in the total, also after the child exited."""
     import multiprocessing
     import time
 
-    from fuelbreak.benchmarks.env import _cpu_seconds
+    from fuelbreak.benchmarks.env import CpuClock
 
-    seen: dict = {}
-    before = _cpu_seconds(seen)
+    clock = CpuClock()
     child = multiprocessing.get_context("fork").Process(target=_spin_then_sleep, args=(0.5,))
     child.start()
     try:
         time.sleep(0.9)
-        spent = _cpu_seconds(seen) - before
+        while_alive = clock.seconds()
     finally:
         child.kill()
         child.join()
-    assert child.pid in seen and spent > 0.3
+    after = clock.seconds()  # the child is gone: its time up to the last reading stays
+    assert while_alive > 0.3 and after >= while_alive
 
 
 def _spin_then_sleep(seconds: float) -> None:

@@ -30,20 +30,34 @@ def _legal_actions(masks, rng) -> np.ndarray:
     return np.array([rng.choice(np.flatnonzero(m)) for m in masks])
 
 
-def _cpu_seconds(processes: dict) -> float:
-    """CPU seconds (user + system) used so far by this process and its live children, which are
-    remembered in `processes` (pid -> psutil.Process) so that each is counted from its first sight."""
-    me = psutil.Process()
-    for child in me.children(recursive=True):
-        processes.setdefault(child.pid, child)
-    total = 0.0
-    for p in [me, *processes.values()]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:  # a worker replaced or gone: its time until then is lost
-            pass
-    return total
+class CpuClock:
+    """CPU seconds (user + system) this process and its children used since the clock started.
+
+    Children alive at the start count from there, children born later from their birth; each is
+    read at every `seconds()` call, so one that exits later still counts up to its last reading.
+    """
+
+    def __init__(self) -> None:
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        for pid, cpu in self._read().items():
+            self._start[pid] = self._last[pid] = cpu
+
+    @staticmethod
+    def _read() -> dict[int, float]:
+        me = psutil.Process()
+        out = {}
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:  # gone between listing and reading
+                continue
+            out[p.pid] = t.user + t.system
+        return out
+
+    def seconds(self) -> float:
+        self._last.update(self._read())
+        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._last.items())
 
 
 def _time_steps(venv, seconds: float, seed: int, masks_of) -> dict:
@@ -52,15 +66,14 @@ def _time_steps(venv, seconds: float, seed: int, masks_of) -> dict:
     rng = np.random.default_rng(seed)
     _, info = venv.reset(seed=seed)
     masks = masks_of(venv, info)
-    processes: dict = {}
-    cpu0 = _cpu_seconds(processes)
+    clock = CpuClock()
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         _, _, _, _, info = venv.step(_legal_actions(masks, rng))
         masks = masks_of(venv, info)
         steps += venv.num_envs
     elapsed = time.perf_counter() - t0
-    cpu = _cpu_seconds(processes) - cpu0
+    cpu = clock.seconds()
     return {
         "env_steps": steps,
         "seconds": elapsed,
