@@ -26,7 +26,6 @@ process saw the task before it finish (never earlier than the task really starte
 
 from __future__ import annotations
 
-import multiprocessing
 import pickle
 import signal
 import time
@@ -34,8 +33,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_ready
 
-from fuelbreak.errors import ConfigError
 from fuelbreak.parallel.cache import StateMissing
+from fuelbreak.parallel.local import POLL_S, mp_context
 from fuelbreak.parallel.outcome import (
     CRASH,
     EXCEPTION,
@@ -51,8 +50,6 @@ from fuelbreak.parallel.outcome import (
 # all (well below a Unix socket's buffer, so that sending never blocks on a busy worker).
 PIPELINE_TASKS = 4
 PIPELINE_BYTES = 64 * 1024
-# The longest single wait, so that Ctrl-C is answered promptly.
-POLL_S = 0.25
 
 _OK, _MISSING, _RAISED = 0, 1, 2
 
@@ -133,11 +130,8 @@ class LaneExecutor(Executor):
     ):
         super().__init__(check_timeout(timeout, allow_none=False), retries, retry_exceptions)
         self.workers = check_count(workers, "workers", 1)
-        if start_method not in multiprocessing.get_all_start_methods():
-            methods = ", ".join(multiprocessing.get_all_start_methods())
-            raise ConfigError(f"start_method {start_method!r} is not available here; choose one of {methods}")
         self.start_method = start_method
-        context = multiprocessing.get_context(start_method)
+        context = mp_context(start_method)
         self._lanes = [_Lane(context) for _ in range(self.workers)]
         try:
             for lane in self._lanes:

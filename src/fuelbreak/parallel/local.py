@@ -40,6 +40,14 @@ POLL_S = 0.25
 MAX_BARREN_RESTARTS = 3
 
 
+def mp_context(start_method: str):
+    """The multiprocessing context of `start_method`; one this platform lacks is a ConfigError."""
+    if start_method not in multiprocessing.get_all_start_methods():
+        methods = ", ".join(multiprocessing.get_all_start_methods())
+        raise ConfigError(f"start_method {start_method!r} is not available here; choose one of {methods}")
+    return multiprocessing.get_context(start_method)
+
+
 class SerialExecutor(Executor):
     """Runs tasks one after another in this process, at `collect` time.
 
@@ -112,11 +120,8 @@ class ProcessExecutor(Executor):
     ):
         super().__init__(check_timeout(timeout, allow_none=False), retries, retry_exceptions)
         self.workers = check_count(workers, "workers", 1)
-        if start_method not in multiprocessing.get_all_start_methods():
-            methods = ", ".join(multiprocessing.get_all_start_methods())
-            raise ConfigError(f"start_method {start_method!r} is not available here; choose one of {methods}")
         self.start_method = start_method
-        self._mp_context = multiprocessing.get_context(start_method)
+        self._mp_context = mp_context(start_method)
         pebble.CONSTS.term_timeout = min(pebble.CONSTS.term_timeout, KILL_GRACE_S)
         self._generation = 0
         self._pool = self._new_pool()
