@@ -176,18 +176,22 @@ def start_episode(
     `held_step` (see there): the same result. On a new tile they then burn the observation fires
     once, for the episode and the tile's channels both.
     """
-    kept_here = token is not None and engine_name == "mtt" and plan_aware
-    if tile_fire is None:
-        tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name, observe=not kept_here)
+    if tile_fire is None:  # its observation channels come below, from fires kept here if any
+        tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name, observe=False)
     observer = tile_fire.observer if plan_aware else None
     if token is not None and EpisodeFires.supports(tile_fire.engine, observer):
         no_breaks = np.zeros(landscape.shape, dtype=bool)
         fires = EpisodeFires(tile_fire.engine, ignitions, observer, tile_fire.bp_ignitions, no_breaks)
         hold(token, fires)
         result = fires.result()
-        if tile_fire.burn_probability is None:  # the same values `plan_view` gives (`PlanFires.view`)
-            tile_fire.burn_probability, tile_fire.downstream = result.burn_probability, result.downstream
     else:
         result = simulate_step(tile_fire.engine, np.zeros(landscape.shape, dtype=bool), ignitions)
+    if tile_fire.burn_probability is None:  # a new tile: the kept observation fires' view, else burn them
+        if result.burn_probability is not None:  # the same values `plan_view` gives (`PlanFires.view`)
+            tile_fire.burn_probability, tile_fire.downstream = result.burn_probability, result.downstream
+        else:
+            tile_fire.burn_probability, tile_fire.downstream = plan_view(
+                tile_fire.observer, tile_fire.bp_ignitions, None
+            )
     result.burn_probability, result.downstream = tile_fire.burn_probability, tile_fire.downstream
     return tile_fire, result
