@@ -2,13 +2,12 @@
 
 Within an episode only the plan-following channels change (the break mask, and the burn probability
 and downstream area of the observation fires through the breaks), so an observation is the
-episode's first observation with those written in. Storing the first one (float16), one bit per
-cell per step for the breaks and the `plan_channels` per step (float16) makes a step of a
-16 x 50 x 50 tile cost about 10 KB instead of 320 KB for an (obs, next_obs) float32 pair, so tens of
-thousands of transitions fit in a few hundred megabytes, memory is allocated once, and it never
-grows. Sampling builds a batch from these arrays by indexing, without rebuilding anything else
-(first observations are gathered from a float32 copy, 160 KB an episode, so that a batch needs no
-conversion).
+episode's first observation with those written in. Storing the first one (rounded to float16,
+kept in float32 so that a batch needs no conversion: 160 KB an episode), one bit per cell per step
+for the breaks and the `plan_channels` per step (float16) makes a step of a 16 x 50 x 50 tile cost
+about 10 KB instead of 320 KB for an (obs, next_obs) float32 pair, so tens of thousands of
+transitions fit in a few hundred megabytes, memory is allocated once, and it never grows.
+Sampling builds a batch from these arrays by indexing, without rebuilding anything else.
 
 Transitions are n-step: the return of up to n rewards, then a bootstrap on the state reached, with
 discount gamma^m for the m steps actually taken. An episode that ended (budget spent) does not
@@ -79,12 +78,11 @@ class EpisodeReplay:
         # Allocated and touched now (np.full, not lazy np.zeros), so memory is taken once, up front,
         # and a growing resident size during training would mean a leak, not a filling buffer.
         # First observations are kept channels-last (H, W, C), the layout the networks convolve in,
-        # so that a batch needs no transposition.
-        self.first_obs = np.full((capacity, h, w, c), 0, dtype=np.float16)
-        # The same values in float32 (float16 converts exactly), which batches are gathered from:
-        # converting every sampled observation again was a visible share of a gradient step in a profile;
-        # torch.zeros writes its zeros, so this memory too is taken up front.
-        self._first_obs32 = torch.zeros((capacity, h, w, c), dtype=torch.float32)
+        # so that a batch needs no transposition; rounded to float16 (as saved) but held in float32,
+        # which batches are gathered from without conversion (converting every sampled observation
+        # was a visible share of a gradient step in a profile). A torch view shares the memory.
+        self.first_obs = np.full((capacity, h, w, c), 0, dtype=np.float32)
+        self._first_obs_t = torch.from_numpy(self.first_obs)
         self.breaks = np.full((capacity, steps + 1, packed), 0, dtype=np.uint8)
         self.plan_obs = np.full((capacity, steps + 1, len(self.plan_channels), h, w), 0, dtype=np.float16)
         self.actions = np.zeros((capacity, steps, cells_per_step), dtype=np.int32)
@@ -117,8 +115,7 @@ class EpisodeReplay:
             if open_slot == slot:  # the ring caught up with an episode still being written
                 del self._open[s]
         self._open[stream] = slot
-        self.first_obs[slot] = np.moveaxis(obs, 0, -1)
-        self._first_obs32[slot] = torch.from_numpy(self.first_obs[slot]).float()
+        self.first_obs[slot] = np.moveaxis(obs, 0, -1).astype(np.float16)
         self.breaks[slot] = 0
         self.breaks[slot, 0] = self._pack(obs[self.breaks_channel])
         self.plan_obs[slot, 0] = obs[self.plan_channels]
@@ -215,6 +212,7 @@ class EpisodeReplay:
             "layout": LAYOUT,
         }
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays["first_obs"] = self.first_obs.astype(np.float16)  # exact: the values are float16's
         atomic_write(path, lambda fh: np.savez(fh, meta=np.array(json.dumps(meta)), **arrays))
 
     def load(self, path) -> None:
@@ -231,7 +229,6 @@ class EpisodeReplay:
                     raise ConfigError(f"replay {path} has shape {meta['shape']}, this run needs another")
                 for name in self._ARRAYS:
                     getattr(self, name)[...] = data[name]
-                self._first_obs32[...] = torch.from_numpy(self.first_obs).float()
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"replay file {path} is unreadable or corrupt: {exc}") from exc
         self.next_slot, self.episodes_stored = int(meta["next_slot"]), int(meta["episodes_stored"])
@@ -247,7 +244,7 @@ class EpisodeReplay:
 
     def nbytes(self) -> int:
         arrays = (self.first_obs, self.breaks, self.plan_obs, self.actions, self.rewards, self.priority)
-        return sum(a.nbytes for a in arrays) + self._first_obs32.numel() * self._first_obs32.element_size()
+        return sum(a.nbytes for a in arrays)
 
     # ------------------------------------------------------------------------------------ helpers
     def _pack(self, mask: np.ndarray) -> np.ndarray:
@@ -258,7 +255,7 @@ class EpisodeReplay:
 
     def _obs(self, slots: np.ndarray, ts: np.ndarray) -> torch.Tensor:
         """Observations (B, C, H, W) float32 at steps `ts` of episodes `slots`, channels-last in memory."""
-        obs = self._first_obs32.index_select(0, torch.from_numpy(slots))  # (B, H, W, C)
+        obs = self._first_obs_t.index_select(0, torch.from_numpy(slots))  # (B, H, W, C)
         breaks = self._unpack(slots, ts).reshape(len(slots), *self.obs_shape[1:])
         obs[..., self.breaks_channel] = torch.from_numpy(breaks)
         if self.plan_channels:
