@@ -252,3 +252,26 @@ def test_static_split_gives_the_networks_q_values(model_type, skip, inputs):
             obs[:, dynamic] = torch.as_tensor(rng.random((1, 3, 12, 12)), dtype=torch.float32)
             got = split(obs[:, split.dynamic], first, skip_out)
             torch.testing.assert_close(got, model(obs), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", sorted(MODELS))
+@pytest.mark.parametrize(("dilations", "skip", "inputs"), [((1, 2, 4, 1), True, ()), ((3, 1), False, ("burnable", "breaks"))])
+def test_q_at_gives_the_maps_values_at_the_cells_edges_and_corners_included(model_type, dilations, skip, inputs):
+    """`q_at` values a few cells from their windows alone (basic) or from the map (others): the same
+    numbers as the whole map, on cells at the tile's corners and edges, where its padding matters."""
+    from fuelbreak.env.observation import CHANNELS
+
+    torch.manual_seed(0)
+    hp = {"dilations": list(dilations)} if model_type == "basic" else {}
+    model = build_model(model_type, len(CHANNELS), width=6, skip=skip, inputs=list(inputs), **hp)
+    assert (model.reach is not None) == (model_type == "basic")
+    if model_type == "basic":
+        assert model.reach == sum(dilations)
+    h, w = 13, 21
+    obs = torch.randn(3, len(CHANNELS), h, w)
+    cells = torch.tensor([[0, w - 1, h * w - 1], [(h - 1) * w, 6 * w + 10, 1], [w + 1, 2 * w, 5 * w + w - 2]])
+    got = model.q_at(obs, cells)
+    assert got.shape == (3, 3)
+    torch.testing.assert_close(got, model(obs).flatten(1).gather(1, cells), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="cells must be"):
+        model.q_at(obs, cells[:2])

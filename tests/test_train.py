@@ -228,3 +228,72 @@ def test_the_same_seed_gives_the_same_weights(tmp_path):
     assert a["grad_steps"] == b["grad_steps"] > 0
     for name in wa:
         assert torch.equal(wa[name], wb[name]), name
+
+
+class _WholeMaps(torch.nn.Module):
+    """A network's whole maps with no reach: td_loss's reference path, on the same parameters."""
+
+    reach = None
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, obs, mask=None):
+        return self.model(obs, mask)
+
+    def q_at(self, obs, cells):
+        return self(obs).flatten(1).gather(1, cells)
+
+
+@pytest.mark.parametrize(("k", "double", "demo_weight"), [(1, True, 1.0), (2, True, 1.0), (1, False, 1.0), (2, True, 0.0), (1, False, 0.0)])
+def test_the_loss_from_windows_equals_the_loss_from_whole_maps(k, double, demo_weight):
+    """A network with a finite reach takes its loss from windows around the cells that matter; the
+    loss, its TD errors and its gradients must be the whole maps' (demonstrations, masks, ends)."""
+    torch.manual_seed(0)
+    model = build_model("basic", 5, width=6, skip=True)
+    target = copy.deepcopy(model)
+    for p in target.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    rng = np.random.default_rng(3)
+    b, h, w = 10, 11, 14
+    obs, next_obs = (rng.random((b, 5, h, w)).astype(np.float32) for _ in range(2))
+    legal = rng.random((b, h * w)) < 0.7
+    next_mask = rng.random((b, h * w)) < 0.6
+    next_mask[0] = False  # an episode's end: no legal cell left
+    actions = np.stack([rng.choice(np.flatnonzero(row), k, replace=False) for row in legal])
+    discounts = np.where(rng.random(b) < 0.3, 0.0, 0.95).astype(np.float32)
+    demo = np.arange(b) % 3 == 0
+    batch = Batch(
+        obs, actions, rng.random(b).astype(np.float32), next_obs, next_mask, discounts,
+        rng.random(b).astype(np.float32) + 0.5, np.arange(b), demo=demo, legal=legal,
+    )  # fmt: skip
+    results = []
+    for online, tgt in ((model, target), (_WholeMaps(model), _WholeMaps(target))):
+        model.zero_grad()
+        loss, td = td_loss(online, tgt, batch, k, double, demo_margin=0.3, demo_weight=demo_weight)
+        loss.backward()
+        results.append((loss.detach(), td, [p.grad.clone() for p in model.parameters()]))
+    (loss, td, grads), (ref_loss, ref_td, ref_grads) = results
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(td, ref_td, rtol=1e-5, atol=1e-6)
+    for g, ref in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_validation_on_one_thread_per_environment_scores_as_one_environment_in_turn(tmp_path):
+    """`validate` plays every n-th episode on each of n environments, on its own thread: the scores
+    (and so the choice of best.pt) must be those of one environment playing them all in turn."""
+    from fuelbreak.agents.train import env_kwargs, validate, validation_episodes
+    from fuelbreak.env.fuelbreak_env import FuelBreakEnv
+    from fuelbreak.env.observation import CHANNELS
+
+    cfg = tiny(tmp_path)
+    kwargs = {**env_kwargs(cfg, "val"), "n_ignitions": 8}
+    torch.manual_seed(0)
+    model = build_model("basic", len(CHANNELS), width=8, skip=True)
+    episodes = validation_episodes(FuelBreakEnv(**kwargs), 5)
+    alone = validate(model, [FuelBreakEnv(**kwargs)], episodes, 5)
+    threads = validate(model, [FuelBreakEnv(**kwargs) for _ in range(3)], episodes, 5)
+    assert threads == alone and 0 < alone < 1
+    assert model.training  # validation leaves the model as it found it

@@ -20,6 +20,8 @@ import json
 import signal
 import time
 from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,14 @@ from fuelbreak.agents.checkpoint import (
 )
 from fuelbreak.agents.config import TrainConfig, config_from_dict, write_config
 from fuelbreak.agents.demonstrations import DEMO_SEED, DemoCache, DemoSpec, demo_plans
-from fuelbreak.agents.dqn import greedy_cells, linear_epsilon, select_cells, soft_update, td_loss
+from fuelbreak.agents.dqn import (
+    greedy_cells,
+    linear_epsilon,
+    select_cells,
+    soft_update,
+    td_loss,
+    td_targets,
+)
 from fuelbreak.agents.episode_replay import EpisodeReplay
 from fuelbreak.agents.networks import build_model
 from fuelbreak.atomic import atomic_write_text
@@ -188,11 +197,28 @@ def validation_episodes(env: FuelBreakEnv, n: int) -> list[tuple[int, dict]]:
     return [(VALIDATION_SEED + i, {"tile": tiles[i % len(tiles)], "scenario": i % n_scen}) for i in range(n)]
 
 
-def validate(model, env: FuelBreakEnv, episodes, k: int) -> float:
-    """Mean relative reduction of the greedy policy on the fixed validation episodes."""
+def validate(model, envs: Sequence[FuelBreakEnv], episodes, k: int) -> float:
+    """Mean relative reduction of the greedy policy on the fixed validation episodes.
+
+    The episodes are independent and what they spend their time in (the fires' compiled code, the
+    network's convolutions) runs outside the GIL, so each environment of `envs` plays every
+    len(envs)-th episode on its own thread: one environment a core while the training waits. The
+    scores are the same as from one environment playing them all in turn.
+    """
     model.eval()
-    out = [run_episode(env, s, o, lambda obs, mask: greedy_cells(model, obs, mask, k)) for s, o in episodes]
-    model.train()
+    choose = lambda obs, mask: greedy_cells(model, obs, mask, k)  # noqa: E731
+    n = len(envs)
+    out = [0.0] * len(episodes)
+
+    def play(i: int) -> None:
+        for j in range(i, len(episodes), n):
+            out[j] = run_episode(envs[i], *episodes[j], choose)
+
+    try:
+        with ThreadPoolExecutor(n, thread_name_prefix="fuelbreak-validation") as pool:
+            list(pool.map(play, range(n)))
+    finally:
+        model.train()
     return float(np.mean(out))
 
 
@@ -286,8 +312,13 @@ def save_training_checkpoint(path: Path, model, target, opt, cfg, state: State, 
 class Learner:
     """The algorithm's state and its gradient step: online and target networks, optimiser, replay.
 
-    `step()` samples a replay batch, takes one gradient step on the double-DQN loss (with DQfD's
-    margin on demonstrations) and, every `target_update_interval` steps, moves the target network.
+    A gradient step samples a replay batch, computes its double-DQN targets, takes one step on the
+    loss (with DQfD's margin on demonstrations) and, every `target_update_interval` steps, moves the
+    target network. The targets need whole Q maps but no gradients, so `begin()` starts them on a
+    helper thread (torch runs them outside the GIL, with the thread count set for this process,
+    on a core the fire workers leave free) and returns; the caller waits for the environments
+    meanwhile, and `finish()` takes the step. `step()` does both at once.
+    The values are the same either way: the targets use the weights of the last finished step.
     """
 
     def __init__(self, cfg: TrainConfig, model, replay: EpisodeReplay, state: State):
@@ -298,19 +329,32 @@ class Learner:
         self.replay = replay
         self.state = state
         self.losses: deque = deque(maxlen=100)
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="fuelbreak-targets")
+        self._begun = None  # (batch, future of its targets) between begin() and finish()
 
     def can_step(self) -> bool:
         return len(self.replay) >= self.d.batch_size
 
-    def step(self) -> float:
-        """One gradient step on a replay batch; returns its loss."""
-        d, state = self.d, self.state
-        progress_frac = min(1.0, state.env_steps / self.cfg.run.total_env_steps)
+    def begin(self) -> None:
+        """Sample a batch and start computing its targets on the helper thread."""
+        if self._begun is not None:
+            raise RuntimeError("Learner.begin() called twice without finish()")
+        d = self.d
+        progress_frac = min(1.0, self.state.env_steps / self.cfg.run.total_env_steps)
         batch = self.replay.sample(
             d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
         )
+        args = (self.model, self.target, batch, self.k, d.double, d.demo_margin, d.demo_weight)
+        self._begun = (batch, self._helper.submit(td_targets, *args))
+
+    def finish(self) -> float:
+        """The gradient step on the batch `begin()` sampled, once its targets are ready; its loss."""
+        d, state = self.d, self.state
+        batch, future = self._begun
+        self._begun = None
+        targets = future.result()
         loss, td = td_loss(
-            self.model, self.target, batch, self.k, d.double, d.huber, d.demo_margin, d.demo_weight
+            self.model, self.target, batch, self.k, d.double, d.huber, d.demo_margin, d.demo_weight, targets
         )
         self.opt.zero_grad()
         loss.backward()
@@ -325,6 +369,17 @@ class Learner:
         value = loss.item()
         self.losses.append(value)
         return value
+
+    def step(self) -> float:
+        """One whole gradient step on a replay batch; returns its loss."""
+        self.begin()
+        return self.finish()
+
+    def close(self) -> None:
+        if self._begun is not None:  # a step begun and never finished: let its thread end
+            self._begun[1].result()
+            self._begun = None
+        self._helper.shutdown()
 
     def mean_loss(self) -> float | None:
         return float(np.mean(self.losses)) if self.losses else None
@@ -368,14 +423,17 @@ class Run:
         self.cfg, self.files, self.venv, self.stop, self.progress = cfg, files, venv, stop, progress
         self.k, self.n_envs = cfg.env.cells_per_step, cfg.run.n_envs
         self.rng = np.random.default_rng(cfg.run.seed)
-        self.val_env = FuelBreakEnv(**{**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires})
+        # validation plays its episodes on one environment a core (`validate`)
+        val_kwargs = {**env_kwargs(cfg, "val"), "n_ignitions": cfg.run.validation_fires}
+        cores = min(cfg.run.validation_episodes, psutil.cpu_count(logical=False) or 1)
+        self.val_envs = [FuelBreakEnv(**val_kwargs) for _ in range(max(1, cores))]
         device = resolve_device(cfg.run.device)
         model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams).to(device)
         self.state = State(episode_index=[0] * self.n_envs)
         self.replay = make_replay(cfg, venv)
         self.steps_per_episode = self.replay.steps
         self.learner = Learner(cfg, model, self.replay, self.state)
-        self.val_eps = validation_episodes(self.val_env, cfg.run.validation_episodes)
+        self.val_eps = validation_episodes(self.val_envs[0], cfg.run.validation_episodes)
         self.log = MetricsLog(files)
 
     @property
@@ -396,7 +454,7 @@ class Run:
         """A fresh run: the random baseline on validation, the teacher's demonstrations, pretraining."""
         cfg, state = self.cfg, self.state
         state.next_ckpt = cfg.run.checkpoint_interval
-        state.val_random = validate_random(self.val_env, self.val_eps, self.k, cfg.run.seed)
+        state.val_random = validate_random(self.val_envs[0], self.val_eps, self.k, cfg.run.seed)
         if cfg.dqn.demonstrations:
             stopped = lambda: self.stop["requested"]  # noqa: E731
             add_demonstrations(self.replay, cfg, self.venv.executor, stopped=stopped, progress=self.progress)
@@ -448,18 +506,24 @@ class Run:
                     break
                 if max_loop_seconds is not None and time.monotonic() - self.t_start > max_loop_seconds:
                     break
-                # 1. act: epsilon-greedy over legal cells; the fires of this step start on the executor
+                # 1. learn: the gradient steps due; the last one's targets start on a helper thread
+                due = state.pretrain_steps + (state.env_steps - d.learning_starts) // d.train_freq
+                while state.grad_steps + 1 < due and self.learner.can_step():
+                    self.learner.step()
+                begun = state.grad_steps < due and self.learner.can_step()
+                if begun:
+                    self.learner.begin()
+                # 2. act: epsilon-greedy over legal cells (the weights of the last finished step);
+                # the fires burn on the executor while the targets are computed
                 epsilon = linear_epsilon(
                     state.env_steps, d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps
                 )
                 actions = select_cells(self.model, obs, info["action_mask"], self.k, epsilon, self.rng)
                 venv.step_async(actions)
-                # 2. learn while the fires burn
-                due = state.pretrain_steps + (state.env_steps - d.learning_starts) // d.train_freq
-                while state.grad_steps < due and self.learner.can_step():
-                    self.learner.step()
-                # 3. record what happened
                 next_obs, rewards, terminated, truncated, info = venv.step_wait()
+                if begun:
+                    self.learner.finish()
+                # 3. record what happened
                 self.record(actions, next_obs, rewards, terminated, truncated, info)
                 obs = next_obs
                 # 4. log, validate, checkpoint
@@ -533,7 +597,7 @@ class Run:
         state = self.state
         state.last_val = state.env_steps
         state.next_val = state.env_steps + self.cfg.run.validation_interval
-        score = validate(self.model, self.val_env, self.val_eps, self.k)
+        score = validate(self.model, self.val_envs, self.val_eps, self.k)
         best = score > state.best_val
         if best:
             state.best_val = score
@@ -643,6 +707,7 @@ def train(
             signal.signal(sig, handler)
         venv.close()
         if run is not None:
+            run.learner.close()
             run.log.close()
 
     summary = run.summary(t_launch)
