@@ -376,10 +376,10 @@ class Learner:
         return self.finish()
 
     def close(self) -> None:
-        if self._begun is not None:  # a step begun and never finished: let its thread end
-            self._begun[1].result()
-            self._begun = None
-        self._helper.shutdown()
+        """End the helper thread (after the targets it is computing, if a step was begun and not
+        finished, which are dropped: an error in them does not hide the one that stopped the run)."""
+        self._begun = None
+        self._helper.shutdown(wait=True)
 
     def mean_loss(self) -> float | None:
         return float(np.mean(self.losses)) if self.losses else None
