@@ -139,6 +139,9 @@ class QNet(nn.Module):
     """Base: checks input shapes; subclasses compute `_q(obs, mask) -> (B, H, W)`."""
 
     model_type: str = ""
+    #: Cells on each side of a cell that its Q value depends on (None: the whole tile, through
+    #: pooled features); a network with a finite reach values a few cells from windows (`q_at`).
+    reach: int | None = None
 
     def __init__(self, in_channels: int, inputs: Sequence[str] = ()) -> None:
         super().__init__()
@@ -162,10 +165,6 @@ class QNet(nn.Module):
                 raise ValueError(f"mask must be bool (B, H, W) or (B, H*W) for obs {tuple(obs.shape)}")
             mask = mask.reshape(b, h, w)
         return self._q(self._inputs(obs), mask)  # only the channels named in `inputs`, if any
-
-    #: Cells on each side of a cell that its Q value depends on (None: the whole tile, through
-    #: pooled features); a network with a finite reach can value a few cells from crops (`q_at`).
-    reach: int | None = None
 
     def q_at(self, obs: Tensor, cells: Tensor) -> Tensor:
         """Q (B, k) of the cells `cells` (B, k, flat indices) of each observation (B, C, H, W).

@@ -8,8 +8,9 @@ continues a run from `last.pt`: weights, optimiser, counters, random states, rep
 episodes in progress are restored, so it goes on as if it had never stopped.
 
 The first Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns; a second
-one stops at once. Fires run on the configured executor while the learner takes its gradient
-steps (step_async, learn, step_wait), so the two cores work at the same time.
+one stops at once. A loop iteration starts the targets of its last gradient step on a helper
+thread, acts, lets the fires run on the configured executor and waits for them, then takes that
+step (`Learner.begin`, step_async, step_wait, `Learner.finish`), so the cores work at the same time.
 """
 
 from __future__ import annotations
