@@ -61,3 +61,26 @@ def test_plan_q_of_a_network_that_reads_no_plan_channel_is_q_map():
     policy = DQNPolicy(model, cells_per_step=1)
     obs = np.random.default_rng(3).random((len(CHANNELS), 10, 10)).astype(np.float32)
     np.testing.assert_array_equal(policy.plan_q(obs)(obs), policy.q_map(obs))
+
+
+def test_a_copy_of_a_policy_reuses_the_graphs_traced_for_its_weights_and_only_those():
+    """A policy sent to a worker arrives without its traced graphs; a copy with the same weights
+    takes them from the process's cache (same values), one with other weights traces its own."""
+    import pickle
+
+    import fuelbreak.agents.policy as policy_module
+
+    torch.manual_seed(0)
+    policy = DQNPolicy(build_model("basic", len(CHANNELS), width=8).eval(), cells_per_step=1)
+    obs = np.random.default_rng(0).random((len(CHANNELS), 12, 12)).astype(np.float32)
+    want = policy.q_map(obs)
+    copy = pickle.loads(pickle.dumps(policy))
+    assert not copy._frozen  # nothing traced travels with it
+    np.testing.assert_array_equal(copy.q_map(obs), want)
+    assert copy._frozen[(1, *obs.shape)] is policy._frozen[(1, *obs.shape)]
+    other = pickle.loads(pickle.dumps(policy))
+    with torch.no_grad():
+        next(other.model.parameters()).add_(0.5)  # other weights, before anything is traced
+    assert not np.allclose(other.q_map(obs), want)
+    assert other._frozen[(1, *obs.shape)] is not policy._frozen[(1, *obs.shape)]
+    assert len(policy_module._TRACED) <= policy_module.TRACED_KEPT

@@ -11,7 +11,9 @@ are burned again (`fuelbreak.fire.through_plan.PlanFires`), so the next step see
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,11 @@ from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
 
 BP_FIRES = 64  # observation fires when a checkpoint does not record env.bp_fires
+# Inference graphs this process traced, by the weights and the input they were traced for: a policy
+# sent to a worker with each task arrives without its own (see `DQNPolicy.__getstate__`), and tracing
+# again took about a tenth of a 50 x 50 plan. A few policies' worth; the oldest go first.
+_TRACED: OrderedDict[tuple, object] = OrderedDict()
+TRACED_KEPT = 16
 PLAN_FOLLOWING = (*PLAN_CHANNELS, CHANNEL_INDEX["breaks"])  # the channels a plan changes
 
 
@@ -133,18 +140,37 @@ class DQNPolicy:
         return self._traced(tuple(x.shape), self.model.eval(), x)
 
     def _traced(self, key, module: torch.nn.Module, example):
-        """`module` traced on `example`, frozen and optimised, kept under `key`; `module` itself where
-        tracing is not possible."""
+        """`module` traced on `example`, frozen and optimised, kept under `key` (and, for other
+        copies of the same weights in this process, in `_TRACED`); `module` itself where tracing is
+        not possible."""
         fn = self._frozen.get(key)
         if fn is None:
-            try:
-                with torch.no_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # the tracer's notes on the shape checks
-                    fn = torch.jit.optimize_for_inference(torch.jit.trace(module, example, check_trace=False))
-            except (RuntimeError, TypeError):
-                fn = module
+            shared = (self._weights_key(), key)
+            fn = _TRACED.get(shared)
+            if fn is None:
+                try:
+                    with torch.no_grad(), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # the tracer's notes on the shape checks
+                        fn = torch.jit.optimize_for_inference(torch.jit.trace(module, example, check_trace=False))
+                except (RuntimeError, TypeError):
+                    fn = module
+                _TRACED[shared] = fn
+                while len(_TRACED) > TRACED_KEPT:
+                    _TRACED.popitem(last=False)
+            _TRACED.move_to_end(shared)
             self._frozen[key] = fn
         return fn
+
+    def _weights_key(self) -> str:
+        """A digest of the network (its type, hyper-parameters and weights), computed once a policy."""
+        digest = self._frozen.get("weights")
+        if digest is None:
+            h = hashlib.sha256(repr((type(self.model).__name__, self.model.hparams)).encode())
+            for name, t in sorted(self.model.state_dict().items()):
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            digest = self._frozen["weights"] = h.hexdigest()
+        return digest
 
     def plan_q(self, static: np.ndarray):
         """A function from an observation of one plan to its Q map (H, W), for observations whose
