@@ -11,7 +11,6 @@ are burned again (`fuelbreak.fire.through_plan.PlanFires`), so the next step see
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -161,16 +160,16 @@ class DQNPolicy:
             self._frozen[key] = fn
         return fn
 
-    def _weights_key(self) -> str:
-        """A digest of the network (its type, hyper-parameters and weights), computed once a policy."""
-        digest = self._frozen.get("weights")
-        if digest is None:
-            h = hashlib.sha256(repr((type(self.model).__name__, self.model.hparams)).encode())
-            for name, t in sorted(self.model.state_dict().items()):
-                h.update(name.encode())
-                h.update(t.detach().cpu().contiguous().numpy().tobytes())
-            digest = self._frozen["weights"] = h.hexdigest()
-        return digest
+    def _weights_key(self) -> tuple:
+        """The network's type, hyper-parameters and weights digest, computed once a policy."""
+        key = self._frozen.get("weights")
+        if key is None:
+            from fuelbreak.agents.shipped import weights_digest
+
+            model = self.model
+            key = (type(model).__name__, repr(model.hparams), weights_digest(model.state_dict()))
+            self._frozen["weights"] = key
+        return key
 
     def plan_q(self, static: np.ndarray):
         """A function from an observation of one plan to its Q map (H, W), for observations whose

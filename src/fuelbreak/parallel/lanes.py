@@ -18,10 +18,11 @@ This replaced a one-worker pebble pool per lane, where a task passed through two
 a queue in this process. Here a task is one pickled message on a pipe each way, this process runs
 no helper thread and waits on every lane's pipe and process at once
 (`multiprocessing.connection.wait`). On a 2-core machine the throughput is about the same (both are
-bound by the CPU; see `fuelbreak bench env`), with fewer moving parts. A few small tasks may wait in a lane's pipe behind the one
-running (at most `PIPELINE_TASKS`, `PIPELINE_BYTES` in all), so that a worker starts its next task
-without waiting for this process to read the last result; a task's timeout counts from when this
-process saw the task before it finish (never earlier than the task really started).
+bound by the CPU; see `fuelbreak bench env`), with fewer moving parts. A few small tasks may wait
+in a lane's pipe behind the one running (at most `PIPELINE_TASKS`, `PIPELINE_BYTES` in all), so
+that a worker starts its next task without waiting for this process to read the last result; a
+task's timeout counts from when this process saw the task before it finish (never earlier than the
+task really started).
 """
 
 from __future__ import annotations
