@@ -15,10 +15,10 @@ import torch
 
 from fuelbreak.agents.checkpoint import load_checkpoint
 from fuelbreak.agents.config import load_config
-from fuelbreak.agents.dqn import select_cells, td_loss
+from fuelbreak.agents.dqn import select_cells, soft_update, td_loss, td_targets
 from fuelbreak.agents.episode_replay import Batch
 from fuelbreak.agents.networks import build_model
-from fuelbreak.agents.train import train
+from fuelbreak.agents.train import Learner, State, train
 from fuelbreak.errors import CheckpointError, ConfigError
 
 TINY = [
@@ -75,6 +75,91 @@ def test_loss_falls_on_a_tiny_fixed_problem():
         loss.backward()
         opt.step()
     assert loss.item() < 0.1 * first
+
+
+class FixedBatches:
+    """A replay that hands out given batches in turn (what `Learner` needs of one)."""
+
+    def __init__(self, batches):
+        self.batches, self.n = batches, 0
+
+    def __len__(self):
+        return 100
+
+    def sample(self, batch_size, beta):
+        self.n += 1
+        return self.batches[self.n - 1]
+
+
+def fixed_batches(n, k=2):
+    rng = np.random.default_rng(3)
+    out = []
+    for _ in range(n):
+        obs = rng.random((8, 3, 6, 6)).astype(np.float32)
+        nxt = rng.random((8, 3, 6, 6)).astype(np.float32)
+        legal = rng.random((8, 36)) < 0.8
+        actions = np.stack([rng.choice(np.flatnonzero(m), k, replace=False) for m in legal])
+        demo = np.arange(8) < 3  # three demonstrations: the margin loss's picks are lagged too
+        out.append(Batch(obs, actions, rng.random(8).astype(np.float32), nxt, rng.random((8, 36)) < 0.8,
+                         np.full(8, 0.9, np.float32), np.ones(8, np.float32), np.arange(8), demo, legal))  # fmt: skip
+    return out
+
+
+def test_the_learner_overlaps_each_loss_with_the_next_steps_targets_made_one_step_earlier(tmp_path):
+    """finish() starts the next step's targets with the online and target weights from before
+    this step (a copy: the update does not race with them; a target update waits for them)."""
+    cfg = tiny(tmp_path, "learner", "dqn.target_update_interval=2", "env.cells_per_step=2")
+    torch.manual_seed(0)
+    model = build_model("basic", 3, width=8, skip=True)
+    reference = copy.deepcopy(model)
+    batches = fixed_batches(4)
+    learner = Learner(cfg, model, FixedBatches(batches), State())
+    learner.begin()
+    for j in range(4):
+        learner.finish(then_begin=j < 3)
+    learner.close()
+    assert learner.state.grad_steps == 4
+
+    d = cfg.dqn
+    online, target = reference, copy.deepcopy(reference)
+    opt = torch.optim.Adam(online.parameters(), lr=d.lr, eps=d.adam_eps)
+    targets = td_targets(online, target, batches[0], 2, d.double, d.demo_margin, d.demo_weight)
+    for j, batch in enumerate(batches):
+        # the next step's targets: from the online and target weights before this step
+        following = (
+            td_targets(copy.deepcopy(online), target, batches[j + 1], 2, d.double, d.demo_margin, d.demo_weight)
+            if j + 1 < len(batches)
+            else None
+        )
+        loss, _ = td_loss(online, target, batch, 2, d.double, d.huber, d.demo_margin, d.demo_weight, targets)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(online.parameters(), d.grad_clip)
+        opt.step()
+        if (j + 1) % 2 == 0:
+            soft_update(target, online, d.tau)
+        targets = following
+    for a, b in zip(learner.model.parameters(), online.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(learner.target.parameters(), target.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # and the lag is real: the same steps with targets from the current weights end elsewhere
+    fresh = copy.deepcopy(reference)
+    exact = Learner(cfg, fresh, FixedBatches(batches), State())
+    for _ in range(4):
+        exact.step()
+    exact.close()
+    assert not all(torch.equal(a, b) for a, b in zip(exact.model.parameters(), online.parameters(), strict=True))
+
+
+def test_learner_begin_and_finish_out_of_turn_are_errors(tmp_path):
+    learner = Learner(tiny(tmp_path, "turns"), build_model("basic", 3, width=8), FixedBatches(fixed_batches(2, k=5)), State())
+    with pytest.raises(RuntimeError, match="without begin"):
+        learner.finish()
+    learner.begin()
+    with pytest.raises(RuntimeError, match="twice"):
+        learner.begin()
+    learner.close()
 
 
 def test_acting_never_selects_an_illegal_cell():

@@ -92,7 +92,7 @@ def td_targets(
     with torch.no_grad():
         demo_map = None
         if double and rows is not None:
-            maps = online(torch.cat([on(batch.obs).index_select(0, rows), next_obs])).flatten(1)
+            maps = online(_cat_rows(on(batch.obs), rows, next_obs)).flatten(1)
             demo_map, chooser = maps[: len(rows)], maps[len(rows) :]
         else:
             chooser = (online if double else target)(next_obs).flatten(1)
@@ -104,7 +104,7 @@ def td_targets(
         picked = None
         if rows is not None:
             if demo_map is None:
-                demo_map = online(on(batch.obs).index_select(0, rows)).flatten(1)
+                demo_map = online(_cat_rows(on(batch.obs), rows)).flatten(1)
             shown = on(batch.actions).index_select(0, rows)
             picked = _margin_scores(demo_map, batch, shown, demo_margin).topk(k, dim=1).indices
     return Targets(y, picked)
@@ -155,12 +155,20 @@ def td_loss(
         if local:  # the best-scoring cells were picked from whole maps; their values, from windows
             picked = targets.picked
             not_shown = ~(picked[:, :, None] == shown[:, None, :]).any(dim=2)
-            best = online.q_at(obs.index_select(0, rows), picked) + demo_margin * not_shown
+            best = online.q_at(_cat_rows(obs, rows), picked) + demo_margin * not_shown
         else:
             best = _margin_scores(q_all.index_select(0, rows), batch, shown, demo_margin).topk(k, dim=1).values
         best = best.sum(dim=1)
         loss = loss + demo_weight * (best - q_sa[rows]).mean()
     return loss, td.detach().cpu()
+
+
+def _cat_rows(obs: torch.Tensor, rows: torch.Tensor, *more: torch.Tensor) -> torch.Tensor:
+    """Rows `rows` of `obs` followed by the tensors `more`, channels-last in memory as the networks
+    read them (index_select and cat of channels-last tensors return the default layout, which the
+    network would copy again)."""
+    nhwc = [obs.permute(0, 2, 3, 1).index_select(0, rows), *(m.permute(0, 2, 3, 1) for m in more)]
+    return torch.cat(nhwc).permute(0, 3, 1, 2)
 
 
 def _local(model: nn.Module) -> bool:

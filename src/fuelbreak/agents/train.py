@@ -8,14 +8,16 @@ continues a run from `last.pt`: weights, optimiser, counters, random states, rep
 episodes in progress are restored, so it goes on as if it had never stopped.
 
 The first Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns; a second
-one stops at once. A loop iteration starts the targets of its last gradient step on a helper
-thread, acts, lets the fires run on the configured executor and waits for them, then takes that
-step (`Learner.begin`, step_async, step_wait, `Learner.finish`), so the cores work at the same time.
+one stops at once. A loop iteration acts, sends the fires to the configured executor, takes the
+gradient steps due while they burn, then collects them (step_async, step_wait). A gradient step's
+loss goes backward on the main thread while the next step's targets are computed on a helper
+thread (`Learner`), so the cores work at the same time.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import signal
@@ -47,7 +49,7 @@ from fuelbreak.agents.dqn import (
     td_loss,
     td_targets,
 )
-from fuelbreak.agents.episode_replay import EpisodeReplay
+from fuelbreak.agents.episode_replay import Batch, EpisodeReplay
 from fuelbreak.agents.networks import build_model
 from fuelbreak.atomic import atomic_write_text
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
@@ -294,7 +296,10 @@ class State:
         return cls(**d)
 
 
-def save_training_checkpoint(path: Path, model, target, opt, cfg, state: State, rng, replay) -> None:
+def save_training_checkpoint(
+    path: Path, model, target, opt, cfg, state: State, rng, replay, pending: dict | None = None
+) -> None:
+    """A checkpoint a run resumes from; `pending`: the gradient step in flight (`Learner.in_flight_state`)."""
     counters = {"env_steps": state.env_steps, "grad_steps": state.grad_steps, "episodes": state.episodes}
     payload = make_payload(
         model=model,
@@ -304,7 +309,7 @@ def save_training_checkpoint(path: Path, model, target, opt, cfg, state: State, 
         counters=counters,
         config=cfg.to_dict(),
         rng_state=capture_rng_state({"learner": rng, "replay": replay.rng}),
-        extra={"state": state.to_dict()},
+        extra={"state": state.to_dict(), **({"in_flight": pending} if pending is not None else {})},
     )
     save_checkpoint(path, payload)
 
@@ -315,45 +320,64 @@ class Learner:
 
     A gradient step samples a replay batch, computes its double-DQN targets, takes one step on the
     loss (with DQfD's margin on demonstrations) and, every `target_update_interval` steps, moves the
-    target network. The targets need whole Q maps but no gradients, so `begin()` starts them on a
-    helper thread (torch runs them outside the GIL, with the thread count set for this process,
-    on a core the fire workers leave free) and returns; the caller waits for the environments
-    meanwhile, and `finish()` takes the step. `step()` does both at once.
-    The values are the same either way: the targets use the weights of the last finished step.
+    target network. The targets need whole Q maps but no gradients; the loss needs a few cells'
+    values with gradients. So the two run side by side: `begin()` samples a batch and starts its
+    targets on a helper thread (torch computes outside the GIL, on the core the fire workers leave
+    mostly free); `finish()` waits for them, samples the next batch and starts its targets, and
+    only then takes its own step, so that the next step's maps are computed while this step's loss
+    goes backward. One step is always in flight, also from one loop iteration to the next (its
+    batch is sampled before the iteration's transitions enter the replay) and across checkpoints
+    (`in_flight`, `resume_in_flight`).
+
+    So each step's targets are made with the weights from before the previous step: the online
+    network's choices in them (double DQN's next cells, the margin's best-scoring cells) lag one
+    gradient step, and so does the target network they read (an update waits for the targets in
+    flight); the loss's own values (of the taken cells and the margin's chosen ones) come from the
+    current weights. The helper reads a copy of the online weights
+    (`chooser`), never the weights being updated, and a target-network update waits for it, so
+    the result does not depend on timing: the same seed gives the same weights.
     """
 
     def __init__(self, cfg: TrainConfig, model, replay: EpisodeReplay, state: State):
         self.cfg, self.d, self.k = cfg, cfg.dqn, cfg.env.cells_per_step
         self.model = model
         self.target = copy.deepcopy(model)
+        self.chooser = copy.deepcopy(model)  # the weights the helper's targets are made with
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
         self.replay = replay
         self.state = state
         self.losses: deque = deque(maxlen=100)
         self._helper = ThreadPoolExecutor(1, thread_name_prefix="fuelbreak-targets")
-        self._begun = None  # (batch, future of its targets) between begin() and finish()
+        self._begun = None  # (batch, future of its targets): the step in flight
 
     def can_step(self) -> bool:
         return len(self.replay) >= self.d.batch_size
 
+    @property
+    def in_flight(self) -> bool:
+        return self._begun is not None
+
     def begin(self) -> None:
-        """Sample a batch and start computing its targets on the helper thread."""
+        """Sample a batch and start computing its targets, with the current weights, on the helper."""
         if self._begun is not None:
             raise RuntimeError("Learner.begin() called twice without finish()")
-        d = self.d
-        progress_frac = min(1.0, self.state.env_steps / self.cfg.run.total_env_steps)
-        batch = self.replay.sample(
-            d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
-        )
-        args = (self.model, self.target, batch, self.k, d.double, d.demo_margin, d.demo_weight)
-        self._begun = (batch, self._helper.submit(td_targets, *args))
+        self._submit(self._sample())
 
-    def finish(self) -> float:
-        """The gradient step on the batch `begin()` sampled, once its targets are ready; its loss."""
+    def finish(self, then_begin: bool = True) -> float:
+        """The gradient step on the batch in flight, once its targets are ready; its loss.
+
+        With `then_begin`, the next step's batch is sampled and its targets started before this
+        step's loss is computed, with the weights from before this step.
+        """
+        if self._begun is None:
+            raise RuntimeError("Learner.finish() called without begin()")
         d, state = self.d, self.state
         batch, future = self._begun
         self._begun = None
+        following = self._sample() if then_begin else None  # main-thread work while the helper computes
         targets = future.result()
+        if following is not None:
+            self._submit(following)
         loss, td = td_loss(
             self.model, self.target, batch, self.k, d.double, d.huber, d.demo_margin, d.demo_weight, targets
         )
@@ -366,19 +390,61 @@ class Learner:
             self.replay.update_priorities(batch.indices, td.numpy())
         state.grad_steps += 1
         if state.grad_steps % d.target_update_interval == 0:
+            if self._begun is not None:  # the helper reads the target network: let it finish first
+                self._begun[1].result()
             soft_update(self.target, self.model, d.tau)
         value = loss.item()
         self.losses.append(value)
         return value
 
     def step(self) -> float:
-        """One whole gradient step on a replay batch; returns its loss."""
+        """One whole gradient step alone (targets from the current weights); returns its loss."""
         self.begin()
-        return self.finish()
+        return self.finish(then_begin=False)
+
+    def _sample(self) -> Batch:
+        d = self.d
+        progress_frac = min(1.0, self.state.env_steps / self.cfg.run.total_env_steps)
+        return self.replay.sample(d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac)
+
+    def _submit(self, batch: Batch) -> None:
+        """Start `batch`'s targets on the helper, with a copy of the current weights."""
+        with torch.no_grad():
+            for c, m in zip(self.chooser.parameters(), self.model.parameters(), strict=True):
+                c.copy_(m)
+        self._start(batch)
+
+    def _start(self, batch: Batch) -> None:
+        d = self.d
+        args = (self.chooser, self.target, batch, self.k, d.double, d.demo_margin, d.demo_weight)
+        self._begun = (batch, self._helper.submit(td_targets, *args))
+
+    def in_flight_state(self) -> dict | None:
+        """The step in flight, for a checkpoint: its batch and the weights its targets are made with
+        (its targets are computed again on resume: the same values)."""
+        if self._begun is None:
+            return None
+        batch = self._begun[0]
+        fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
+        return {
+            "batch": {k: None if v is None else torch.as_tensor(v) for k, v in fields.items()},
+            "chooser": self.chooser.state_dict(),
+        }
+
+    def resume_in_flight(self, saved: dict | None) -> None:
+        """Start again the step a checkpoint had in flight (`in_flight_state`), if any."""
+        if saved is None:
+            return
+        b = saved["batch"]
+        tensors = {"obs", "next_obs"}  # what `Batch` holds as tensors, channels-last; the rest numpy
+        batch = Batch(**{k: v if v is None else v.contiguous(memory_format=torch.channels_last) if k in tensors
+                         else v.numpy() for k, v in b.items()})  # fmt: skip
+        self.chooser.load_state_dict(saved["chooser"])
+        self._start(batch)
 
     def close(self) -> None:
-        """End the helper thread (after the targets it is computing, if a step was begun and not
-        finished, which are dropped: an error in them does not hide the one that stopped the run)."""
+        """End the helper thread (after the targets it is computing, if a step is in flight, which
+        are dropped: an error in them does not hide the one that stopped the run)."""
         self._begun = None
         self._helper.shutdown(wait=True)
 
@@ -389,6 +455,7 @@ class Learner:
         self.model.load_state_dict(ckpt["model_state"])
         self.target.load_state_dict(ckpt["target_state"])
         self.opt.load_state_dict(ckpt["optimizer_state"])
+        self.resume_in_flight(ckpt["extra"].get("in_flight"))
 
 
 def make_replay(cfg: TrainConfig, venv: FuelBreakVectorEnv) -> EpisodeReplay:
@@ -469,10 +536,13 @@ class Run:
             from tqdm import tqdm
 
             bar = tqdm(total=steps, desc="pretraining on demonstrations", unit="step")
+        learner = self.learner
         for i in range(steps):
             if self.stop["requested"]:
                 break
-            self.learner.step()
+            if not learner.in_flight:
+                learner.begin()
+            learner.finish()  # the next step's targets are computed while this one's loss goes backward
             if bar is not None:
                 bar.update(1)
             if (i + 1) % 100 == 0 or i + 1 == steps:
@@ -507,12 +577,10 @@ class Run:
                     break
                 if max_loop_seconds is not None and time.monotonic() - self.t_start > max_loop_seconds:
                     break
-                # 1. learn: the gradient steps due; the last one's targets start on a helper thread
+                # 1. the gradient steps due: the first one's targets start on a helper thread
                 due = state.pretrain_steps + (state.env_steps - d.learning_starts) // d.train_freq
-                while state.grad_steps + 1 < due and self.learner.can_step():
-                    self.learner.step()
-                begun = state.grad_steps < due and self.learner.can_step()
-                if begun:
+                todo = max(0, due - state.grad_steps) if self.learner.can_step() else 0
+                if todo and not self.learner.in_flight:
                     self.learner.begin()
                 # 2. act: epsilon-greedy over legal cells (the weights of the last finished step);
                 # the fires burn on the executor while the targets are computed
@@ -521,13 +589,14 @@ class Run:
                 )
                 actions = select_cells(self.model, obs, info["action_mask"], self.k, epsilon, self.rng)
                 venv.step_async(actions)
-                next_obs, rewards, terminated, truncated, info = venv.step_wait()
-                if begun:
+                # 3. learn while the fires burn: each step's loss beside the next one's targets
+                for _ in range(todo):
                     self.learner.finish()
-                # 3. record what happened
+                next_obs, rewards, terminated, truncated, info = venv.step_wait()
+                # 4. record what happened
                 self.record(actions, next_obs, rewards, terminated, truncated, info)
                 obs = next_obs
-                # 4. log, validate, checkpoint
+                # 5. log, validate, checkpoint
                 if bar is not None:
                     bar.update(self.n_envs)
                 if state.env_steps >= state.next_log or state.env_steps >= cfg.run.total_env_steps:
@@ -621,14 +690,16 @@ class Run:
         """last.pt and the replay (and with `periodic`, a step_XXXXXXXX.pt beside them)."""
         self.state.episode_index = list(self.venv.episode_index)
         self.replay.save(self.files.replay)
-        self._save(self.files.last)
+        self._save(self.files.last, resumable=True)
         if periodic:
-            self._save(self.files.checkpoints / f"step_{self.state.env_steps:08d}.pt")
+            self._save(self.files.checkpoints / f"step_{self.state.env_steps:08d}.pt", resumable=True)
 
-    def _save(self, path: Path) -> None:
+    def _save(self, path: Path, resumable: bool = False) -> None:
+        """A checkpoint; `resumable` ones (last.pt and the periodic ones) hold the step in flight."""
         lr = self.learner
+        pending = lr.in_flight_state() if resumable else None
         save_training_checkpoint(
-            path, lr.model, lr.target, lr.opt, self.cfg, self.state, self.rng, self.replay
+            path, lr.model, lr.target, lr.opt, self.cfg, self.state, self.rng, self.replay, pending
         )
 
     def summary(self, t_launch: float) -> dict:
