@@ -80,7 +80,7 @@ class DQNConfig:
     buffer_size: int = 30000  # transitions kept (about 15 KB each: episodes store one observation)
     reward_scale: float = 100.0  # rewards are learned in percent of the tile
     learning_starts: int = 500  # env steps before the first gradient step
-    train_freq: int = 2  # env steps per gradient step
+    train_freq: int = 1  # env steps per gradient step
     target_update_interval: int = 500  # gradient steps between target updates
     tau: float = 1.0  # 1: copy the online net; < 1: Polyak averaging at each target update
     epsilon_start: float = 0.2
