@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuelbreak.agents.checkpoint import load_checkpoint
+from fuelbreak.agents.checkpoint import load_checkpoint, policy_payload
 from fuelbreak.agents.config import load_config
 from fuelbreak.agents.dqn import select_cells, soft_update, td_loss, td_targets
 from fuelbreak.agents.episode_replay import Batch
@@ -127,7 +127,9 @@ def test_the_learner_overlaps_each_loss_with_the_next_steps_targets_made_one_ste
     for j, batch in enumerate(batches):
         # the next step's targets: from the online and target weights before this step
         following = (
-            td_targets(copy.deepcopy(online), target, batches[j + 1], 2, d.double, d.demo_margin, d.demo_weight)
+            td_targets(
+                copy.deepcopy(online), target, batches[j + 1], 2, d.double, d.demo_margin, d.demo_weight
+            )
             if j + 1 < len(batches)
             else None
         )
@@ -149,11 +151,18 @@ def test_the_learner_overlaps_each_loss_with_the_next_steps_targets_made_one_ste
     for _ in range(4):
         exact.step()
     exact.close()
-    assert not all(torch.equal(a, b) for a, b in zip(exact.model.parameters(), online.parameters(), strict=True))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(exact.model.parameters(), online.parameters(), strict=True)
+    )
 
 
 def test_learner_begin_and_finish_out_of_turn_are_errors(tmp_path):
-    learner = Learner(tiny(tmp_path, "turns"), build_model("basic", 3, width=8), FixedBatches(fixed_batches(2, k=5)), State())
+    learner = Learner(
+        tiny(tmp_path, "turns"),
+        build_model("basic", 3, width=8),
+        FixedBatches(fixed_batches(2, k=5)),
+        State(),
+    )
     with pytest.raises(RuntimeError, match="without begin"):
         learner.finish()
     learner.begin()
@@ -196,6 +205,11 @@ def test_training_writes_the_run_and_picks_best_by_validation(tmp_path):
     assert [x["env_steps"] for x in vals] == [2, 14, 26, 36]
     best = max(vals, key=lambda x: x["val_reduction"])
     assert load_checkpoint(root / "checkpoints/best.pt").counters["env_steps"] == best["env_steps"]
+    # last.pt holds the gradient step in flight (to resume exactly); best.pt and policies do not
+    last = load_checkpoint(root / "checkpoints/last.pt")
+    assert set(last["extra"]["in_flight"]) == {"batch", "chooser"}
+    assert "in_flight" not in load_checkpoint(root / "checkpoints/best.pt")["extra"]
+    assert "in_flight" not in policy_payload(last)["extra"]["source_extra"]
     with pytest.raises(ConfigError, match="--resume"):
         train(cfg, progress=False)
 

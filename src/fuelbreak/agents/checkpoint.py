@@ -313,5 +313,7 @@ def policy_payload(ckpt: Checkpoint) -> dict:
     """The weights-only policy of a training checkpoint (no target, optimiser, random state or replay)."""
     payload = {key: ckpt[key] for key in POLICY_KEYS}
     payload["kind"] = "policy"
-    payload["extra"] = {"source_extra": dict(ckpt.data.get("extra", {}))}
+    # the training run's notes (its state, best score), not the gradient step it had in flight
+    extra = {k: v for k, v in ckpt.data.get("extra", {}).items() if k != "in_flight"}
+    payload["extra"] = {"source_extra": extra}
     return payload

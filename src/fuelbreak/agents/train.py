@@ -331,11 +331,11 @@ class Learner:
 
     So each step's targets are made with the weights from before the previous step: the online
     network's choices in them (double DQN's next cells, the margin's best-scoring cells) lag one
-    gradient step, and so does the target network they read (an update waits for the targets in
-    flight); the loss's own values (of the taken cells and the margin's chosen ones) come from the
-    current weights. The helper reads a copy of the online weights
-    (`chooser`), never the weights being updated, and a target-network update waits for it, so
-    the result does not depend on timing: the same seed gives the same weights.
+    gradient step, and so does the target network they read; the loss's own values (of the taken
+    cells and the margin's chosen ones) come from the current weights. The helper reads a copy of
+    the online weights (`chooser`), never the weights being updated, and a target-network update
+    waits for the targets in flight, so the result does not depend on timing: the same seed gives
+    the same weights.
     """
 
     def __init__(self, cfg: TrainConfig, model, replay: EpisodeReplay, state: State):
@@ -405,7 +405,9 @@ class Learner:
     def _sample(self) -> Batch:
         d = self.d
         progress_frac = min(1.0, self.state.env_steps / self.cfg.run.total_env_steps)
-        return self.replay.sample(d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac)
+        return self.replay.sample(
+            d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
+        )
 
     def _submit(self, batch: Batch) -> None:
         """Start `batch`'s targets on the helper, with a copy of the current weights."""
@@ -435,10 +437,15 @@ class Learner:
         """Start again the step a checkpoint had in flight (`in_flight_state`), if any."""
         if saved is None:
             return
-        b = saved["batch"]
-        tensors = {"obs", "next_obs"}  # what `Batch` holds as tensors, channels-last; the rest numpy
-        batch = Batch(**{k: v if v is None else v.contiguous(memory_format=torch.channels_last) if k in tensors
-                         else v.numpy() for k, v in b.items()})  # fmt: skip
+        fields = {}
+        for name, value in saved["batch"].items():
+            if value is None:
+                fields[name] = None
+            elif name in ("obs", "next_obs"):  # `Batch` holds these as channels-last tensors
+                fields[name] = value.contiguous(memory_format=torch.channels_last)
+            else:  # and the rest as numpy arrays
+                fields[name] = value.numpy()
+        batch = Batch(**fields)
         self.chooser.load_state_dict(saved["chooser"])
         self._start(batch)
 
