@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuelbreak.agents.checkpoint import load_checkpoint, policy_payload
+from fuelbreak.agents.checkpoint import Checkpoint, load_checkpoint, policy_payload
 from fuelbreak.agents.config import load_config
 from fuelbreak.agents.dqn import select_cells, soft_update, td_loss, td_targets
 from fuelbreak.agents.episode_replay import Batch
@@ -169,6 +169,24 @@ def test_learner_begin_and_finish_out_of_turn_are_errors(tmp_path):
     with pytest.raises(RuntimeError, match="twice"):
         learner.begin()
     learner.close()
+
+
+def test_a_checkpoint_with_a_malformed_step_in_flight_is_a_checkpoint_error(tmp_path):
+    cfg = tiny(tmp_path, "bad")
+    learner = Learner(cfg, build_model("basic", 3, width=8), FixedBatches(fixed_batches(2, k=5)), State())
+    learner.begin()
+    learner.finish()
+    data = {
+        "model_state": learner.model.state_dict(),
+        "target_state": learner.target.state_dict(),
+        "optimizer_state": learner.opt.state_dict(),
+        "extra": {"in_flight": {**learner.in_flight_state(), "batch": {"obs": torch.zeros(1)}}},
+    }
+    learner.close()
+    fresh = Learner(cfg, build_model("basic", 3, width=8), FixedBatches(fixed_batches(2, k=5)), State())
+    with pytest.raises(CheckpointError, match="last.pt cannot resume"):
+        fresh.restore(Checkpoint(tmp_path / "last.pt", data))
+    fresh.close()
 
 
 def test_acting_never_selects_an_illegal_cell():

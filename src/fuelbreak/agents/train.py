@@ -33,6 +33,7 @@ import psutil
 import torch
 
 from fuelbreak.agents.checkpoint import (
+    Checkpoint,
     capture_rng_state,
     load_checkpoint,
     make_payload,
@@ -458,11 +459,16 @@ class Learner:
     def mean_loss(self) -> float | None:
         return float(np.mean(self.losses)) if self.losses else None
 
-    def restore(self, ckpt: dict) -> None:
-        self.model.load_state_dict(ckpt["model_state"])
-        self.target.load_state_dict(ckpt["target_state"])
-        self.opt.load_state_dict(ckpt["optimizer_state"])
-        self.resume_in_flight(ckpt["extra"].get("in_flight"))
+    def restore(self, ckpt: Checkpoint) -> None:
+        """Weights, optimiser and the step in flight from a training checkpoint; a checkpoint that
+        does not fit this run's network or holds a malformed step is a CheckpointError naming it."""
+        try:
+            self.model.load_state_dict(ckpt["model_state"])
+            self.target.load_state_dict(ckpt["target_state"])
+            self.opt.load_state_dict(ckpt["optimizer_state"])
+            self.resume_in_flight(ckpt["extra"].get("in_flight"))
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {ckpt.path} cannot resume this run: {exc}") from exc
 
 
 def make_replay(cfg: TrainConfig, venv: FuelBreakVectorEnv) -> EpisodeReplay:
