@@ -34,7 +34,8 @@ DEMO_SEED = 0xDE30
 # A teacher's plan may take minutes (greedy on a large fire); past this it counts as hung.
 PLAN_TIMEOUT_S = 1800.0
 # Bumped whenever the fire engine or a planner changes what plans it makes, so stale caches miss.
-ENGINE_VERSION = "mtt-2026-11-30"  # ties between equally fast moves go to the lowest direction (trees)
+ENGINE_VERSION = "mtt-2026-12-01"  # a diagonal passes one blocked corner, not two touching breaks
+# 2026-11-30: ties between equally fast moves go to the lowest direction (trees)
 # 2026-11-29b: no diagonal cuts the corner of a blocked cell
 
 

@@ -169,17 +169,20 @@ def plan_agreement(
     fires: int = 16,
     real: str | Path | None = WORCESTER,
     greedy: bool = False,
+    refine: int = 3,
     seed: int = 0,
     progress=None,
 ) -> dict:
     """Reduction of every baseline's plan under `mtt` and under the level set, on the same fires.
 
-    For each weather: per (tile, plan) the two reductions; their Spearman correlation, mean absolute
-    difference (points), mean signed difference per method (mtt minus level set) and the share of
-    tiles whose best 5 % plan is the same under both engines.
+    The level set runs on the tiles' 30 m grid and, with `refine` k > 1, on a grid k times finer
+    (`LevelSetEngine(refine=k)`: the same cells, breaks and ignitions, burned fractions of cells), whose
+    answer does not carry the 30 m grid's unburned line behind every isolated break. For each weather:
+    per (tile, plan) the reductions; for `mtt` against each level set, and for the two level sets
+    against each other, the Spearman correlation over (tile, plan), the mean absolute difference in
+    points, per method the mean signed difference and on how many tiles it is positive, and the share
+    of tiles whose best 5 % plan is the same.
     """
-    from scipy.stats import spearmanr
-
     from fuelbreak.baselines import plan as baseline_plan
     from fuelbreak.fire.scenario import Weather
 
@@ -190,78 +193,113 @@ def plan_agreement(
     if real is not None and n_real > 0 and Path(real).is_dir():
         tiles += real_tiles(real, n_real, seed=seed)
     plans = PLANS + ((GREEDY,) if greedy else ())
+    refs = ["levelset"] + ([f"levelset x{refine}"] if refine > 1 else [])
     out = {}
     for label, scenario in PLAN_WEATHERS.items():
         rows = []
         for i, land in enumerate(tiles):
             ign = sample_ignitions(land, fires, np.random.default_rng([seed, 12, i]))
-            fast, ref = MTTEngine(land, scenario), LevelSetEngine(land, scenario)
-            none = {"mtt": fast.burn(ign).area, "levelset": ref.burn(ign).area}
+            engines = {"mtt": MTTEngine(land, scenario), "levelset": LevelSetEngine(land, scenario)}
+            if refine > 1:
+                engines[refs[1]] = LevelSetEngine(land, scenario, refine=refine)
+            none = {name: e.burn(ign).area for name, e in engines.items()}
             for name, method, fraction in plans:
                 budget = int(round(fraction * land.n_cells))
                 cells = baseline_plan(method, land, Weather.single(scenario), budget, seed + i)
                 breaks = np.zeros(land.n_cells, dtype=bool)
                 breaks[cells] = True
                 breaks = breaks.reshape(land.shape)
-                rows.append(
-                    {
-                        "tile": land.name,
-                        "plan": name,
-                        "mtt": _reduction(none["mtt"], fast.burn(ign, breaks).area),
-                        "levelset": _reduction(none["levelset"], ref.burn(ign, breaks).area),
-                    }
-                )
+                row = {"tile": land.name, "plan": name}
+                for engine_name, e in engines.items():
+                    row[engine_name] = _reduction(none[engine_name], e.burn(ign, breaks).area)
+                rows.append(row)
             if progress:
                 progress(f"plans, {label}: tile {i + 1}/{len(tiles)}")
-        m = np.array([r["mtt"] for r in rows])
-        ls = np.array([r["levelset"] for r in rows])
-        per_method = {}
-        for name, _, _ in plans:
-            sel = np.array([r["plan"] == name for r in rows])
-            per_method[name] = {
-                "mtt": float(m[sel].mean()),
-                "levelset": float(ls[sel].mean()),
-                "mean_difference": float((m[sel] - ls[sel]).mean()),
-                "mean_abs_difference": float(np.abs(m[sel] - ls[sel]).mean()),
-            }
-        best_same = 0
-        five = [name for name, _, fraction in plans if fraction == 0.05]
-        for land in tiles:
-            sub = [r for r in rows if r["tile"] == land.name and r["plan"] in five]
-            best_same += (
-                max(sub, key=lambda r: r["mtt"])["plan"] == max(sub, key=lambda r: r["levelset"])["plan"]
-            )
+        pairs = [("mtt", ref) for ref in refs] + ([(refs[0], refs[1])] if len(refs) > 1 else [])
         out[label] = {
             "tiles": len(tiles),
             "fires": fires,
-            "spearman": float(spearmanr(m, ls).statistic),
-            "mean_abs_difference": float(np.abs(m - ls).mean()),
-            "best_plan_agreement": f"{best_same}/{len(tiles)}",
-            "methods": per_method,
+            "engines": ["mtt", *refs],
+            "methods": {
+                name: {e: float(np.mean([r[e] for r in rows if r["plan"] == name])) for e in ["mtt", *refs]}
+                for name, _, _ in plans
+            },
+            "agreement": {f"{a} vs {b}": _agreement(rows, plans, a, b) for a, b in pairs},
             "rows": rows,
         }
     return out
 
 
+def _agreement(rows: list[dict], plans, a: str, b: str) -> dict:
+    """How the reductions of engine `a` and engine `b` agree over the rows (tile, plan)."""
+    from scipy.stats import spearmanr
+
+    x, y = np.array([r[a] for r in rows]), np.array([r[b] for r in rows])
+    per_method = {}
+    for name, _, _ in plans:
+        sel = np.array([r["plan"] == name for r in rows])
+        d = x[sel] - y[sel]
+        per_method[name] = {
+            "mean_difference": float(d.mean()),
+            "mean_abs_difference": float(np.abs(d).mean()),
+            "positive": f"{int((d > 0).sum())}/{int(sel.sum())}",
+        }
+    five = [name for name, _, fraction in plans if fraction == 0.05]
+    tiles = list(dict.fromkeys(r["tile"] for r in rows))
+    best_same = 0
+    for tile in tiles:
+        sub = [r for r in rows if r["tile"] == tile and r["plan"] in five]
+        best_same += max(sub, key=lambda r: r[a])["plan"] == max(sub, key=lambda r: r[b])["plan"]
+    return {
+        "spearman": float(spearmanr(x, y).statistic),
+        "mean_abs_difference": float(np.abs(x - y).mean()),
+        "best_plan_agreement": f"{best_same}/{len(tiles)}",
+        "methods": per_method,
+    }
+
+
+def _engine_label(name: str) -> str:
+    """'levelset x3' -> 'level set x3' (its grid k times finer than the tiles')."""
+    return name.replace("levelset", "level set")
+
+
 def format_plan_report(plans: dict) -> str:
-    """The plan-level agreement as Markdown tables (reductions in percent of burned area)."""
+    """The plan-level agreement as Markdown tables (reductions in percent of burned area): per weather,
+    each method's mean reduction under every engine and mtt's difference from each level set; then
+    the agreement of every pair of engines over all plans."""
     lines = []
     for label, r in plans.items():
+        refs = r["engines"][1:]
+        head = " | ".join(
+            ["mtt"]
+            + [_engine_label(e) for e in refs]
+            + [f"mtt - {_engine_label(e)}: mean (abs), tiles above" for e in refs]
+        )
         lines += [
             "",
-            f"| plans, {label} ({r['tiles']} tiles, {r['fires']} fires each) | mtt reduction | levelset reduction "
-            "| mean mtt - levelset | mean abs difference |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            f"| reduction, {label} ({r['tiles']} tiles, {r['fires']} fires) | {head} |",
+            "| --- |" + " ---: |" * (1 + 2 * len(refs)),
         ]
-        for name, s in r["methods"].items():
-            lines.append(
-                f"| {name} | {s['mtt']:.1f} % | {s['levelset']:.1f} % | {s['mean_difference']:+.1f} | "
-                f"{s['mean_abs_difference']:.1f} |"
-            )
-        lines.append(
-            f"| **all plans** | Spearman {r['spearman']:.3f} | best 5 % plan same on {r['best_plan_agreement']} tiles "
-            f"| | {r['mean_abs_difference']:.1f} |"
-        )
+        for name, means in r["methods"].items():
+            cells = [f"{means[e]:.1f} %" for e in r["engines"]]
+            for e in refs:
+                m = r["agreement"][f"mtt vs {e}"]["methods"][name]
+                cells.append(f"{m['mean_difference']:+.1f} ({m['mean_abs_difference']:.1f}), {m['positive']}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if plans:
+        lines += [
+            "",
+            "| agreement over all plans | weather | Spearman | mean abs difference (points) | best 5 % plan same |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        pairs = list(next(iter(plans.values()))["agreement"])
+        for pair in pairs:
+            for label, r in plans.items():
+                a = r["agreement"][pair]
+                lines.append(
+                    f"| {_engine_label(pair)} | {label} | {a['spearman']:.3f} | {a['mean_abs_difference']:.1f} "
+                    f"| {a['best_plan_agreement']} |"
+                )
     return "\n".join(lines)
 
 

@@ -34,6 +34,14 @@ def register(sub) -> None:
         "--plan-fires", type=int, default=16, help="fire: fires per tile in the plan table (default 16)"
     )
     p.add_argument(
+        "--plan-refine",
+        type=int,
+        default=3,
+        metavar="K",
+        help="fire: the plan table also scores plans with the level set on a grid K times finer (odd; "
+        "default 3: 10 m for 30 m tiles; 1 skips it)",
+    )
+    p.add_argument(
         "--real",
         default="../shared/data/landfire-worcester-vt",
         help="fire: LANDFIRE folder for the real tiles of the plan table (skipped if absent)",
@@ -88,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
         speed = bf.speed_end_to_end(tuple(args.speed_sizes), seed=args.seed, progress=_progress)
         n_syn, n_real = args.plan_tiles
         plans = (
-            bf.plan_agreement(n_syn, n_real, args.plan_fires, args.real, seed=args.seed, progress=_progress)
+            bf.plan_agreement(
+                n_syn, n_real, args.plan_fires, args.real, refine=args.plan_refine, seed=args.seed,
+                progress=_progress,
+            )
             if n_syn + n_real > 0
             else {}
         )

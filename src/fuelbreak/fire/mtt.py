@@ -8,10 +8,10 @@ would let diagonal and knight moves jump over slow cells and breaks (DESIGN.md: 
 1.5-2.2 times too much).
 
 The travel times depend only on (landscape, scenario), so they are computed once. A fuel break
-only forbids moves that enter, cross or cut the corner of a broken cell; `burn` applies the break
-mask inside the search, so nothing is rebuilt per plan. The search is Dijkstra's algorithm with a
-binary heap, compiled with numba, one independent fire per ignition, stopped at the burn duration;
-each fire resets only the cells it reached.
+only forbids moves that enter or cross a broken cell, or pass between two that touch at a corner;
+`burn` applies the break mask inside the search, so nothing is rebuilt per plan. The search is
+Dijkstra's algorithm with a binary heap, compiled with numba, one independent fire per ignition,
+stopped at the burn duration; each fire resets only the cells it reached.
 """
 
 from __future__ import annotations
@@ -177,10 +177,12 @@ def _relax(u, travel, step, duration, best, came, heap, pos, size):
 def _effective_travel(travel, blocked, offsets, counts):
     """Travel times (cell-major, flat padded grid) with every move into or across a blocked cell removed.
 
-    A move is forbidden when any cell it crosses after its origin is blocked; a diagonal move is
-    also forbidden when either cell beside it is blocked: it would cut the blocked cell's corner,
-    which a front cannot do in the level set (its gradients use the 4 neighbours only). Letting
-    diagonals cut corners was one cause of `mtt` under-crediting scattered breaks (issue 12).
+    A move is forbidden when any cell it crosses after its origin is blocked. A diagonal move's
+    segment touches the two cells beside it at one point, their shared corner: it passes a single
+    blocked corner, as a front does around a 30 m obstacle, but not between two blocked cells that
+    touch at that corner (a diagonal line of breaks is closed). (Forbidding it beside any blocked
+    cell, as the 30 m level set's 4-neighbour gradients suggest, made `mtt` over-credit scattered
+    breaks against the level set on a 10 m grid: issue 12, README.)
     """
     n_dir, hp, wp = travel.shape
     out = np.full((hp * wp, n_dir), np.inf, dtype=np.float32)
@@ -200,7 +202,7 @@ def _effective_travel(travel, blocked, offsets, counts):
                         break
                 dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
                 if ok and counts[k] == 2 and dr != 0 and dc != 0:
-                    ok = not (blocked[r + dr, c] or blocked[r, c + dc])
+                    ok = not (blocked[r + dr, c] and blocked[r, c + dc])
                 if ok:
                     out[u, k] = dt
     return out
@@ -222,9 +224,12 @@ def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
                 travel[u, k] = np.inf
             dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
             if counts[k] == 2 and dr != 0 and dc != 0:
-                # b beside a diagonal move: the moves from b - (dr, 0) and from b - (0, dc) cut its corner
-                travel[(br - dr) * wp + bc, k] = np.inf
-                travel[br * wp + bc - dc, k] = np.inf
+                # b beside a diagonal move (from b - (dr, 0) or from b - (0, dc)): closed when the cell
+                # on the move's other side is blocked too (`blocked` holds every new break already)
+                if blocked[br - dr, bc + dc]:
+                    travel[(br - dr) * wp + bc, k] = np.inf
+                if blocked[br + dr, bc - dc]:
+                    travel[br * wp + bc - dc, k] = np.inf
 
 
 @numba.njit(cache=True, nogil=True)
@@ -400,6 +405,9 @@ class BurnResult:
     via: np.ndarray | None = (
         None  # int8 (K, H, W): stencil direction of the move that reached each cell, -1 none
     )
+    # float32 (K, H, W): the burned fraction of each cell, where an engine resolves parts of cells
+    # (the level set on a finer grid); None: a cell burns whole when its centre does
+    cover: np.ndarray | None = None
 
     @property
     def burned(self) -> np.ndarray:
@@ -407,7 +415,9 @@ class BurnResult:
 
     @property
     def area(self) -> np.ndarray:
-        """Burned cells per fire."""
+        """Burned cells per fire (fractions of cells summed, with `cover`)."""
+        if self.cover is not None:
+            return self.cover.reshape(self.cover.shape[0], -1).sum(axis=1, dtype=np.float64)
         return self.burned.reshape(self.arrival.shape[0], -1).sum(axis=1)
 
 

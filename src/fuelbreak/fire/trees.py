@@ -4,12 +4,12 @@ In an MTT fire every burned cell but the ignition was reached by one fastest mov
 burned cell, its predecessor; the predecessors form a tree rooted at the ignition. A break at cell c
 can only change the arrival of the cells whose chain of moves from the ignition touches c: c itself,
 its descendants in the tree, and the descendants of cells reached by a move that crosses c (a knight
-move's middle cells, a diagonal's two side cells, whose blocking forbids the move). Every other
-cell keeps its path and still burns.
+move's middle cells, whose blocking forbids the move) or passes beside it (a diagonal's two side
+cells, whose blocking together forbids it). Every other cell keeps its path and still burns.
 So, per fire,
 
     size[c]   = cells in c's subtree (c included; 0 if c did not burn): the downstream area of c
-    bound[c]  = size[c] + sum of size[j] over cells j whose arriving move crosses c
+    bound[c]  = size[c] + sum of size[j] over cells j whose arriving move crosses or passes beside c
 
 and `bound[c]` is an upper bound on the cells a break at c saves in that fire (exact when it is
 0 or 1 and c burned: the break saves c alone). Greedy uses the bound to skip fires and as the lazy
@@ -33,8 +33,8 @@ from fuelbreak.fire.mtt import BurnResult, MTTEngine, crossed_cells
 @dataclass(frozen=True)
 class MoveTables:
     """Per stencil direction: the move and its 'support', the cells other than origin and target whose
-    blocking forbids it (a knight move's middle cells; a diagonal's two side cells). Offsets are
-    relative to the move's origin."""
+    blocking can forbid it (a knight move's middle cells, any one of them; a diagonal's two side
+    cells, both together). Offsets are relative to the move's origin."""
 
     steps: np.ndarray  # (K, 2) int64 (d_row, d_col)
     support: np.ndarray  # (K, S, 2) int64

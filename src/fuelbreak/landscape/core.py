@@ -188,6 +188,15 @@ class Landscape:
                 layers[key][breaks] = 0.0
         return replace(self, layers=layers, meta=dict(self.meta))
 
+    def refined(self, factor: int) -> Landscape:
+        """The same land on a grid `factor` times finer: each cell split into factor x factor cells
+        that keep its values (terrain included), cell size divided by `factor`; no geo-reference."""
+        if int(factor) != factor or factor < 1:
+            raise InputError(f"a refinement factor must be a whole number >= 1, got {factor}")
+        k = int(factor)
+        layers = {name: np.repeat(np.repeat(v, k, axis=0), k, axis=1) for name, v in self.layers.items()}
+        return Landscape(layers, self.cell_size / k, name=f"{self.name} (x{k})" if self.name else "")
+
     def window(self, row: int, col: int, height: int, width: int, name: str = "") -> Landscape:
         """The sub-grid starting at (row, col), keeping its geo-reference (the transform is shifted)."""
         layers = {k: v[row : row + height, col : col + width].copy() for k, v in self.layers.items()}
