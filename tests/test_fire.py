@@ -77,6 +77,47 @@ def test_crossed_cells_cover_each_move_once():
     assert [c[:2] for c in crossed_cells(1, 2)] == [(0, 0), (0, 1), (1, 1), (1, 2)]
 
 
+def test_each_moves_time_is_its_segments_time_through_the_cells_it_crosses():
+    """The engine's moves against a plain Python reading of the rule: the float64 sum over crossed
+    cells of fraction x length / rate toward the move, rounded once; inf where the move leaves the
+    tile, crosses a blocked cell or one with no spread that way, or passes between two blocked cells
+    touching at its corner. Non-burnable cells and a plan's breaks, on a tile whose moves vary."""
+    from fuelbreak.fire.behavior import compute_behavior
+    from fuelbreak.landscape.synthetic import synthetic_tile
+
+    land = synthetic_tile(14, seed=4)
+    land.layers["fbfm"][3, 3:6] = 91
+    land.layers["fbfm"][8, 8] = 98
+    scenario = Scenario(wind_speed=15, wind_direction=200, duration=240)
+    engine = MTTEngine(land, scenario)
+    ros = compute_behavior(land, scenario).ros.astype(np.float64)
+    breaks = np.zeros(land.shape, dtype=bool)
+    breaks[[10, 11, 6, 1], [2, 3, 10, 12]] = True  # a diagonal pair, two lone cells
+    h, w = land.shape
+    for plan in (np.zeros_like(breaks), breaks):
+        blocked = ~land.burnable | plan
+        got = engine.travel_with(plan)
+        for k, (dr, dc) in enumerate(STENCIL16):
+            length = 30.0 * math.hypot(dr, dc)
+            for r in range(h):
+                for c in range(w):
+                    if plan[r, c]:
+                        continue  # a break never burns: the moves out of it never run
+                    total = 0.0
+                    for cr, cc, fraction in crossed_cells(dr, dc):
+                        rr, c2 = r + cr, c + cc
+                        if not (0 <= rr < h and 0 <= c2 < w) or blocked[rr, c2] or not ros[k, rr, c2] > 0:
+                            total = math.inf
+                            break
+                        total += fraction * length * (1.0 / ros[k, rr, c2])
+                    if abs(dr) == abs(dc) == 1 and 0 <= r + dr < h and 0 <= c + dc < w:
+                        if blocked[r + dr, c] and blocked[r, c + dc]:
+                            total = math.inf
+                    want = np.float32(total) if not blocked[r, c] else np.float32(np.inf)
+                    assert got[k, r, c] == want, (k, r, c, got[k, r, c], want)
+    assert np.isfinite(got).sum() > 0.6 * 16 * h * w  # most moves are open: the test compares values
+
+
 def test_crown_fire_in_dense_timber_under_wind():
     timber = Landscape.uniform((5, 5), fuel=165, cc=70, ch=20, cbh=1.0, cbd=0.2)
     b = compute_behavior(timber, Scenario(wind_speed=30, m1h=0.04, m10h=0.05, m100h=0.06))

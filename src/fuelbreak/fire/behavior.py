@@ -187,20 +187,13 @@ def _surface_directional(maxima: np.ndarray, slope: np.ndarray, aspect: np.ndarr
 def _cell_params(landscape: Landscape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, columns and float32 inputs (fuel, slope rise/run, aspect, cc 0-1, ch, cbh, cbd) of burnable cells."""
     lay = landscape.layers
-    cells = np.argwhere(landscape.burnable)
-    rows, cols = cells[:, 0], cells[:, 1]
-    params = np.stack(
-        [
-            lay["fbfm"],
-            np.tan(np.radians(lay["slp"])),
-            lay["asp"],
-            lay["cc"] / 100.0,
-            lay["ch"],
-            lay["cbh"],
-            lay["cbd"],
-        ],
-        axis=-1,
-    ).astype(np.float32)[rows, cols]
+    rows, cols = np.nonzero(landscape.burnable)
+    params = np.empty((len(rows), 7), dtype=np.float32)
+    for j, key in enumerate(("fbfm", "slp", "asp", "cc", "ch", "cbh", "cbd")):
+        params[:, j] = lay[key][rows, cols]
+    # in float32 on contiguous arrays, as over the whole layers: the same values as pyretechnics gets
+    params[:, 1] = np.tan(np.radians(lay["slp"][rows, cols]))
+    params[:, 3] = lay["cc"][rows, cols] / 100.0
     return rows, cols, params
 
 
@@ -248,22 +241,17 @@ def compute_behavior(landscape: Landscape, scenario: Scenario, stencil=STENCIL16
     up = np.radians((params[:, 2] + 180.0) % 360.0)  # float32, exactly as in _surface_directional
     slope = params[:, 1]
     az = np.radians(np.asarray(azimuths))
-    ray = np.empty((len(rows), n), dtype=np.float32)
-    front_intensity = np.empty((len(rows), n), dtype=np.float32)
     fb.surface_directional(
-        maxima, slope * np.sin(up), slope * np.cos(up), np.sin(az), np.cos(az), ray, front_intensity
+        maxima, slope * np.sin(up), slope * np.cos(up), np.sin(az), np.cos(az), rows, cols, ros, intensity
     )
-    types = np.ones(len(rows), dtype=np.uint8)
+    fire_type[rows, cols] = 1
     crowned = np.flatnonzero(crowning)
     if len(crowned):
         fb.crowning_cells(
             crowned, fuel_index, heats, params, maxima, np.array(azimuths, dtype=np.float32),
             np.float32(scenario.wind_speed), upwind, np.float32(scenario.m1h), foliar,
-            ray, front_intensity, types,
+            rows, cols, ros, intensity, fire_type,
         )  # fmt: skip
-    ros[:, rows, cols] = ray.T
-    intensity[:, rows, cols] = front_intensity.T
-    fire_type[rows, cols] = types
     return FireBehavior(tuple(stencil), ros, intensity, fire_type)
 
 

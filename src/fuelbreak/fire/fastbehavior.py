@@ -346,6 +346,8 @@ def crowning_cells(
     upwind,
     m1h,
     foliar,
+    rows,
+    cols,
     ros,
     intensity,
     fire_type,
@@ -353,9 +355,11 @@ def crowning_cells(
     """Directional ray speeds (horizontal, m/min), intensities (kW/m) and fire type of cells whose head
     fire crowns, as `behavior._crowning_cell` computes them through pyretechnics.
 
-    Writes row j of ros/intensity (N, K) and fire_type (N,) for each index j in `cells`.
+    For each index j in `cells`, writes ros/intensity (K, H, W) and fire_type (H, W) at the cell's
+    (rows[j], cols[j]).
     """
     for j in cells:
+        r, c = rows[j], cols[j]
         slope, aspect, cc = params[j, 1], params[j, 2], params[j, 3]
         ch, cbh, cbd = params[j, 4], params[j, 5], params[j, 6]
         s_rate, s_ecc = f32(maxima[j, 0]), f32(maxima[j, 1])
@@ -383,20 +387,22 @@ def crowning_cells(
                 if crown_rate > 0.0:
                     rate = max(rate, ray_speed(np.float64(c_rate), np.float64(c_ecc), np.float64(cos_c)))
                 ftype = max(ftype, t)
-            ros[j, k] = rate * math.hypot(np.float64(ux), np.float64(uy))
-            intensity[j, k] = front_int
-        fire_type[j] = ftype
+            ros[k, r, c] = rate * math.hypot(np.float64(ux), np.float64(uy))
+            intensity[k, r, c] = front_int
+        fire_type[r, c] = ftype
 
 
 @numba.njit(cache=True, nogil=True)
-def surface_directional(maxima, gx, gy, vx, vy, ray, intensity):
+def surface_directional(maxima, gx, gy, vx, vy, rows, cols, ray, intensity):
     """`behavior._surface_directional` compiled, operation for operation (float64, then float32 out).
 
     maxima (N, 6) as `surface_maxima` fills it; (gx, gy) (N,) each cell's elevation gradient; (vx, vy)
-    (K,) the unit map vectors of the stencil directions. Fills ray (N, K), the horizontal ray speed
-    (m/min), and intensity (N, K), the front-normal intensity (kW/m) toward each direction.
+    (K,) the unit map vectors of the stencil directions. Fills, at each cell's (rows[i], cols[i]),
+    ray (K, H, W), the horizontal ray speed (m/min), and intensity (K, H, W), the front-normal
+    intensity (kW/m) toward each direction.
     """
     for i in range(maxima.shape[0]):
+        r, c = rows[i], cols[i]
         rate, ecc = maxima[i, 0], maxima[i, 1]
         dx, dy, dz, imax = maxima[i, 2], maxima[i, 3], maxima[i, 4], maxima[i, 5]
         e1i = 1.0 / (1.0 + ecc)
@@ -404,6 +410,6 @@ def surface_directional(maxima, gx, gy, vx, vy, ray, intensity):
             vz = vx[k] * gx[i] + vy[k] * gy[i]
             norm = math.sqrt(1.0 + vz * vz)
             cos_w = (dx * vx[k] + dy * vy[k] + dz * vz) / norm
-            ray[i, k] = rate * (1.0 - ecc) / (1.0 - ecc * cos_w) / norm
+            ray[k, r, c] = rate * (1.0 - ecc) / (1.0 - ecc * cos_w) / norm
             sq = ecc * cos_w * e1i
-            intensity[i, k] = imax * (e1i * ecc * cos_w + math.sqrt(e1i * (1.0 - ecc) + sq * sq))
+            intensity[k, r, c] = imax * (e1i * ecc * cos_w + math.sqrt(e1i * (1.0 - ecc) + sq * sq))

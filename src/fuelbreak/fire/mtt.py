@@ -71,35 +71,52 @@ def _stencil_tables(stencil) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _travel_kernel(ros, lengths, offsets, fractions, counts, pad, out):
-    """out[k, r + pad, c + pad] = minutes of the move from (r, c) in direction k (inf: leaves the grid
-    or crosses a cell that does not carry fire that way): the sum over the crossed cells of
-    fraction x length / rate, in float64, rounded to float32 once."""
+def _open_moves(ros, lengths, offsets, fractions, counts, blocked, pad, out):
+    """out[u, k] = minutes of the move from padded cell u in direction k, or inf where it is forbidden.
+
+    A move's time is the sum over the cells its segment crosses of fraction x length / rate toward k,
+    in float64, rounded to float32 once. It is forbidden where it leaves the grid, where a cell it
+    crosses is blocked (`blocked`, the padded grid) or does not carry fire that way (rate 0), and,
+    for a diagonal move, where both cells beside it are blocked. Its segment touches those two cells
+    at one point, their shared corner: it passes a single blocked corner, as a front does around a
+    30 m obstacle, but not between two blocked cells that touch there (a diagonal line of breaks is
+    closed). (Forbidding it beside any blocked cell, as the 30 m level set's 4-neighbour gradients
+    suggest, made `mtt` over-credit scattered breaks against the level set on a 10 m grid: issue 12,
+    README.) Rows of blocked cells stay as they are (inf).
+    """
     n, h, w = ros.shape
-    for k in range(n):
-        for r in range(h):
-            for c in range(w):
+    wp = w + 2 * pad
+    for r in range(h):
+        for c in range(w):
+            if blocked[r + pad, c + pad]:
+                continue
+            u = (r + pad) * wp + c + pad
+            for k in range(n):
                 total = 0.0
                 for j in range(counts[k]):
                     rr, cc = r + offsets[k, j, 0], c + offsets[k, j, 1]
-                    if rr < 0 or rr >= h or cc < 0 or cc >= w or not ros[k, rr, cc] > 0:
+                    if (
+                        rr < 0 or rr >= h or cc < 0 or cc >= w
+                        or blocked[rr + pad, cc + pad] or not ros[k, rr, cc] > 0
+                    ):  # fmt: skip
                         total = np.inf
                         break
                     total += fractions[k, j] * lengths[k] * (1.0 / np.float64(ros[k, rr, cc]))
-                out[k, r + pad, c + pad] = total
+                dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
+                if counts[k] == 2 and dr != 0 and dc != 0:
+                    if blocked[r + pad + dr, c + pad] and blocked[r + pad, c + pad + dc]:
+                        total = np.inf
+                out[u, k] = total
 
 
-def travel_times(behavior: FireBehavior, cell_size: float, pad: int = 0) -> np.ndarray:
-    """Minutes for a fire to move from each cell to its neighbour in each stencil direction.
-
-    inf where the move leaves the grid or crosses a cell that does not carry fire that way. With
-    `pad`, the (n_dir, H + 2 pad, W + 2 pad) array the search uses, inf on the border.
-    """
+def open_moves(behavior: FireBehavior, cell_size: float, blocked: np.ndarray, pad: int) -> np.ndarray:
+    """Minutes of each move the `blocked` cells allow (`_open_moves`), on the grid padded by `pad`
+    blocked cells: a (padded cells, directions) float32 array, cell-major as the search reads it."""
     offsets, fractions, counts = _stencil_tables(behavior.stencil)
     n, h, w = behavior.ros.shape
     lengths = np.array([cell_size * math.hypot(dr, dc) for dr, dc in behavior.stencil])
-    out = np.full((n, h + 2 * pad, w + 2 * pad), np.inf, dtype=np.float32)
-    _travel_kernel(np.ascontiguousarray(behavior.ros), lengths, offsets, fractions, counts, pad, out)
+    out = np.full(((h + 2 * pad) * (w + 2 * pad), n), np.inf, dtype=np.float32)
+    _open_moves(np.ascontiguousarray(behavior.ros), lengths, offsets, fractions, counts, blocked, pad, out)
     return out
 
 
@@ -174,45 +191,10 @@ def _relax(u, travel, step, duration, best, came, heap, pos, size):
 
 
 @numba.njit(cache=True, nogil=True)
-def _effective_travel(travel, blocked, offsets, counts):
-    """Travel times (cell-major, flat padded grid) with every move into or across a blocked cell removed.
-
-    A move is forbidden when any cell it crosses after its origin is blocked. A diagonal move's
-    segment touches the two cells beside it at one point, their shared corner: it passes a single
-    blocked corner, as a front does around a 30 m obstacle, but not between two blocked cells that
-    touch at that corner (a diagonal line of breaks is closed). (Forbidding it beside any blocked
-    cell, as the 30 m level set's 4-neighbour gradients suggest, made `mtt` over-credit scattered
-    breaks against the level set on a 10 m grid: issue 12, README.)
-    """
-    n_dir, hp, wp = travel.shape
-    out = np.full((hp * wp, n_dir), np.inf, dtype=np.float32)
-    for r in range(2, hp - 2):
-        for c in range(2, wp - 2):
-            if blocked[r, c]:
-                continue
-            u = r * wp + c
-            for k in range(n_dir):
-                dt = travel[k, r, c]
-                if not dt < np.inf:
-                    continue
-                ok = True
-                for j in range(1, counts[k]):
-                    if blocked[r + offsets[k, j, 0], c + offsets[k, j, 1]]:
-                        ok = False
-                        break
-                dr, dc = offsets[k, counts[k] - 1, 0], offsets[k, counts[k] - 1, 1]
-                if ok and counts[k] == 2 and dr != 0 and dc != 0:
-                    ok = not (blocked[r + dr, c] and blocked[r, c + dc])
-                if ok:
-                    out[u, k] = dt
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def _block_breaks(travel, blocked, breaks, offsets, counts, wp):
     """Remove, in place, every move that crosses or enters one of the `breaks` (flat padded indices).
 
-    The same rules as `_effective_travel`, applied only around the new breaks (`blocked` already
+    The same rules as `_open_moves`, applied only around the new breaks (`blocked` already
     includes them), so that a plan costs a few operations per break rather than a pass over the grid.
     """
     n_dir = travel.shape[1]
@@ -478,12 +460,9 @@ class MTTEngine:
         self._offsets, _, self._counts = _stencil_tables(stencil)
         # The search runs on a grid padded by 2 blocked cells, so that no move needs a bounds check.
         p = self._pad = 2
-        padded = travel_times(behavior, landscape.cell_size, pad=p)
-        # Moves allowed without breaks, cell-major on the padded grid; a plan only removes moves.
-        self._travel_open = _effective_travel(
-            padded, self._blocked(np.zeros(self.shape, bool)), self._offsets, self._counts
-        )
         self._blocked_open = self._blocked(np.zeros(self.shape, bool))
+        # Moves allowed without breaks, cell-major on the padded grid; a plan only removes moves.
+        self._travel_open = open_moves(behavior, landscape.cell_size, self._blocked_open, p)
         self.padded_width = self.shape[1] + 2 * p
         # flat padded-grid offset of each stencil move
         self.step = self._offsets[np.arange(len(self._counts)), self._counts - 1] @ np.array(
