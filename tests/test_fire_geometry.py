@@ -195,4 +195,19 @@ def test_bench_plan_and_speed_tables():
     speed = speed_end_to_end(sizes=(20,), fires=2, new_tiles={20: 2})
     row = speed["20x20"]
     assert row["new_tiles"] == 2 and row["per_fire_speedup"] > 0 and row["end_to_end_speedup"] > 0
+    assert 0 < row["mtt_floor_ms_per_fire"] and row["mtt_median_burned_cells"] > 0
     assert "20x20" in format_speed_report(speed)
+
+
+def test_the_search_floor_relaxes_the_same_moves_to_the_same_times():
+    """`bench fire`'s floor: each burned cell's moves relaxed once in arrival order, no queue, gives the
+    search's arrival times: it does the search's work but the queue's."""
+    from fuelbreak.benchmarks.fire import search_floor
+    from fuelbreak.fire.montecarlo import sample_ignitions
+    from fuelbreak.landscape.synthetic import synthetic_tile
+
+    land = synthetic_tile(30, seed=5)
+    engine = MTTEngine(land, WEATHERS[1][0])
+    fires = engine.burn(sample_ignitions(land, 6, 2))
+    seconds, same = search_floor(engine, fires)
+    assert same and seconds > 0 and fires.area.sum() > 300

@@ -11,11 +11,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from fuelbreak.fire.levelset import LevelSetEngine
 from fuelbreak.fire.montecarlo import sample_ignitions
-from fuelbreak.fire.mtt import MTTEngine
+from fuelbreak.fire.mtt import BurnResult, MTTEngine
 from fuelbreak.fire.scenario import Scenario
 from fuelbreak.landscape.synthetic import synthetic_tile
 
@@ -306,6 +307,52 @@ def format_plan_report(plans: dict) -> str:
 # --- speed per fire and end to end (issue 12) ------------------------------------------------------
 
 
+@numba.njit(cache=True, nogil=True)
+def _relax_in_order(travel, step, order, counts, duration, w, pad, arrival):
+    """The floor of a search: each burned cell of each fire relaxes its moves once, in the order of its
+    arrival, with no queue. order[f, :counts[f]] are fire f's burned cells (flat padded indices) by
+    arrival time, its ignition first; arrival[f] gets the times (which equal the search's)."""
+    best = np.full(travel.shape[0], np.inf, dtype=np.float32)
+    wp = w + 2 * pad
+    for f in range(order.shape[0]):
+        best[order[f, 0]] = 0.0
+        for i in range(counts[f]):
+            u = order[f, i]
+            t = best[u]
+            for k in range(travel.shape[1]):
+                nt = t + travel[u, k]
+                if nt <= duration:
+                    v = u + step[k]
+                    if nt < best[v]:
+                        best[v] = nt
+        for i in range(counts[f]):
+            u = order[f, i]
+            arrival[f, u // wp - pad, u % wp - pad] = best[u]
+            best[u] = np.inf
+
+
+def search_floor(engine: MTTEngine, fires: BurnResult) -> tuple[float, bool]:
+    """Seconds `_relax_in_order` takes for `fires` (burned by `engine`, no plan), and whether it gave
+    the same arrival times: what any label-setting search on this stencil must spend beyond its queue."""
+    h, w = engine.shape
+    pad = (engine.padded_width - w) // 2
+    _, travel = engine.moves_through(None)
+    counts = fires.burned.reshape(len(fires.arrival), -1).sum(axis=1)
+    order = np.zeros((len(counts), max(int(counts.max()), 1)), dtype=np.int64)
+    for f in range(len(counts)):
+        flat = np.flatnonzero(fires.burned[f])
+        flat = flat[np.argsort(fires.arrival[f].ravel()[flat], kind="stable")]
+        order[f, : len(flat)] = (flat // w + pad) * engine.padded_width + flat % w + pad
+    arrival = np.full(fires.arrival.shape, np.inf, dtype=np.float32)
+    step = np.asarray(engine.step, dtype=np.int64)
+    duration = np.float32(fires.duration)
+    _relax_in_order(travel, step, order[:1, :1], np.ones(1, np.int64), duration, w, pad, arrival[:1].copy())
+    t0 = time.perf_counter()
+    _relax_in_order(travel, step, order, counts.astype(np.int64), duration, w, pad, arrival)
+    seconds = time.perf_counter() - t0
+    return seconds, bool(np.array_equal(arrival, fires.arrival))
+
+
 def speed_end_to_end(
     sizes=(50, 100, 500),
     fires: int = 16,
@@ -320,7 +367,8 @@ def speed_end_to_end(
     behaviour build and the engine, for the level set its inputs). `mtt` figures are medians over
     `new_tiles[size]` tiles (default 5 at 50x50, 3 at 100x100, else 1), which damps the noise of a
     shared machine. The level set burns the first tile only, and only `levelset_fires[size]` fires
-    on large grids (default 2 at 500x500): its 16-fire total is its per-fire time times 16.
+    on large grids (default 2 at 500x500): its 16-fire total is its per-fire time times 16. The
+    search's floor (`search_floor`) is the time of the same fires' relaxations without a queue.
     """
     from fuelbreak.fire.behavior import compute_behavior
     from fuelbreak.landscape.core import Landscape
@@ -340,13 +388,16 @@ def speed_end_to_end(
             behavior, t_behavior = _timed(lambda land=land: compute_behavior(land, scenario))
             engine, t_engine = _timed(lambda land=land, b=behavior: MTTEngine(land, scenario, behavior=b))
             res, t_fires = _timed(lambda e=engine, g=ign: e.burn(g))
-            parts.append((t_behavior, t_engine, t_fires, float(res.area.mean())))
+            t_floor, same = search_floor(engine, res)
+            if not same:
+                raise RuntimeError("the search floor's arrival times differ from the search's")
+            parts.append((t_behavior, t_engine, t_fires, float(res.area.mean()), t_floor))
             if t == 0:
                 n_ls = min(fires, levelset_fires.get(size, fires))
                 ref, t_ls = _timed(lambda land=land, g=ign[:n_ls]: LevelSetEngine(land, scenario).burn(g))
                 ls_per_fire, ls_burned = t_ls / n_ls, float(ref.area.mean())
                 mtt_burned_first = float(res.area[:n_ls].mean())
-        t_behavior, t_engine, t_fires, _ = np.median(np.array(parts), axis=0)
+        t_behavior, t_engine, t_fires, burned, t_floor = np.median(np.array(parts), axis=0)
         mtt_total = t_behavior + t_engine + t_fires
         out[f"{size}x{size}"] = {
             "fires": fires,
@@ -355,6 +406,8 @@ def speed_end_to_end(
             "mtt_behavior_ms": 1e3 * t_behavior,
             "mtt_engine_ms": 1e3 * t_engine,
             "mtt_ms_per_fire": 1e3 * t_fires / fires,
+            "mtt_floor_ms_per_fire": 1e3 * t_floor / fires,
+            "mtt_median_burned_cells": burned,
             "mtt_end_to_end_ms": 1e3 * mtt_total,
             "levelset_ms_per_fire": 1e3 * ls_per_fire,
             "levelset_end_to_end_ms": 1e3 * ls_per_fire * fires,
@@ -372,9 +425,10 @@ def format_speed_report(speed: dict) -> str:
     """Per-fire and end-to-end speed as a Markdown table."""
     lines = [
         "",
-        "| grid (4 h, 15 km/h; new tile + 16 fires) | mtt behaviour | mtt engine | mtt per fire | levelset per fire "
-        "| per-fire speed-up | mtt end to end | levelset end to end | end-to-end speed-up |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| grid (4 h, 15 km/h; new tile + 16 fires) | mtt behaviour | mtt engine | mtt per fire | burned cells a fire "
+        "| search floor a fire (no queue) | levelset per fire | per-fire speed-up | mtt end to end "
+        "| levelset end to end | end-to-end speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label, r in speed.items():
         note = (
@@ -384,7 +438,8 @@ def format_speed_report(speed: dict) -> str:
         )
         lines.append(
             f"| {label}{note} | {r['mtt_behavior_ms']:.1f} ms | {r['mtt_engine_ms']:.1f} ms | "
-            f"{r['mtt_ms_per_fire']:.3f} ms | {r['levelset_ms_per_fire']:,.0f} ms | {r['per_fire_speedup']:,.0f}x | "
+            f"{r['mtt_ms_per_fire']:.3f} ms | {r['mtt_median_burned_cells']:,.0f} | {r['mtt_floor_ms_per_fire']:.3f} ms | "
+            f"{r['levelset_ms_per_fire']:,.0f} ms | {r['per_fire_speedup']:,.0f}x | "
             f"{r['mtt_end_to_end_ms']:.1f} ms | {r['levelset_end_to_end_ms']:,.0f} ms | {r['end_to_end_speedup']:,.0f}x |"
         )
     return "\n".join(lines)
