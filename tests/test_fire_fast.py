@@ -1,5 +1,7 @@
 """The compiled behaviour build equals pyretechnics called cell by cell, value for value."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -83,12 +85,17 @@ def test_no_burnable_cell_and_uniform_tile():
     assert_same(Landscape.uniform((6, 6), fuel=165, cc=70, ch=20, cbh=1.0, cbd=0.2), WEATHERS[2])
 
 
-def test_search_matches_scipy_dijkstra_fire_after_fire():
-    """The compiled search (reset of touched cells only, between fires) against scipy's Dijkstra."""
+@pytest.mark.parametrize("queue", ["heap", "buckets"])
+def test_search_matches_scipy_dijkstra_fire_after_fire(queue):
+    """The compiled search (reset of touched cells only, between fires) against scipy's Dijkstra,
+    with either queue."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
 
-    from fuelbreak.fire.mtt import _burn
+    from fuelbreak.fire.mtt import _burn, _burn_buckets
+
+    # moves of 0.5-10 minutes: buckets of 0.25 minutes, enough of them for the longest move
+    search = _burn if queue == "heap" else functools.partial(_burn_buckets, width=0.25, n_buckets=43)
 
     rng = np.random.default_rng(0)
     h, w, pad = 23, 17, 2
@@ -110,7 +117,7 @@ def test_search_matches_scipy_dijkstra_fire_after_fire():
     starts = np.array([(pad + rng.integers(h)) * wp + pad + rng.integers(w) for _ in range(6)] + [-1])
     for duration in (np.inf, 25.0):
         arrival = np.full((len(starts), h, w), np.inf, dtype=np.float32)
-        _burn(travel, step, starts, np.float32(duration), wp, pad, arrival, np.zeros((0, 1, 1), np.int8))
+        search(travel, step, starts, np.float32(duration), wp, pad, arrival, np.zeros((0, 1, 1), np.int8))
         ref = dijkstra(graph, indices=starts[:-1]).reshape(-1, hp, wp)[:, pad:-pad, pad:-pad]
         ref = np.where(ref <= duration, ref, np.inf)
         near = np.abs(ref - duration) < 1e-3  # float32 sums may fall either side of the cut-off
@@ -120,3 +127,31 @@ def test_search_matches_scipy_dijkstra_fire_after_fire():
             fin = np.isfinite(ref[f]) & np.isfinite(arrival[f])
             np.testing.assert_allclose(arrival[f][fin], ref[f][fin], rtol=1e-5)
         assert not np.isfinite(arrival[-1]).any()  # a blocked ignition burns nothing
+
+
+def test_bucket_queue_gives_the_heaps_fires_and_trees_value_for_value():
+    """`burn` uses the bucket queue; the heap (its fallback) gives the same arrival times and the same
+    spread trees (ties and all) on synthetic and uniform tiles, open and through breaks, short and
+    long burns, calm and windy."""
+    from fuelbreak.fire import mtt
+    from fuelbreak.fire.montecarlo import sample_ignitions
+    from fuelbreak.fire.mtt import MTTEngine
+    from fuelbreak.landscape.synthetic import synthetic_tile
+
+    lands = [synthetic_tile(40, seed=3), Landscape.uniform((30, 30), fuel=102)]  # uniform: ties abound
+    scenarios = [Scenario(wind_speed=15, wind_direction=225, duration=240), Scenario(duration=1440)]
+    for land in lands:
+        rng = np.random.default_rng(4)
+        breaks = np.zeros(land.shape, dtype=bool)
+        breaks.flat[rng.choice(land.n_cells, land.n_cells // 12, replace=False)] = True
+        ign = sample_ignitions(land, 12, 5)
+        for scenario in scenarios:
+            engine = MTTEngine(land, scenario)
+            assert engine._buckets(scenario.duration)[1] <= mtt.MAX_BUCKETS  # the bucket path runs
+            for plan in (None, breaks):
+                fast = engine.burn(ign, plan, trees=True)
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(mtt, "MAX_BUCKETS", 0)  # the heap
+                    heap = engine.burn(ign, plan, trees=True)
+                assert np.array_equal(fast.arrival, heap.arrival) and np.array_equal(fast.via, heap.via)
+                assert fast.area.sum() > 10 * len(ign)
