@@ -233,6 +233,21 @@ def _block_breaks_stacked(travel, blocked, breaks, offsets, counts, wp):
         _block_breaks(travel[g], blocked, breaks, offsets, counts, wp)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _copy_out(settled, n_settled, f, wp, pad, best, came, state, arrival, via, track):
+    """Write fire f's settled cells (flat padded indices) into arrival[f] (and via[f] when `track`),
+    and reset the search's scratch arrays there (`state`: -1, never reached) for the next fire."""
+    for i in range(n_settled):
+        u = settled[i]
+        r, c = u // wp - pad, u % wp - pad
+        arrival[f, r, c] = best[u]
+        if track:
+            via[f, r, c] = came[u]
+        best[u] = np.inf
+        came[u] = -1
+        state[u] = -1
+
+
 @numba.njit(cache=True, nogil=True)
 def _burn(travel, step, starts, duration, wp, pad, arrival, via):
     """Dijkstra from each start cell over the flat padded grid; arrival[f] = minutes (inf beyond `duration`).
@@ -269,15 +284,7 @@ def _burn(travel, step, starts, duration, wp, pad, arrival, via):
             n_settled += 1
             size = _relax(u, travel, step, duration, best, came, heap, pos, size)
         # Every cell the fire reached was settled (the heap ran dry): copy those out, reset them.
-        for i in range(n_settled):
-            u = settled[i]
-            r, c = u // wp - pad, u % wp - pad
-            arrival[f, r, c] = best[u]
-            if track:
-                via[f, r, c] = came[u]
-            best[u] = np.inf
-            came[u] = -1
-            pos[u] = -1
+        _copy_out(settled, n_settled, f, wp, pad, best, came, pos, arrival, via, track)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -359,15 +366,7 @@ def _burn_buckets(travel, step, starts, duration, wp, pad, arrival, via, width, 
                         slot[v] = nb
                     elif nt == best[v] and k < came[v] and slot[v] != -2:
                         came[v] = k
-        for i in range(n_settled):
-            u = settled[i]
-            r, c = u // wp - pad, u % wp - pad
-            arrival[f, r, c] = best[u]
-            if track:
-                via[f, r, c] = came[u]
-            best[u] = np.inf
-            came[u] = -1
-            slot[u] = -1
+        _copy_out(settled, n_settled, f, wp, pad, best, came, slot, arrival, via, track)
 
 
 # Past this many buckets (a tile with very fast moves under a long burn) the empty buckets a fire
