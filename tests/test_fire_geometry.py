@@ -132,7 +132,7 @@ def test_level_set_never_closes_behind_an_isolated_break():
     assert ref_delay[14, col + 9] > ref_delay[14, col + 5] + 5.0  # level set: a dent that deepens
 
 
-def test_the_level_sets_line_behind_a_break_is_one_grid_cell_wide_at_any_resolution():
+def test_the_level_sets_line_behind_a_break_is_one_grid_cell_wide_on_a_finer_grid_too():
     """On a 10 m grid the unburned line behind an isolated 30 m break is one 10 m cell wide: a third of
     each 30 m cell behind it stays unburned instead of all of it. The line is the scheme's, not the
     fire's: it narrows with the grid, which is why plans are also scored on the finer grid."""

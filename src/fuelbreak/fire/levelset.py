@@ -5,10 +5,10 @@ behaviour; the fast engine is checked against it, and final plans can be re-scor
 
 With `refine=k` (odd) the level set runs on a grid k times finer than the landscape's (each cell,
 break cells included, split into k x k cells with its values; the ignition in the centre one). The
-level set on a 30 m grid leaves an unburned line one grid cell wide straight behind an isolated
-non-burnable cell, at any resolution (`tests/test_fire_geometry.py`): on a finer grid that line,
-and the credit it gives scattered breaks, shrinks with the cell. A refined run reports each coarse
-cell's burned fraction (`BurnResult.cover`) and its centre's arrival time.
+level set leaves an unburned line one grid cell wide straight behind an isolated non-burnable
+cell, on the 30 m grid and on a 10 m one alike (`tests/test_fire_geometry.py`): on a finer grid
+that line, and the credit it gives scattered breaks, shrinks with the cell. A refined run reports
+each coarse cell's burned fraction (`BurnResult.cover`) and its centre's arrival time.
 """
 
 from __future__ import annotations
