@@ -69,6 +69,15 @@ def test_bench_train_overrides_are_checked_before_anything_runs(capsys):
     assert "nosuchkey" in capsys.readouterr().err
 
 
+def test_bench_fire_flags_are_checked_before_anything_runs(capsys):
+    from fuelbreak.cli import main
+
+    assert main(["bench", "fire", "--plan-refine", "2"]) == 2
+    assert "--plan-refine must be an odd whole number" in capsys.readouterr().err
+    assert main(["bench", "fire", "--plan-workers", "0"]) == 2
+    assert "--plan-workers must be at least 1" in capsys.readouterr().err
+
+
 def test_the_train_report_names_its_overrides():
     from fuelbreak.benchmarks.train import format_train_report
 

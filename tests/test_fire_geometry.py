@@ -179,7 +179,8 @@ def test_bench_plan_and_speed_tables():
         speed_end_to_end,
     )
 
-    plans = plan_agreement(n_synthetic=2, n_real=0, fires=2, refine=3, seed=3)
+    plans = plan_agreement(n_synthetic=2, n_real=0, fires=2, refine=3, seed=3)  # on 2 processes
+    assert plan_agreement(n_synthetic=2, n_real=0, fires=2, refine=3, seed=3, workers=1) == plans
     for weather in plans.values():
         assert weather["tiles"] == 2 and len(weather["rows"]) == 2 * 5
         assert list(weather["agreement"]) == ["mtt vs levelset", "mtt vs levelset x3", "levelset vs levelset x3"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from fuelbreak.errors import InputError
 from fuelbreak.fire.levelset import LevelSetEngine
 from fuelbreak.fire.montecarlo import sample_ignitions
 from fuelbreak.fire.mtt import BurnResult, MTTEngine
@@ -164,6 +165,30 @@ def _reduction(area_none: np.ndarray, area_plan: np.ndarray) -> float:
     return 100.0 * (1.0 - float(area_plan.sum()) / total) if total > 0 else 0.0
 
 
+def _plan_rows(land, scenario, fires: int, plans, refine: int, seed: int, i: int) -> list[dict]:
+    """The rows (tile, plan, reduction under each engine) of tile `i` in one weather: a pure task."""
+    from fuelbreak.baselines import plan as baseline_plan
+    from fuelbreak.fire.scenario import Weather
+
+    ign = sample_ignitions(land, fires, np.random.default_rng([seed, 12, i]))
+    engines = {"mtt": MTTEngine(land, scenario), "levelset": LevelSetEngine(land, scenario)}
+    if refine > 1:
+        engines[f"levelset x{refine}"] = LevelSetEngine(land, scenario, refine=refine)
+    none = {name: e.burn(ign).area for name, e in engines.items()}
+    rows = []
+    for name, method, fraction in plans:
+        budget = int(round(fraction * land.n_cells))
+        cells = baseline_plan(method, land, Weather.single(scenario), budget, seed + i)
+        breaks = np.zeros(land.n_cells, dtype=bool)
+        breaks[cells] = True
+        breaks = breaks.reshape(land.shape)
+        row = {"tile": land.name, "plan": name}
+        for engine_name, e in engines.items():
+            row[engine_name] = _reduction(none[engine_name], e.burn(ign, breaks).area)
+        rows.append(row)
+    return rows
+
+
 def plan_agreement(
     n_synthetic: int = 5,
     n_real: int = 5,
@@ -172,21 +197,24 @@ def plan_agreement(
     greedy: bool = False,
     refine: int = 3,
     seed: int = 0,
+    workers: int = 2,
     progress=None,
 ) -> dict:
     """Reduction of every baseline's plan under `mtt` and under the level set, on the same fires.
 
     The level set runs on the tiles' 30 m grid and, with `refine` k > 1, on a grid k times finer
-    (`LevelSetEngine(refine=k)`: the same cells, breaks and ignitions, burned fractions of cells), whose
-    answer does not carry the 30 m grid's unburned line behind every isolated break. For each weather:
-    per (tile, plan) the reductions; for `mtt` against each level set, and for the two level sets
-    against each other, the Spearman correlation over (tile, plan), the mean absolute difference in
-    points, per method the mean signed difference and on how many tiles it is positive, and the share
-    of tiles whose best 5 % plan is the same.
+    (`LevelSetEngine(refine=k)`: the same cells, breaks and ignitions, burned fractions of cells),
+    whose answer does not carry the 30 m grid's unburned line behind every isolated break. For each
+    weather: per (tile, plan) the reductions; for `mtt` against each level set, and for the two level
+    sets against each other, the Spearman correlation over (tile, plan), the mean absolute difference
+    in points, per method the mean signed difference and on how many tiles it is positive, and the
+    share of tiles whose best 5 % plan is the same. Tiles are scored on `workers` processes (nothing
+    here is timed).
     """
-    from fuelbreak.baselines import plan as baseline_plan
-    from fuelbreak.fire.scenario import Weather
+    from fuelbreak.parallel import make_executor
 
+    if refine < 1 or refine % 2 == 0:
+        raise InputError(f"--plan-refine must be an odd whole number >= 1, got {refine}")
     tiles = [
         synthetic_tile(50, seed=1000 + seed + i, name=f"synthetic-{1000 + seed + i}")
         for i in range(n_synthetic)
@@ -196,38 +224,25 @@ def plan_agreement(
     plans = PLANS + ((GREEDY,) if greedy else ())
     refs = ["levelset"] + ([f"levelset x{refine}"] if refine > 1 else [])
     out = {}
-    for label, scenario in PLAN_WEATHERS.items():
-        rows = []
-        for i, land in enumerate(tiles):
-            ign = sample_ignitions(land, fires, np.random.default_rng([seed, 12, i]))
-            engines = {"mtt": MTTEngine(land, scenario), "levelset": LevelSetEngine(land, scenario)}
-            if refine > 1:
-                engines[refs[1]] = LevelSetEngine(land, scenario, refine=refine)
-            none = {name: e.burn(ign).area for name, e in engines.items()}
-            for name, method, fraction in plans:
-                budget = int(round(fraction * land.n_cells))
-                cells = baseline_plan(method, land, Weather.single(scenario), budget, seed + i)
-                breaks = np.zeros(land.n_cells, dtype=bool)
-                breaks[cells] = True
-                breaks = breaks.reshape(land.shape)
-                row = {"tile": land.name, "plan": name}
-                for engine_name, e in engines.items():
-                    row[engine_name] = _reduction(none[engine_name], e.burn(ign, breaks).area)
-                rows.append(row)
+    executor = make_executor("process", workers=workers) if workers > 1 else make_executor("serial")
+    with executor:
+        for label, scenario in PLAN_WEATHERS.items():
+            tasks = [(land, scenario, fires, plans, refine, seed, i) for i, land in enumerate(tiles)]
+            rows = [row for tile_rows in executor.map(_plan_rows, tasks) for row in tile_rows]
             if progress:
-                progress(f"plans, {label}: tile {i + 1}/{len(tiles)}")
-        pairs = [("mtt", ref) for ref in refs] + ([(refs[0], refs[1])] if len(refs) > 1 else [])
-        out[label] = {
-            "tiles": len(tiles),
-            "fires": fires,
-            "engines": ["mtt", *refs],
-            "methods": {
-                name: {e: float(np.mean([r[e] for r in rows if r["plan"] == name])) for e in ["mtt", *refs]}
-                for name, _, _ in plans
-            },
-            "agreement": {f"{a} vs {b}": _agreement(rows, plans, a, b) for a, b in pairs},
-            "rows": rows,
-        }
+                progress(f"plans, {label}: {len(tiles)} tiles")
+            pairs = [("mtt", ref) for ref in refs] + ([(refs[0], refs[1])] if len(refs) > 1 else [])
+            out[label] = {
+                "tiles": len(tiles),
+                "fires": fires,
+                "engines": ["mtt", *refs],
+                "methods": {
+                    name: {e: float(np.mean([r[e] for r in rows if r["plan"] == name])) for e in ["mtt", *refs]}
+                    for name, _, _ in plans
+                },
+                "agreement": {f"{a} vs {b}": _agreement(rows, plans, a, b) for a, b in pairs},
+                "rows": rows,
+            }
     return out
 
 

@@ -42,6 +42,13 @@ def register(sub) -> None:
         "default 3: 10 m for 30 m tiles; 1 skips it)",
     )
     p.add_argument(
+        "--plan-workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="fire: processes that score the plan table's tiles (default 2; it times nothing)",
+    )
+    p.add_argument(
         "--real",
         default="../shared/data/landfire-worcester-vt",
         help="fire: LANDFIRE folder for the real tiles of the plan table (skipped if absent)",
@@ -90,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--set overrides the training config: it applies to `bench train`, not `bench {args.what}`")
     if args.what == "fire":
         from fuelbreak.benchmarks import fire as bf
+        from fuelbreak.errors import ConfigError
+
+        if args.plan_refine < 1 or args.plan_refine % 2 == 0:
+            raise ConfigError(f"--plan-refine must be an odd whole number >= 1, got {args.plan_refine}")
+        if args.plan_workers < 1:
+            raise ConfigError(f"--plan-workers must be at least 1, got {args.plan_workers}")
 
         cmp = bf.compare_engines(args.tiles, args.fires, 50, args.seed, progress=_progress)
         scale = bf.scaling(tuple(args.sizes), seed=args.seed, progress=_progress)
@@ -98,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         plans = (
             bf.plan_agreement(
                 n_syn, n_real, args.plan_fires, args.real, refine=args.plan_refine, seed=args.seed,
-                progress=_progress,
+                workers=args.plan_workers, progress=_progress,
             )
             if n_syn + n_real > 0
             else {}
