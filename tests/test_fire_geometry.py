@@ -189,10 +189,13 @@ def test_bench_plan_and_speed_tables():
         for row in weather["rows"]:
             for engine in ("mtt", "levelset", "levelset x3"):
                 assert -100.0 <= row[engine] <= 100.0
+        assert [t["tile"] for t in weather["open_land"]] == ["synthetic-1003", "synthetic-1004"]
+        assert all(t["mtt"] > 0 and t["levelset x3"] > 0 for t in weather["open_land"])
         d = [r["mtt"] - r["levelset x3"] for r in weather["rows"]]
         assert weather["agreement"]["mtt vs levelset x3"]["mean_abs_difference"] == pytest.approx(np.abs(d).mean())
     report = format_plan_report(plans)
     assert "Spearman" in report and "| mtt vs level set x3 | 24 h, calm |" in report
+    assert "| against level set x3 | 24 h, calm |" in report
     speed = speed_end_to_end(sizes=(20,), fires=2, new_tiles={20: 2})
     row = speed["20x20"]
     assert row["new_tiles"] == 2 and row["per_fire_speedup"] > 0 and row["end_to_end_speedup"] > 0

@@ -165,8 +165,9 @@ def _reduction(area_none: np.ndarray, area_plan: np.ndarray) -> float:
     return 100.0 * (1.0 - float(area_plan.sum()) / total) if total > 0 else 0.0
 
 
-def _plan_rows(land, scenario, fires: int, plans, refine: int, seed: int, i: int) -> list[dict]:
-    """The rows (tile, plan, reduction under each engine) of tile `i` in one weather: a pure task."""
+def _plan_rows(land, scenario, fires: int, plans, refine: int, seed: int, i: int) -> tuple[dict, list[dict]]:
+    """Tile `i` in one weather, a pure task: its open-land row (burned cells of its fires with no plan,
+    summed, under each engine) and its plan rows (tile, plan, reduction under each engine)."""
     from fuelbreak.baselines import plan as baseline_plan
     from fuelbreak.fire.scenario import Weather
 
@@ -175,6 +176,7 @@ def _plan_rows(land, scenario, fires: int, plans, refine: int, seed: int, i: int
     if refine > 1:
         engines[f"levelset x{refine}"] = LevelSetEngine(land, scenario, refine=refine)
     none = {name: e.burn(ign).area for name, e in engines.items()}
+    open_land = {"tile": land.name, **{name: float(area.sum()) for name, area in none.items()}}
     rows = []
     for name, method, fraction in plans:
         budget = int(round(fraction * land.n_cells))
@@ -186,7 +188,7 @@ def _plan_rows(land, scenario, fires: int, plans, refine: int, seed: int, i: int
         for engine_name, e in engines.items():
             row[engine_name] = _reduction(none[engine_name], e.burn(ign, breaks).area)
         rows.append(row)
-    return rows
+    return open_land, rows
 
 
 def plan_agreement(
@@ -228,7 +230,8 @@ def plan_agreement(
     with executor:
         for label, scenario in PLAN_WEATHERS.items():
             tasks = [(land, scenario, fires, plans, refine, seed, i) for i, land in enumerate(tiles)]
-            rows = [row for tile_rows in executor.map(_plan_rows, tasks) for row in tile_rows]
+            results = executor.map(_plan_rows, tasks)
+            rows = [row for _, tile_rows in results for row in tile_rows]
             if progress:
                 progress(f"plans, {label}: {len(tiles)} tiles")
             pairs = [("mtt", ref) for ref in refs] + ([(refs[0], refs[1])] if len(refs) > 1 else [])
@@ -241,6 +244,7 @@ def plan_agreement(
                     for name, _, _ in plans
                 },
                 "agreement": {f"{a} vs {b}": _agreement(rows, plans, a, b) for a, b in pairs},
+                "open_land": [open_land for open_land, _ in results],
                 "rows": rows,
             }
     return out
@@ -281,8 +285,9 @@ def _engine_label(name: str) -> str:
 
 def format_plan_report(plans: dict) -> str:
     """The plan-level agreement as Markdown tables (reductions in percent of burned area): per weather,
-    each method's mean reduction under every engine and mtt's difference from each level set; then
-    the agreement of every pair of engines over all plans."""
+    each method's mean reduction under every engine and mtt's difference from each level set; the
+    open-land burned area of the tiles' fires, mtt's over each level set's (mean over tiles, range);
+    then the agreement of every pair of engines over all plans."""
     lines = []
     for label, r in plans.items():
         refs = r["engines"][1:]
@@ -303,6 +308,24 @@ def format_plan_report(plans: dict) -> str:
                 cells.append(f"{m['mean_difference']:+.1f} ({m['mean_abs_difference']:.1f}), {m['positive']}")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if plans:
+        refs = next(iter(plans.values()))["engines"][1:]
+        lines += [
+            "",
+            "| open land (the same fires, no plan): mtt's burned area over the level set's | weather "
+            "| synthetic tiles | real tiles |",
+            "| --- | --- | ---: | ---: |",
+        ]
+        for ref in refs:
+            for label, r in plans.items():
+                cells = []
+                for real in (False, True):
+                    ratios = [
+                        t["mtt"] / t[ref] for t in r["open_land"] if t["tile"].startswith("synthetic") != real and t[ref] > 0
+                    ]
+                    cells.append(
+                        f"{np.mean(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})" if ratios else "-"
+                    )
+                lines.append(f"| against {_engine_label(ref)} | {label} | {cells[0]} | {cells[1]} |")
         lines += [
             "",
             "| agreement over all plans | weather | Spearman | mean abs difference (points) | best 5 % plan same |",
