@@ -91,13 +91,12 @@ def _progress(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.set and args.what != "train":
-        from fuelbreak.errors import ConfigError
+    from fuelbreak.errors import ConfigError
 
+    if args.set and args.what != "train":
         raise ConfigError(f"--set overrides the training config: it applies to `bench train`, not `bench {args.what}`")
     if args.what == "fire":
         from fuelbreak.benchmarks import fire as bf
-        from fuelbreak.errors import ConfigError
 
         if args.plan_refine < 1 or args.plan_refine % 2 == 0:
             raise ConfigError(f"--plan-refine must be an odd whole number >= 1, got {args.plan_refine}")
@@ -131,7 +130,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.what == "scale":
         from fuelbreak.benchmarks.scale import format_scale_report, run_scale_benchmark
-        from fuelbreak.errors import ConfigError
 
         if any(w < 1 for w in args.workers):
             raise ConfigError(f"--workers must be positive, got {args.workers}")
