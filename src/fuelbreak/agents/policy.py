@@ -30,6 +30,10 @@ from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
 
 BP_FIRES = 64  # observation fires when a checkpoint does not record env.bp_fires
+TRAIN_TILE = 50  # tile side the observation fires were counted for when a checkpoint does not record it
+# Observation fires are held as (fires x cells) arrays of about 10 bytes each (`PlanFires`); scaling
+# the fires with a landscape's area stops at this many fire-cells (about 0.5 GB).
+MAX_FIRE_CELLS = 50_000_000
 # Inference graphs this process traced, by the weights and the input they were traced for: a policy
 # sent to a worker with each task arrives without its own (see `DQNPolicy.__getstate__`), and tracing
 # again took about a tenth of a 50 x 50 plan. A few policies' worth; the oldest go first.
@@ -78,8 +82,9 @@ class DQNPolicy:
     model: QNet
     cells_per_step: int
     source: str = ""
-    bp_fires: int = BP_FIRES  # observation fires, as in training
+    bp_fires: int = BP_FIRES  # observation fires of a training tile, as in training
     plan_aware: bool = True  # the fire channels follow the plan (as in training)
+    fire_cells: int | None = TRAIN_TILE * TRAIN_TILE  # cells of the tile `bp_fires` is for (None: any tile)
     _frozen: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict:  # the frozen inference graphs are rebuilt where the policy lands
@@ -107,13 +112,26 @@ class DQNPolicy:
             str(path),
             int(env.get("bp_fires", BP_FIRES)),
             bool(env.get("plan_aware", True)),
+            int(env.get("tile_size", TRAIN_TILE)) ** 2,
         )
+
+    def n_fires_for(self, landscape: Landscape) -> int:
+        """Observation fires for `landscape`: `bp_fires` per training tile's area, so that every part of
+        a larger landscape is covered by as many fires as a training tile was (a fixed number would
+        leave most cells of a large tile with no fire through them, and their scores all zero); at
+        most `MAX_FIRE_CELLS` fire-cells, at least `bp_fires`."""
+        if self.fire_cells is None:
+            return self.bp_fires
+        scaled = int(np.ceil(self.bp_fires * landscape.n_cells / self.fire_cells))
+        cap = max(MAX_FIRE_CELLS // max(landscape.n_cells, 1), self.bp_fires)
+        return max(self.bp_fires, min(scaled, cap))
 
     def observation_fires(
         self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None
     ) -> tuple[np.ndarray, PlanFires]:
         """The static channels (no breaks yet) and the observation fires, drawn from the weather."""
-        intensity, fires = observation_fires(landscape, weather, self.bp_fires, seed, existing_breaks)
+        n = self.n_fires_for(landscape)
+        intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks)
         return static_channels(landscape, intensity, *fires.view()), fires
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:
@@ -179,28 +197,16 @@ class DQNPolicy:
         convolves only the channels the plan changes: the same values as `q_map` to float rounding,
         in about three quarters of its time. Call it on one torch thread, as `q_map` runs.
         """
-        split = self._frozen.get("split")
-        if split is None:
-            split = self._frozen["split"] = StaticSplit(self.model, PLAN_FOLLOWING).eval()
-        if not split.dynamic:  # a network that reads none of the plan's channels: nothing to split
-            return self.q_map
-        with torch.no_grad():
-            x = torch.as_tensor(static[None], dtype=torch.float32)
-            first, skip = split.static(x.contiguous(memory_format=torch.channels_last))
-            dynamic = split.dynamic
-            example = (x[:, dynamic].contiguous(), first, skip)
-        fn = self._traced(("split", *x.shape), split, example)
-
-        def q_of(obs: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return fn(torch.as_tensor(obs[None, dynamic], dtype=torch.float32), first, skip)[0].numpy()
-
-        return q_of
+        return PlanQ(self, static)
 
     def rollout(
         self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
     ) -> list[PlanStep]:
-        """Place `budget` cells greedily, `cells_per_step` at a time; every step's Q map and cells."""
+        """Place `budget` cells greedily, `cells_per_step` at a time; every step's Q map and cells.
+
+        After a placement only the cells within the network's reach of a changed input cell get a
+        new Q (`PlanQ.update`); with a network that sees the whole tile, every cell does.
+        """
         static, fires = self.observation_fires(landscape, weather, seed, existing_breaks)
         breaks = fires.breaks.copy()
         legal = landscape.burnable & ~breaks
@@ -213,9 +219,9 @@ class DQNPolicy:
         torch.set_num_threads(1)  # one small observation at a time (see q_map)
         try:
             q_of = self.plan_q(static)
+            q = q_of(with_plan(static, breaks, *view))
             while placed < budget:
                 k = min(self.cells_per_step, budget - placed)
-                q = q_of(with_plan(static, breaks, *view))
                 cells = best_legal(q, legal, k)
                 steps.append(PlanStep(np.where(legal, q, np.nan), cells))
                 breaks.flat[cells] = True
@@ -224,6 +230,8 @@ class DQNPolicy:
                     fires.place(cells)
                     view = fires.view()
                 placed += k
+                if placed < budget:
+                    q = q_of.update(with_plan(static, breaks, *view))
         finally:
             torch.set_num_threads(threads)
         return steps
@@ -235,18 +243,89 @@ class DQNPolicy:
         return np.concatenate([s.cells for s in steps]).astype(np.int64)
 
 
-def dqn_plan(
-    landscape: Landscape,
-    weather: Weather,
-    budget: int,
-    seed: int,
+class PlanQ:
+    """The Q maps of one plan's observations, for observations whose static channels are `static`'s.
+
+    `__call__` computes the whole map. `update` computes the map of the next observation of the same
+    plan: a network with a finite `reach` (each Q value depends on the cells within `reach` of it,
+    `BasicQNet`) changes only within `reach` of the cells whose inputs changed, so only that window
+    is convolved, cut with `reach` more cells of input around it, the same values as the whole map to
+    float rounding (its outer ring of `reach` cells, which saw zeros beyond the cut, is discarded). A
+    window larger than `WHOLE_MAP_SHARE` of the tile, or a network that sees the whole tile
+    (`reach` None), is computed whole.
+    """
+
+    WHOLE_MAP_SHARE = 0.5
+
+    def __init__(self, policy: DQNPolicy, static: np.ndarray):
+        self.policy = policy
+        self.reach = getattr(policy.model, "reach", None)
+        split = policy._frozen.get("split")
+        if split is None:
+            split = policy._frozen["split"] = StaticSplit(policy.model, PLAN_FOLLOWING).eval()
+        self.split = split
+        self.dynamic = split.dynamic
+        self.q: np.ndarray | None = None
+        self.last: np.ndarray | None = None  # the dynamic channels the map was computed for
+        if not split.dynamic:  # a network that reads none of the plan's channels: nothing to split
+            self.fn, self.first, self.skip = None, None, None
+            return
+        with torch.no_grad():
+            x = torch.as_tensor(static[None], dtype=torch.float32)
+            self.first, self.skip = split.static(x.contiguous(memory_format=torch.channels_last))
+            example = (x[:, self.dynamic].contiguous(), self.first, self.skip)
+        self.fn = policy._traced(("split", *x.shape), split, example)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """The whole Q map (H, W) of `obs`."""
+        if self.fn is None:
+            self.q = self.policy.q_map(obs)
+        else:
+            with torch.inference_mode():
+                x = torch.as_tensor(obs[None, self.dynamic], dtype=torch.float32)
+                self.q = self.fn(x, self.first, self.skip)[0].numpy()
+            self.last = obs[self.dynamic].copy()
+        return self.q
+
+    def update(self, obs: np.ndarray) -> np.ndarray:
+        """The Q map of `obs`, the next observation of the plan the last call saw; a new array."""
+        if self.fn is None or self.reach is None or self.q is None:
+            return self(obs).copy()
+        now = obs[self.dynamic]
+        changed = (now != self.last).any(axis=0)
+        q = self.q.copy()
+        if not changed.any():
+            self.q = q
+            return q
+        h, w = changed.shape
+        r = self.reach
+        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        out = (max(rows[0] - r, 0), min(rows[-1] + r + 1, h), max(cols[0] - r, 0), min(cols[-1] + r + 1, w))
+        cut = (max(out[0] - r, 0), min(out[1] + r, h), max(out[2] - r, 0), min(out[3] + r, w))
+        if (cut[1] - cut[0]) * (cut[3] - cut[2]) > self.WHOLE_MAP_SHARE * h * w:
+            return self(obs).copy()
+        window = (slice(None), slice(None), slice(cut[0], cut[1]), slice(cut[2], cut[3]))
+        with torch.inference_mode():
+            x = torch.as_tensor(np.ascontiguousarray(now[None][window]), dtype=torch.float32)
+            part = self.split(x, self.first[window], self.skip[window])[0].numpy()
+        q[out[0] : out[1], out[2] : out[3]] = part[
+            out[0] - cut[0] : out[1] - cut[0], out[2] - cut[2] : out[3] - cut[2]
+        ]
+        self.q, self.last = q, now.copy()
+        return q
+
+
+def resolve_policy(
     checkpoint: str | Path | DQNPolicy | None = None,
     model_type: str = "auto",
-    existing_breaks=None,
     cells_per_step: int | None = None,
-) -> np.ndarray:
-    """The baselines' signature for a trained policy: `checkpoint` is a path or a loaded `DQNPolicy`
-    (None: the shipped one); `cells_per_step` overrides how many cells each Q map places."""
+    bp_fires: int | None = None,
+) -> DQNPolicy:
+    """A loaded policy: `checkpoint` is a path or a loaded `DQNPolicy` (None: the shipped one);
+    `cells_per_step` overrides how many cells each Q map places and `bp_fires` how many observation
+    fires it plans with, on any tile (by default the policy's training count, scaled with the tile's
+    area: `DQNPolicy.n_fires_for`). Both channels that carry the fires are means over them, so more
+    fires give the same quantities with less sampling noise."""
     if checkpoint is None:
         from fuelbreak.agents.shipped import shipped_policy_path
 
@@ -256,4 +335,24 @@ def dqn_plan(
         if isinstance(cells_per_step, bool) or not isinstance(cells_per_step, int) or cells_per_step < 1:
             raise ConfigError(f"dqn.cells_per_step must be an integer >= 1, got {cells_per_step!r}")
         policy = dataclasses.replace(policy, cells_per_step=cells_per_step)
+    if bp_fires is not None:
+        if isinstance(bp_fires, bool) or not isinstance(bp_fires, int) or bp_fires < 1:
+            raise ConfigError(f"dqn.bp_fires must be an integer >= 1, got {bp_fires!r}")
+        policy = dataclasses.replace(policy, bp_fires=bp_fires, fire_cells=None)
+    return policy
+
+
+def dqn_plan(
+    landscape: Landscape,
+    weather: Weather,
+    budget: int,
+    seed: int,
+    checkpoint: str | Path | DQNPolicy | None = None,
+    model_type: str = "auto",
+    existing_breaks=None,
+    cells_per_step: int | None = None,
+    bp_fires: int | None = None,
+) -> np.ndarray:
+    """The baselines' signature for a trained policy (see `resolve_policy` for the options)."""
+    policy = resolve_policy(checkpoint, model_type, cells_per_step, bp_fires)
     return policy.plan(landscape, weather, budget, seed, existing_breaks)

@@ -25,6 +25,7 @@ from fuelbreak.baselines.common import (
     planning_streams,
 )
 from fuelbreak.fire.behavior import FireBehavior
+from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.scenario import Scenario, Weather
 from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
@@ -51,6 +52,24 @@ def tree_greedy_plan(
     fires = planning_fires(
         landscape, weather, n_fires, fire_rng, ignition_weights, behaviors, existing_breaks
     )
+    return _place(landscape, fires, legal, budget, k, tie_rng, existing_breaks)
+
+
+def tree_greedy_on(
+    landscape: Landscape, fires: FireSet, budget: int, seed: int, existing_breaks=None, cells_per_update: int = 1
+) -> np.ndarray:
+    """Tree-greedy on given fires instead of its own planning fires. With the very fires that score a
+    plan it is a reference, not a method: it tells how well tree-greedy does when it knows the fires
+    (an in-sample plan; `fuelbreak evaluate --frontier` labels it so)."""
+    legal = legal_mask(landscape, existing_breaks).ravel().copy()
+    budget = check_budget(budget, int(legal.sum()))
+    k = check_positive_int("cells_per_update", cells_per_update)
+    _, tie_rng = planning_streams(seed)
+    return _place(landscape, fires, legal, budget, k, tie_rng, existing_breaks)
+
+
+def _place(landscape, fires: FireSet, legal: np.ndarray, budget: int, k: int, tie_rng, existing_breaks):
+    """Place `budget` cells, `k` a burn, at the largest mean tree bound of `fires` through the plan."""
     state = PlanFires(fires, existing_mask(landscape, existing_breaks), neutral_roots=True)
     ties = tie_rng.random(landscape.n_cells)
     plan = np.empty(budget, dtype=np.int64)

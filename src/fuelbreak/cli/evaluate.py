@@ -68,6 +68,20 @@ def register(sub) -> None:
         help="an option of a baseline, e.g. greedy.n_fires=100 or domirank.sigma=0.5 (repeatable)",
     )
     m.add_argument(
+        "--frontier",
+        action="store_true",
+        help="the quality frontier: each planner at several efforts (tree_greedy 64/256/1024 planning fires, "
+        "greedy 50/200, dqn_search 256/512/1024, dqn as shipped; --methods chooses among these planners), plus "
+        "in-sample reference rows (tree_greedy and dqn_search planned on the scoring fires: not methods); "
+        "writes frontier.csv, frontier.md and frontier.png beside the usual tables",
+    )
+    m.add_argument(
+        "--frontier-efforts",
+        nargs="+",
+        metavar="PLANNER=N,N",
+        help="efforts of a frontier's planners, e.g. tree_greedy=64,256 dqn_search=512 (planning fires)",
+    )
+    m.add_argument(
         "--budget",
         type=float,
         nargs="+",
@@ -233,11 +247,36 @@ def check_checkpoint_not_trained_on(ckpt: str, args: argparse.Namespace, indices
         )
 
 
-def run(args: argparse.Namespace) -> int:
-    from fuelbreak.errors import SimulationError
-    from fuelbreak.evaluation import evaluate, select_tiles, write_outputs
-    from fuelbreak.landscape.dataset import open_dataset
+def frontier_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]:
+    """The methods and options of `--frontier`: each planner's efforts and the in-sample references;
+    `--option PLANNER.KEY=VALUE` applies to every effort of that planner; a policy's planners use
+    --ckpt (one) or the shipped policy. Sets `args.checkpoints` for the leakage check."""
+    from fuelbreak.agents.shipped import shipped_policy_path
+    from fuelbreak.errors import ConfigError
+    from fuelbreak.evaluation.frontier import frontier_methods, parse_efforts
+    from fuelbreak.evaluation.tile import base_method, uses_policy
 
+    ckpts = checkpoint_methods(args.ckpt)
+    if len(ckpts) > 1:
+        raise ConfigError("--frontier takes one --ckpt (the policy of dqn and dqn_search)")
+    path = next(iter(ckpts.values()), str(shipped_policy_path()))
+    methods, options = frontier_methods(args.methods, parse_efforts(args.frontier_efforts))
+    given = parse_options(args.option)
+    stray = sorted(set(given) - {base_method(m) for m in methods})
+    if stray:
+        raise ConfigError(f"--option for {', '.join(stray)}, which the frontier does not run")
+    for m in methods:
+        options[m] = {**given.get(base_method(m), {}), **options.get(m, {})}
+        if uses_policy(m):
+            options[m].update(checkpoint=path, model_type=args.model_type)
+    args.checkpoints = {"dqn": path} if any(map(uses_policy, methods)) else {}
+    return methods, options
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.frontier:
+        methods, options = frontier_plan(args)
+        return run_evaluation(args, methods, options, frontier=True)
     methods = choose_methods(args)
     options = parse_options(args.option)
     labelled = [m for m in args.checkpoints if m != "dqn"]
@@ -249,6 +288,19 @@ def run(args: argparse.Namespace) -> int:
             "checkpoint": path,
             "model_type": args.model_type,
         }
+    if "dqn_search" in methods:  # the search guides with the policy evaluated beside it, else the shipped one
+        guide = args.checkpoints.get("dqn") or (next(iter(args.checkpoints.values())) if len(args.checkpoints) == 1 else None)
+        if guide:
+            options.setdefault("dqn_search", {}).setdefault("checkpoint", guide)
+            options["dqn_search"].setdefault("model_type", args.model_type)
+    return run_evaluation(args, methods, options)
+
+
+def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, frontier: bool = False) -> int:
+    from fuelbreak.errors import SimulationError
+    from fuelbreak.evaluation import evaluate, select_tiles, write_outputs
+    from fuelbreak.landscape.dataset import open_dataset
+
     weather = weather_from_args(args)
     dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
@@ -276,6 +328,11 @@ def run(args: argparse.Namespace) -> int:
     ev.info["weather_source"] = weather_label(args)
     paths = write_outputs(ev, args.outdir)
     print(ev.markdown)
+    if frontier:
+        from fuelbreak.evaluation.frontier import write_frontier
+
+        paths.update(write_frontier(ev, options, args.outdir))
+        print(Path(paths["frontier"]).read_text())
     for f in ev.failures:
         print(f"warning: tile {f['tile_index']} ({f['tile_name']}) failed: {f['error']}", file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in paths.values()))

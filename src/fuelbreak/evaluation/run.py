@@ -35,14 +35,23 @@ from fuelbreak.evaluation.report import (
     write_text,
 )
 from fuelbreak.evaluation.stats import CI_METHOD, summarize
-from fuelbreak.evaluation.tile import check_same_fires, evaluate_tile, is_dqn, known_methods
+from fuelbreak.evaluation.tile import (
+    base_method,
+    check_same_fires,
+    evaluate_tile,
+    is_dqn,
+    known_methods,
+    uses_policy,
+)
 from fuelbreak.fire.montecarlo import ENGINES
 from fuelbreak.fire.scenario import Weather, default_weather
 from fuelbreak.landscape.dataset import dataset_split
 
 DEFAULT_METHODS = tuple(BASELINES)
 SPLITS = ("test", "val", "all")
-DQN_OPTIONS = ("checkpoint", "model_type", "cells_per_step")
+DQN_OPTIONS = ("checkpoint", "model_type", "cells_per_step", "bp_fires")
+SEARCH_OPTIONS = ("checkpoint", "model_type", "bp_fires", "n_fires", "candidates")
+REFERENCE_OPTIONS = ("in_sample",)  # a frontier's reference rows: planned on the scoring fires
 
 
 @dataclass
@@ -66,7 +75,7 @@ def check_methods(methods: Sequence[str]) -> tuple[str, ...]:
     methods = tuple(methods)
     if not methods:
         raise ConfigError("--methods: choose at least one method")
-    unknown = [m for m in methods if m not in known_methods() and not is_dqn(m)]
+    unknown = [m for m in methods if base_method(m) not in known_methods() and not is_dqn(m)]
     if unknown:
         raise ConfigError(
             f"--methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(known_methods())} "
@@ -118,14 +127,24 @@ def check_options(methods: tuple[str, ...], method_options: dict | None) -> dict
     if stray:
         raise ConfigError(f"options given for method(s) {', '.join(stray)}, which are not evaluated")
     for method, opts in options.items():
-        takes = DQN_OPTIONS if is_dqn(method) else options_of(method)
+        base = base_method(method)
+        if is_dqn(method):
+            takes = DQN_OPTIONS
+        elif base == "dqn_search":
+            takes = SEARCH_OPTIONS + REFERENCE_OPTIONS
+        else:
+            takes = options_of(base) + (REFERENCE_OPTIONS if base == "tree_greedy" else ())
         unknown = sorted(set(opts) - set(takes))
         if unknown:
             raise ConfigError(f"{method} has no option(s) {', '.join(unknown)}; it takes {', '.join(takes)}")
-    for method in filter(is_dqn, methods):
+    for method in filter(uses_policy, methods):
         from fuelbreak.agents.policy import DQNPolicy
 
         dqn = options.setdefault(method, {})
+        if dqn.get("checkpoint") is None and base_method(method) == "dqn_search":
+            from fuelbreak.agents.shipped import shipped_policy_path
+
+            dqn["checkpoint"] = str(shipped_policy_path())  # the search guides with the shipped policy
         if dqn.get("checkpoint") is None:
             raise ConfigError(f"the {method} method needs a checkpoint (--ckpt PATH)")
         if not isinstance(dqn["checkpoint"], DQNPolicy):  # load once, not once per tile

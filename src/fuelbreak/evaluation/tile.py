@@ -73,14 +73,36 @@ def score_plan(fires: FireSet, landscape: Landscape, cells: np.ndarray | None) -
 
 
 def make_plan(
-    method: str, landscape: Landscape, weather: Weather, budget: int, seed: int, options: dict
+    method: str,
+    landscape: Landscape,
+    weather: Weather,
+    budget: int,
+    seed: int,
+    options: dict,
+    fires: FireSet | None = None,
 ) -> np.ndarray:
-    """A method's plan; 'dqn' (or 'dqn:LABEL') takes its policy from `options['checkpoint']` (a loaded DQNPolicy)."""
-    if is_dqn(method):
+    """A method's plan; 'dqn' (or 'dqn:LABEL') and 'dqn_search' take their policy from
+    `options['checkpoint']` (a loaded DQNPolicy). A method's label may carry a suffix after '@' (e.g.
+    'tree_greedy@256', one of several efforts of a frontier): the method is what precedes it.
+    `fires`, when given, are the planning fires (an in-sample reference: tree-greedy and the search
+    only)."""
+    base = base_method(method)
+    extra = {} if fires is None else {"fires": fires}
+    if base == "dqn_search":
+        from fuelbreak.agents.search import dqn_search_plan
+
+        return dqn_search_plan(landscape, weather, budget, seed, **options, **extra)
+    if is_dqn(base):
         from fuelbreak.agents.policy import dqn_plan
 
         return dqn_plan(landscape, weather, budget, seed, **options)
-    return baseline_plan(method, landscape, weather, budget, seed, **options)
+    if fires is not None:
+        if base != "tree_greedy":
+            raise SimulationError(f"{method}: only tree_greedy and dqn_search plan on given fires")
+        from fuelbreak.baselines.tree_greedy import tree_greedy_on
+
+        return tree_greedy_on(landscape, fires, budget, seed, **{k: v for k, v in options.items() if k != "n_fires"})
+    return baseline_plan(base, landscape, weather, budget, seed, **options)
 
 
 def check_plan_cells(method: str, cells: np.ndarray, landscape: Landscape, budget: int) -> np.ndarray:
@@ -122,11 +144,11 @@ def evaluate_tile(
         cells_budget = budget_cells(budget, landscape.n_cells, 1)
         for method in methods:
             row = {"budget": float(budget), "budget_cells": cells_budget, "method": method}
+            options = dict(method_options.get(method, {}))
+            in_sample = fires if options.pop("in_sample", False) else None
             try:
                 t0 = time.perf_counter()
-                cells = make_plan(
-                    method, landscape, weather, cells_budget, pseed, method_options.get(method, {})
-                )
+                cells = make_plan(method, landscape, weather, cells_budget, pseed, options, in_sample)
                 seconds = time.perf_counter() - t0
                 cells = check_plan_cells(method, cells, landscape, cells_budget)
             except FuelbreakError as exc:
@@ -170,10 +192,22 @@ def check_same_fires(tile: dict) -> None:
 
 
 def known_methods() -> tuple[str, ...]:
-    """The baselines and `dqn`; several trained policies are evaluated as `dqn:LABEL` (see `is_dqn`)."""
-    return (*BASELINES, "dqn")
+    """The baselines, `dqn` and `dqn_search`; several trained policies are evaluated as `dqn:LABEL`
+    (see `is_dqn`)."""
+    return (*BASELINES, "dqn", "dqn_search")
+
+
+def base_method(method: str) -> str:
+    """The method a label names: the label without its '@' suffix ('tree_greedy@256' -> 'tree_greedy')."""
+    return method.partition("@")[0]
 
 
 def is_dqn(method: str) -> bool:
-    """Whether `method` plans with a trained policy: `dqn`, or `dqn:LABEL` when several are compared."""
+    """Whether `method` plans with a trained policy alone: `dqn`, or `dqn:LABEL` when several are compared."""
+    method = base_method(method)
     return method == "dqn" or (method.startswith("dqn:") and len(method) > 4)
+
+
+def uses_policy(method: str) -> bool:
+    """Whether `method` needs a trained policy's checkpoint: `dqn`, `dqn:LABEL` or `dqn_search`."""
+    return is_dqn(method) or base_method(method) == "dqn_search"

@@ -1,0 +1,122 @@
+"""The policy-guided search (`dqn_search`): planning fires propose, the policy chooses.
+
+The learned policy alone (`fuelbreak.agents.policy`) places, at each step, the legal cell of highest
+Q; its Q map reads the plan-aware channels of its observation fires and what it learned from the
+landscape around each cell. Tree-greedy (`fuelbreak.baselines.tree_greedy`) places the cell of
+largest mean tree bound over its planning fires, and gains from every fire it is given. The search
+uses both, on independent fires, one cell a step:
+
+1. the mean tree bound of `n_fires` planning fires through the plan so far ranks the legal cells,
+   and its best `candidates` are the proposals;
+2. of the proposals, the policy places the one of highest Q (its Q map through the plan so far, from
+   its own observation fires);
+3. both fire sets follow the new break (`PlanFires.place`).
+
+With `candidates = 1` it is tree-greedy on the planning fires; with `candidates` = every cell, the
+policy. Its effort is `n_fires`: the planning fires cost what tree-greedy's cost, on top of the
+policy's own plan. The planning fires come from the plan seed's planning streams
+(`fuelbreak.baselines.common.planning_streams`), never from an evaluator's, unless `fires` are
+given (an in-sample reference, see `fuelbreak evaluate --frontier`).
+
+Measured on validation tiles (docs/learned_planner.md): the other way round, the policy proposing
+and the bound choosing, planned worse than tree-greedy on the same planning fires.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy
+from fuelbreak.baselines.common import check_positive_int, planning_fires, planning_streams
+from fuelbreak.env.observation import with_plan
+from fuelbreak.errors import ConfigError
+from fuelbreak.fire.montecarlo import FireSet, behaviors_for
+from fuelbreak.fire.scenario import Weather
+from fuelbreak.fire.through_plan import PlanFires
+from fuelbreak.landscape.core import Landscape
+
+CANDIDATES = 2  # the planning fires' proposals a step (chosen on validation tiles: docs/learned_planner.md)
+N_FIRES = 256  # planning fires of a 50 x 50 tile, scaled with the tile's area as the policy's are
+
+
+def search_rollout(
+    policy: DQNPolicy,
+    landscape: Landscape,
+    weather: Weather,
+    budget: int,
+    seed: int = 0,
+    existing_breaks=None,
+    n_fires: int = N_FIRES,
+    candidates: int = CANDIDATES,
+    fires: FireSet | None = None,
+) -> list[PlanStep]:
+    """Place `budget` cells one at a time: of the `candidates` cells of largest mean tree bound over
+    the planning fires (`n_fires` for a training tile's area, scaled as `DQNPolicy.n_fires_for`
+    scales the observation fires; or the given `fires`), the one of highest Q. Every step's Q map
+    (NaN on illegal cells) and cell."""
+    n_fires = check_positive_int("dqn_search.n_fires", n_fires)
+    candidates = check_positive_int("dqn_search.candidates", candidates)
+    static, observing = policy.observation_fires(landscape, weather, seed, existing_breaks)
+    breaks = observing.breaks.copy()
+    legal = landscape.burnable & ~breaks
+    if budget < 1 or budget > int(legal.sum()):
+        raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
+    if fires is None:
+        fire_rng, _ = planning_streams(seed)
+        n_plan = _scaled(policy, landscape, n_fires)
+        behaviors = behaviors_for(landscape, weather)
+        fires = planning_fires(landscape, weather, n_plan, fire_rng, None, behaviors, existing_breaks)
+    planning = PlanFires(fires, breaks, neutral_roots=True)
+    steps: list[PlanStep] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small observation at a time (see DQNPolicy.q_map)
+    try:
+        q_of = policy.plan_q(static)
+        q = q_of(with_plan(static, breaks, *observing.view()))
+        for placed in range(budget):
+            k = min(candidates, int(legal.sum()))
+            proposals = best_legal(planning.score().reshape(q.shape), legal, k)  # largest bound first
+            cell = int(proposals[int(np.argmax(q.ravel()[proposals]))])  # equal Q: the larger bound
+            steps.append(PlanStep(np.where(legal, q, np.nan), np.array([cell], dtype=np.int64)))
+            breaks.flat[cell] = True
+            legal.flat[cell] = False
+            observing.place([cell])
+            planning.place([cell])
+            if placed + 1 < budget:
+                q = q_of.update(with_plan(static, breaks, *observing.view()))
+    finally:
+        torch.set_num_threads(threads)
+    return steps
+
+
+def _scaled(policy: DQNPolicy, landscape: Landscape, n_fires: int) -> int:
+    """`n_fires` for a training tile, scaled with the landscape's area as the observation fires are."""
+    if policy.fire_cells is None:
+        return n_fires
+    import dataclasses
+
+    return dataclasses.replace(policy, bp_fires=n_fires).n_fires_for(landscape)
+
+
+def dqn_search_plan(
+    landscape: Landscape,
+    weather: Weather,
+    budget: int,
+    seed: int,
+    checkpoint=None,
+    model_type: str = "auto",
+    existing_breaks=None,
+    n_fires: int = N_FIRES,
+    candidates: int = CANDIDATES,
+    bp_fires: int | None = None,
+    fires: FireSet | None = None,
+) -> np.ndarray:
+    """The baselines' signature for the search: `checkpoint` is a path or a loaded `DQNPolicy` (None:
+    the shipped one); `n_fires` the planning fires (its effort), `candidates` the proposals a step,
+    `bp_fires` overrides the policy's observation fires; `fires` replaces the planning fires."""
+    policy = resolve_policy(checkpoint, model_type, bp_fires=bp_fires)
+    steps = search_rollout(
+        policy, landscape, weather, budget, seed, existing_breaks, n_fires, candidates, fires
+    )
+    return np.concatenate([s.cells for s in steps]).astype(np.int64)
