@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from fuelbreak.agents.checkpoint import load_checkpoint, policy_payload, save_ch
 from fuelbreak.agents.config import config_from_dict, dumps_toml
 from fuelbreak.atomic import atomic_write_text
 from fuelbreak.errors import CheckpointError
+from fuelbreak.provenance import machine_record
 
 SHIPPED_NAME = "default"
 
@@ -104,11 +104,9 @@ def export_policy(ckpt_path: str | Path, out_dir: str | Path | None = None, name
         "training_summary": summary,
         "weights_sha256": weights_digest(ckpt["model_state"]),
         "torch": torch.__version__,
-        "machine": {
-            "system": platform.system(),
-            "machine": platform.machine(),
-            "python": platform.python_version(),
-        },
+        # where the weights were trained (bit for bit on the same CPU model, torch version and threads)
+        "trained_on": summary.get("machine"),
+        "exported_on": machine_record(),
     }
     atomic_write_text(out / f"{name}.json", json.dumps(record, indent=2) + "\n")
     return record

@@ -61,6 +61,7 @@ from fuelbreak.landscape.dataset import open_dataset
 from fuelbreak.parallel.executors import make_executor
 from fuelbreak.parallel.lanes import LaneExecutor
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
+from fuelbreak.provenance import machine_record
 
 VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED + i
 
@@ -728,6 +729,7 @@ class Run:
             "stopped_early": bool(self.stop["requested"]) or state.env_steps < self.cfg.run.total_env_steps,
             "seconds": time.monotonic() - t_launch,
             "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
+            "machine": machine_record(torch.get_num_threads()),
         }
 
 
