@@ -15,6 +15,7 @@ import torch
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
+import fuelbreak
 from fuelbreak.agents.checkpoint import capture_rng_state, make_payload, save_checkpoint
 from fuelbreak.agents.config import TrainConfig
 from fuelbreak.agents.networks import MODELS, build_model
@@ -179,6 +180,7 @@ def test_geojson_has_one_polygon_per_break_cell_inside_the_tile(tmp_path, capsys
     assert gj["properties"]["georeferenced"] is True
     assert gj["crs"]["properties"]["name"].endswith("5070")
     assert gj["properties"]["method"] == "domirank" and gj["properties"]["budget_cells"] == 10
+    assert gj["properties"]["fuelbreak_version"] == fuelbreak.__version__
     for feature in gj["features"]:
         p = feature["properties"]
         assert band2[p["row"], p["col"]] == p["order"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import fuelbreak
 import fuelbreak.cli as cli
 import fuelbreak.evaluation.tile as tile_mod
 from fuelbreak.baselines import BASELINES
@@ -463,6 +464,7 @@ def test_several_checkpoints_are_compared_as_labelled_methods(tmp_path, monkeypa
     assert "| dqn:first | 2 |" in printed and "| dqn:second | 2 |" in printed
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["methods"] == ["random", "dqn:first", "dqn:second"]
+    assert ev["fuelbreak_version"] == fuelbreak.__version__
     assert all(ev["method_options"][m]["cells_per_step"] == 3 for m in ("dqn:first", "dqn:second"))
     with open(out / "tiles.csv") as fh:
         rows = list(csv.DictReader(fh))

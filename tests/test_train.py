@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import fuelbreak
 from fuelbreak.agents.checkpoint import Checkpoint, load_checkpoint, policy_payload
 from fuelbreak.agents.config import load_config
 from fuelbreak.agents.dqn import select_cells, soft_update, td_loss, td_targets
@@ -207,6 +208,7 @@ def test_training_writes_the_run_and_picks_best_by_validation(tmp_path):
     summary = train(cfg, progress=False)
     root = tmp_path / "run"
     assert summary["env_steps"] == 36 and summary["grad_steps"] > 0
+    assert json.loads((root / "summary.json").read_text())["fuelbreak_version"] == fuelbreak.__version__
     for name in (
         "config.toml",
         "metrics.jsonl",

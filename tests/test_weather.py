@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import fuelbreak
 from fuelbreak.agents.config import load_config
 from fuelbreak.cli import main
 from fuelbreak.errors import ConfigError, InputError
@@ -182,4 +183,5 @@ def test_train_records_the_resolved_weather(tmp_path):
     path = record_weather(cfg)
     record = json.loads(path.read_text())
     assert path == tmp_path / "run" / "weather.json" and record["preset"] == str(csv)
+    assert record["fuelbreak_version"] == fuelbreak.__version__
     assert record["weather"]["scenarios"][0]["wind_speed"] == 30 and record["weather"]["weights"] == [1.0]

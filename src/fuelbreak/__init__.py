@@ -1,8 +1,13 @@
 """fuelbreak: learn where to put wildfire fuel breaks."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from fuelbreak.errors import FuelbreakError
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version (pyproject.toml's), so it has one source
+    __version__ = version("fuelbreak")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 __all__ = ["FuelbreakError", "__version__"]
 
 # Register the environment id without importing the environment (gymnasium imports it on make).

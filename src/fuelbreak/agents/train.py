@@ -32,6 +32,7 @@ import numpy as np
 import psutil
 import torch
 
+from fuelbreak import __version__
 from fuelbreak.agents.checkpoint import (
     Checkpoint,
     capture_rng_state,
@@ -719,6 +720,7 @@ class Run:
     def summary(self, t_launch: float) -> dict:
         state = self.state
         return {
+            "fuelbreak_version": __version__,
             "outdir": str(self.files.root),
             "env_steps": state.env_steps,
             "episodes": state.episodes,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fuelbreak import __version__
 from fuelbreak.baselines import BASELINES
 from fuelbreak.cli.common import (
     add_tile_args,
@@ -232,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
     prefix = out_prefix(args.out)
     tif = write_plan_geotiff(prefix.with_name(prefix.name + ".tif"), land, cells)
     properties = {
+        "fuelbreak_version": __version__,
         **about,
         "budget": args.budget,
         "budget_cells": budget,

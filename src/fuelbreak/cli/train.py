@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from fuelbreak import __version__
+
 # Flags that are shorthands for config overrides: flag attribute -> config key
 SHORTHANDS = {
     "outdir": "run.outdir",
@@ -97,7 +99,11 @@ def record_weather(cfg) -> Path:
 
     out = Path(cfg.run.outdir)
     out.mkdir(parents=True, exist_ok=True)
-    record = {"preset": cfg.weather.preset, "weather": cfg.weather.to_weather().to_dict()}
+    record = {
+        "fuelbreak_version": __version__,
+        "preset": cfg.weather.preset,
+        "weather": cfg.weather.to_weather().to_dict(),
+    }
     return atomic_write_text(out / "weather.json", json.dumps(record, indent=1) + "\n")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from fuelbreak import __version__
 from fuelbreak.baselines import BASELINES, options_of
 from fuelbreak.baselines.common import check_positive_int, check_seed
 from fuelbreak.env import budget_cells
@@ -209,6 +210,7 @@ def evaluate(
         if own:
             executor.close()
     info = {
+        "fuelbreak_version": __version__,
         "n_tiles": len(indices),
         "split": split,
         "tile_indices": list(indices),
