@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from fuelbreak.agents import shipped
 from fuelbreak.agents.checkpoint import load_checkpoint
@@ -61,6 +62,7 @@ def test_export_writes_weights_config_and_record(tmp_path):
     assert record["weights_sha256"] == shipped.shipped_record()["weights_sha256"]
     assert load_config(tmp_path / "copy.toml").to_dict()["dqn"] == load_config("default").to_dict()["dqn"]
     assert json.loads((tmp_path / "copy.json").read_text())["model_type"] == record["model_type"]
+    assert record["exported_on"]["torch"] == torch.__version__ and record["exported_on"]["cpu"]["model"]
 
 
 @pytest.mark.reproduce

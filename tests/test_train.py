@@ -209,6 +209,8 @@ def test_training_writes_the_run_and_picks_best_by_validation(tmp_path):
     root = tmp_path / "run"
     assert summary["env_steps"] == 36 and summary["grad_steps"] > 0
     assert json.loads((root / "summary.json").read_text())["fuelbreak_version"] == fuelbreak.__version__
+    machine = json.loads((root / "summary.json").read_text())["machine"]
+    assert machine["torch"] == torch.__version__ and machine["cpu"]["model"] and machine["torch_threads"] >= 1
     for name in (
         "config.toml",
         "metrics.jsonl",
