@@ -65,17 +65,66 @@ def test_export_writes_weights_config_and_record(tmp_path):
     assert record["exported_on"]["torch"] == torch.__version__ and record["exported_on"]["cpu"]["model"]
 
 
+# How far a retrained policy's mean reduction may fall from the shipped one's on the validation tiles
+# when it was trained on another CPU model (other float rounding, other weights): runs that differ only
+# in rounding were 1.9 points apart, and a retrain on another CPU model 2.3 points on validation.
+QUALITY_BAND = 4.0
+
+
+def same_arithmetic(trained_on: dict | None, here: dict) -> bool:
+    """Whether weights trained on `trained_on` reproduce bit for bit here: the same CPU model and
+    arithmetic features, torch version and torch threads (the README's claim)."""
+    if not trained_on:
+        return False
+    keys = ("cpu", "torch", "torch_threads")
+    return all(trained_on.get(k) == here.get(k) for k in keys)
+
+
+def test_same_arithmetic_needs_the_cpu_model_torch_and_threads():
+    here = {"cpu": {"model": "X", "flags": ["avx2"]}, "torch": "2.13.0", "torch_threads": 1, "python": "3.11"}
+    assert same_arithmetic(dict(here), here)
+    assert not same_arithmetic(None, here)
+    for key, other in [("cpu", {"model": "X", "flags": []}), ("torch", "2.12"), ("torch_threads", 2)]:
+        assert not same_arithmetic({**here, key: other}, here)
+
+
 @pytest.mark.reproduce
 @pytest.mark.timeout(3700)  # a whole default training; the suite's 300 s would stop it
-def test_the_default_config_reproduces_the_shipped_weights(tmp_path):
-    """`fuelbreak train` with the packaged default config makes the shipped weights (same machine kind).
+def test_the_default_config_reproduces_the_shipped_policy(tmp_path):
+    """`fuelbreak train` with the packaged default config makes the shipped weights bit for bit on the
+    CPU model, torch version and thread count they were trained with (the shipped record's
+    `trained_on`), and elsewhere a policy within `QUALITY_BAND` points of the shipped one on the
+    validation tiles.
 
     Takes the default training's time (about 20 minutes); run with `pytest -m reproduce`.
     """
+    from fuelbreak.evaluation import evaluate, select_tiles
+    from fuelbreak.provenance import machine_record
+
     out = tmp_path / "default"
     env = {**os.environ, "FUELBREAK_CACHE": str(tmp_path / "cache")}
     subprocess.run(
         [sys.executable, "-m", "fuelbreak", "train", "--outdir", str(out)], check=True, env=env, timeout=3600
     )
     best = load_checkpoint(out / "checkpoints" / "best.pt")
-    assert shipped.weights_digest(best["model_state"]) == shipped.shipped_record()["weights_sha256"]
+    record = shipped.shipped_record()
+    here = json.loads((out / "summary.json").read_text())["machine"]
+    if same_arithmetic(record.get("trained_on"), here):
+        assert shipped.weights_digest(best["model_state"]) == record["weights_sha256"]
+        return
+    data = open_dataset(None, n=500, size=50, seed=0)
+    ev = evaluate(
+        data,
+        select_tiles(data, "val", 0, 12),
+        ["dqn:shipped", "dqn:retrained"],
+        [0.05],
+        n_fires=100,
+        method_options={
+            "dqn:shipped": {"checkpoint": str(shipped.shipped_policy_path())},
+            "dqn:retrained": {"checkpoint": str(out / "checkpoints" / "best.pt")},
+        },
+        progress=False,
+        split="val",
+    )
+    by = {r["method"]: r["reduction_pct"] for r in ev.summary}
+    assert by["dqn:retrained"] >= by["dqn:shipped"] - QUALITY_BAND, (by, here["cpu"], machine_record()["cpu"])
