@@ -22,6 +22,8 @@ def test_frontier_methods_name_each_effort_and_the_references():
     assert options["tree_greedy@in-sample"] == {"in_sample": True} == options["dqn_search@in-sample"]
     assert "dqn" not in options
     assert frontier_methods(["greedy"], references=False)[0] == ["greedy@50", "greedy@200"]
+    labels, opts = frontier_methods(["tree_greedy+prune"], {"tree_greedy+prune": (8,)}, references=False)
+    assert labels == ["tree_greedy@8+prune"] and opts["tree_greedy@8+prune"] == {"n_fires": 8, "prune_rounds": 3}
     with pytest.raises(ConfigError, match="no frontier for domirank"):
         frontier_methods(["domirank"])
 
@@ -36,7 +38,8 @@ def test_frontier_rows_mark_references():
     summary = [
         {"budget": 0.05, "method": m, "tiles": 2, "reduction_pct": r, "reduction_ci_low": r - 1,
          "reduction_ci_high": r + 1, "plan_seconds": s}
-        for m, r, s in [("tree_greedy@8", 40.0, 0.1), ("tree_greedy@in-sample", 60.0, 0.2), ("dqn", 50.0, 0.3)]
+        for m, r, s in [("tree_greedy@8", 40.0, 0.1), ("tree_greedy@in-sample", 60.0, 0.2), ("dqn", 50.0, 0.3),
+                        ("tree_greedy@8+prune", 45.0, 0.2)]
     ]  # fmt: skip
     rows = frontier_rows(summary, {"tree_greedy@in-sample": {"in_sample": True}, "tree_greedy@8": {"n_fires": 8}})
     kinds = {r["label"]: (r["kind"], r["effort"]) for r in rows}
@@ -44,7 +47,9 @@ def test_frontier_rows_mark_references():
         "tree_greedy@8": ("method", "8"),
         "tree_greedy@in-sample (reference, not a method)": ("reference", "in-sample"),
         "dqn": ("method", "as shipped"),
+        "tree_greedy@8+prune": ("method", "8"),
     }
+    assert [r["planner"] for r in rows][-1] == "tree_greedy+prune"
 
 
 def test_a_small_frontier_run_writes_its_table_and_plot(tmp_path, capsys, monkeypatch):

@@ -29,6 +29,7 @@ import torch
 
 from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy
 from fuelbreak.baselines.common import check_positive_int, planning_fires, planning_streams
+from fuelbreak.baselines.local_search import prune_refill
 from fuelbreak.env.observation import with_plan
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.montecarlo import FireSet, behaviors_for
@@ -37,7 +38,8 @@ from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
 
 CANDIDATES = 2  # the planning fires' proposals a step (chosen on validation tiles: docs/learned_planner.md)
-N_FIRES = 256  # planning fires of a 50 x 50 tile, scaled with the tile's area as the policy's are
+PRUNE_ROUNDS = 3  # rounds of prune and refill after the plan (chosen on validation tiles)
+N_FIRES = 256  # planning fires, as tree-greedy's n_fires
 
 
 def search_rollout(
@@ -52,51 +54,65 @@ def search_rollout(
     fires: FireSet | None = None,
 ) -> list[PlanStep]:
     """Place `budget` cells one at a time: of the `candidates` cells of largest mean tree bound over
-    the planning fires (`n_fires` for a training tile's area, scaled as `DQNPolicy.n_fires_for`
-    scales the observation fires; or the given `fires`), the one of highest Q. Every step's Q map
-    (NaN on illegal cells) and cell."""
-    n_fires = check_positive_int("dqn_search.n_fires", n_fires)
-    candidates = check_positive_int("dqn_search.candidates", candidates)
-    static, observing = policy.observation_fires(landscape, weather, seed, existing_breaks)
-    breaks = observing.breaks.copy()
-    legal = landscape.burnable & ~breaks
-    if budget < 1 or budget > int(legal.sum()):
-        raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
-    if fires is None:
-        fire_rng, _ = planning_streams(seed)
-        n_plan = _scaled(policy, landscape, n_fires)
-        behaviors = behaviors_for(landscape, weather)
-        fires = planning_fires(landscape, weather, n_plan, fire_rng, None, behaviors, existing_breaks)
-    planning = PlanFires(fires, breaks, neutral_roots=True)
-    steps: list[PlanStep] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one small observation at a time (see DQNPolicy.q_map)
-    try:
-        q_of = policy.plan_q(static)
-        q = q_of(with_plan(static, breaks, *observing.view()))
-        for placed in range(budget):
-            k = min(candidates, int(legal.sum()))
-            proposals = best_legal(planning.score().reshape(q.shape), legal, k)  # largest bound first
-            cell = int(proposals[int(np.argmax(q.ravel()[proposals]))])  # equal Q: the larger bound
-            steps.append(PlanStep(np.where(legal, q, np.nan), np.array([cell], dtype=np.int64)))
-            breaks.flat[cell] = True
-            legal.flat[cell] = False
-            observing.place([cell])
-            planning.place([cell])
-            if placed + 1 < budget:
-                q = q_of.update(with_plan(static, breaks, *observing.view()))
-    finally:
-        torch.set_num_threads(threads)
-    return steps
+    the `n_fires` planning fires (as tree-greedy's, on any tile; or the given `fires`), the one of
+    highest Q. Every step's Q map (NaN on illegal cells) and cell."""
+    return _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires).steps(
+        budget
+    )
 
 
-def _scaled(policy: DQNPolicy, landscape: Landscape, n_fires: int) -> int:
-    """`n_fires` for a training tile, scaled with the landscape's area as the observation fires are."""
-    if policy.fire_cells is None:
-        return n_fires
-    import dataclasses
+class _Search:
+    """One plan's search: the policy's static channels and observation fires, and the planning fires."""
 
-    return dataclasses.replace(policy, bp_fires=n_fires).n_fires_for(landscape)
+    def __init__(self, policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires):
+        n_fires = check_positive_int("dqn_search.n_fires", n_fires)
+        self.candidates = check_positive_int("dqn_search.candidates", candidates)
+        self.policy, self.landscape = policy, landscape
+        self.static, observing = policy.observation_fires(landscape, weather, seed, existing_breaks)
+        self.observation = observing.fires
+        self.existing = observing.breaks.copy()
+        if fires is None:
+            fire_rng, _ = planning_streams(seed)
+            behaviors = behaviors_for(landscape, weather)
+            fires = planning_fires(landscape, weather, n_fires, fire_rng, None, behaviors, existing_breaks)
+        self.fires = fires
+        self._observing = observing
+
+    def steps(self, budget: int, breaks: np.ndarray | None = None) -> list[PlanStep]:
+        """`budget` cells placed through `breaks` (default: the existing breaks), one a step."""
+        if breaks is None:
+            breaks, observing = self.existing.copy(), self._observing
+        else:
+            breaks = breaks.copy()
+            observing = PlanFires(self.observation, breaks, neutral_roots=True)
+        legal = self.landscape.burnable & ~breaks
+        if budget < 1 or budget > int(legal.sum()):
+            raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
+        planning = PlanFires(self.fires, breaks, neutral_roots=True)
+        steps: list[PlanStep] = []
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one small observation at a time (see DQNPolicy.q_map)
+        try:
+            q_of = self.policy.plan_q(self.static)
+            q = q_of(with_plan(self.static, breaks, *observing.view()))
+            for placed in range(budget):
+                k = min(self.candidates, int(legal.sum()))
+                proposals = best_legal(planning.score().reshape(q.shape), legal, k)  # largest bound first
+                cell = int(proposals[int(np.argmax(q.ravel()[proposals]))])  # equal Q: the larger bound
+                steps.append(PlanStep(np.where(legal, q, np.nan), np.array([cell], dtype=np.int64)))
+                breaks.flat[cell] = True
+                legal.flat[cell] = False
+                observing.place([cell])
+                planning.place([cell])
+                if placed + 1 < budget:
+                    q = q_of.update(with_plan(self.static, breaks, *observing.view()))
+        finally:
+            torch.set_num_threads(threads)
+        return steps
+
+    def refill(self, breaks: np.ndarray, m: int) -> np.ndarray:
+        """The search's rule as prune and refill's refill (`fuelbreak.baselines.local_search`)."""
+        return np.concatenate([s.cells for s in self.steps(m, breaks)])
 
 
 def dqn_search_plan(
@@ -110,13 +126,21 @@ def dqn_search_plan(
     n_fires: int = N_FIRES,
     candidates: int = CANDIDATES,
     bp_fires: int | None = None,
+    prune_rounds: int = PRUNE_ROUNDS,
+    swap: int | None = None,
     fires: FireSet | None = None,
 ) -> np.ndarray:
     """The baselines' signature for the search: `checkpoint` is a path or a loaded `DQNPolicy` (None:
     the shipped one); `n_fires` the planning fires (its effort), `candidates` the proposals a step,
-    `bp_fires` overrides the policy's observation fires; `fires` replaces the planning fires."""
+    `bp_fires` overrides the policy's observation fires; `prune_rounds` rounds of prune and refill
+    on the planning fires, `swap` breaks a round (default a tenth of the budget); `fires` replaces
+    the planning fires."""
     policy = resolve_policy(checkpoint, model_type, bp_fires=bp_fires)
-    steps = search_rollout(
-        policy, landscape, weather, budget, seed, existing_breaks, n_fires, candidates, fires
-    )
-    return np.concatenate([s.cells for s in steps]).astype(np.int64)
+    search = _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires)
+    plan = np.concatenate([s.cells for s in search.steps(budget)]).astype(np.int64)
+    if prune_rounds:
+        _, tie_rng = planning_streams(seed)
+        plan = prune_refill(
+            landscape, search.fires, plan, search.refill, prune_rounds, swap, search.existing, tie_rng
+        )
+    return plan

@@ -24,6 +24,7 @@ from fuelbreak.baselines.common import (
     planning_fires,
     planning_streams,
 )
+from fuelbreak.baselines.local_search import bound_refill, prune_refill
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.scenario import Scenario, Weather
@@ -41,9 +42,13 @@ def tree_greedy_plan(
     cells_per_update: int = 1,
     ignition_weights: np.ndarray | None = None,
     behaviors: dict[Scenario, FireBehavior] | None = None,
+    prune_rounds: int = 0,
+    swap: int | None = None,
 ) -> np.ndarray:
     """Place `budget` cells at the largest mean tree bound of `n_fires` planning fires, burning the fires
-    again after every `cells_per_update` cells (1: after each cell; more: the best few of one score map)."""
+    again after every `cells_per_update` cells (1: after each cell; more: the best few of one score map);
+    then `prune_rounds` rounds of prune and refill on the same fires (`fuelbreak.baselines.local_search`,
+    `swap` breaks a round; 0: none, tree-greedy as it was)."""
     legal = legal_mask(landscape, existing_breaks).ravel().copy()
     budget = check_budget(budget, int(legal.sum()))
     n_fires = check_positive_int("n_fires", n_fires)
@@ -52,11 +57,29 @@ def tree_greedy_plan(
     fires = planning_fires(
         landscape, weather, n_fires, fire_rng, ignition_weights, behaviors, existing_breaks
     )
-    return _place(landscape, fires, legal, budget, k, tie_rng, existing_breaks)
+    plan = _place(landscape, fires, legal.copy(), budget, k, tie_rng, existing_breaks)
+    if prune_rounds:
+        refill = bound_refill(landscape, fires, tie_rng)
+        plan = prune_refill(
+            landscape,
+            fires,
+            plan,
+            refill,
+            prune_rounds,
+            swap,
+            existing_mask(landscape, existing_breaks),
+            tie_rng,
+        )
+    return plan
 
 
 def tree_greedy_on(
-    landscape: Landscape, fires: FireSet, budget: int, seed: int, existing_breaks=None, cells_per_update: int = 1
+    landscape: Landscape,
+    fires: FireSet,
+    budget: int,
+    seed: int,
+    existing_breaks=None,
+    cells_per_update: int = 1,
 ) -> np.ndarray:
     """Tree-greedy on given fires instead of its own planning fires. With the very fires that score a
     plan it is a reference, not a method: it tells how well tree-greedy does when it knows the fires

@@ -70,8 +70,9 @@ def register(sub) -> None:
     m.add_argument(
         "--frontier",
         action="store_true",
-        help="the quality frontier: each planner at several efforts (tree_greedy 64/256/1024 planning fires, "
-        "greedy 50/200, dqn_search 256/512/1024, dqn as shipped; --methods chooses among these planners), plus "
+        help="the quality frontier: each planner at several efforts (tree_greedy and tree_greedy+prune 64/256/1024 "
+        "planning fires, greedy 50/200, dqn_search 256/512/1024, dqn as shipped; --methods chooses among these "
+        "planners), plus "
         "in-sample reference rows (tree_greedy and dqn_search planned on the scoring fires: not methods); "
         "writes frontier.csv, frontier.md and frontier.png beside the usual tables",
     )
@@ -262,7 +263,7 @@ def frontier_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]
     path = next(iter(ckpts.values()), str(shipped_policy_path()))
     methods, options = frontier_methods(args.methods, parse_efforts(args.frontier_efforts))
     given = parse_options(args.option)
-    stray = sorted(set(given) - {base_method(m) for m in methods})
+    stray = sorted(set(given) - {base_method(m) for m in methods})  # tree_greedy's options: +prune's too
     if stray:
         raise ConfigError(f"--option for {', '.join(stray)}, which the frontier does not run")
     for m in methods:

@@ -19,26 +19,33 @@ from collections.abc import Sequence
 from fuelbreak.errors import ConfigError
 from fuelbreak.evaluation.stats import CI_METHOD, CONFIDENCE
 
-# planner -> its efforts (planning fires of a 50 x 50 tile); None: the planner as it is
+# planner -> its efforts (planning fires a plan); None: the planner as it is
 EFFORTS: dict[str, tuple[int, ...] | None] = {
     "tree_greedy": (64, 256, 1024),
+    "tree_greedy+prune": (64, 256, 1024),
     "greedy": (50, 200),
     "dqn_search": (256, 512, 1024),
     "dqn": None,
 }
 REFERENCES = ("tree_greedy", "dqn_search")  # planned on the scoring fires: how much is left
+# planners that are a method with options: label METHOD@N+SUFFIX
+VARIANTS = {"tree_greedy+prune": ("tree_greedy", "+prune", {"prune_rounds": 3})}
 IN_SAMPLE = "in-sample"
 
 
 def frontier_methods(
-    planners: Sequence[str] | None = None, efforts: dict[str, Sequence[int]] | None = None, references: bool = True
+    planners: Sequence[str] | None = None,
+    efforts: dict[str, Sequence[int]] | None = None,
+    references: bool = True,
 ) -> tuple[list[str], dict[str, dict]]:
     """The method labels of a frontier ('tree_greedy@256', 'dqn', 'tree_greedy@in-sample', ...) and
     their options ({label: {"n_fires": 256}}, {label: {"in_sample": True}})."""
     planners = list(planners or EFFORTS)
     unknown = [p for p in planners if p not in EFFORTS]
     if unknown:
-        raise ConfigError(f"--frontier: no frontier for {', '.join(unknown)}; choose from {', '.join(EFFORTS)}")
+        raise ConfigError(
+            f"--frontier: no frontier for {', '.join(unknown)}; choose from {', '.join(EFFORTS)}"
+        )
     efforts = {**{k: v for k, v in EFFORTS.items()}, **{k: tuple(v) for k, v in (efforts or {}).items()}}
     labels: list[str] = []
     options: dict[str, dict] = {}
@@ -47,12 +54,13 @@ def frontier_methods(
         if levels is None:
             labels.append(planner)
             continue
+        method, suffix, extra = VARIANTS.get(planner, (planner, "", {}))
         for n in levels:
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ConfigError(f"--frontier-efforts {planner}: efforts are planning fires >= 1, got {n!r}")
-            label = f"{planner}@{n}"
+            label = f"{method}@{n}{suffix}"
             labels.append(label)
-            options[label] = {"n_fires": int(n)}
+            options[label] = {"n_fires": int(n), **extra}
     if references:
         for planner in (p for p in REFERENCES if p in planners):
             label = f"{planner}@{IN_SAMPLE}"
@@ -88,6 +96,9 @@ def frontier_rows(summary: Sequence[dict], options: dict[str, dict]) -> list[dic
         if r["budget"] != budget:
             continue
         planner, _, effort = r["method"].partition("@")
+        for name, (method, suffix, _) in VARIANTS.items():
+            if planner == method and suffix and effort.endswith(suffix):
+                planner, effort = name, effort[: -len(suffix)]
         reference = bool(options.get(r["method"], {}).get("in_sample"))
         rows.append(
             {
@@ -131,12 +142,14 @@ def frontier_markdown(rows: Sequence[dict], info: dict) -> str:
         name = r["planner"] + (" *(in-sample reference, not a method)*" if r["kind"] == "reference" else "")
         effort = "the scoring fires" if r["kind"] == "reference" else r["effort"]
         ci = f"[{_num(r['reduction_ci_low'])}, {_num(r['reduction_ci_high'])}]"
-        lines.append(f"| {name} | {effort} | {_num(r['reduction_pct'])} {ci} | {_num(r['plan_seconds'], '.3g')} |")
+        lines.append(
+            f"| {name} | {effort} | {_num(r['reduction_pct'])} {ci} | {_num(r['plan_seconds'], '.3g')} |"
+        )
     lines += [
         "",
         f"Reduction: 100 x (1 - burned with / without the plan) per tile, mean over tiles, {CONFIDENCE:.0%} "
         f"interval by {CI_METHOD}. s / plan: wall-clock seconds a plan on this machine (compare ratios). "
-        "Effort: planning fires for a 50 x 50 tile (scaled with a tile's area for the policy and the search). "
+        "Effort: planning fires a plan (the policy as shipped observes 64 fires per 2,500 cells). "
         "In-sample references plan on the very fires that score them: they tell the headroom left, "
         "no planner can see those fires.",
     ]
@@ -156,7 +169,8 @@ def frontier_figure(rows: Sequence[dict], info: dict):
     for planner in dict.fromkeys(r["planner"] for r in rows):
         for kind in ("method", "reference"):
             pts = sorted(
-                (r for r in rows if r["planner"] == planner and r["kind"] == kind), key=lambda r: r["plan_seconds"]
+                (r for r in rows if r["planner"] == planner and r["kind"] == kind),
+                key=lambda r: r["plan_seconds"],
             )
             if not pts:
                 continue
