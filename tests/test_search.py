@@ -105,7 +105,7 @@ def test_search_places_the_budget_on_distinct_legal_cells_and_is_seeded(policy, 
 
 def test_search_with_one_candidate_is_tree_greedy_on_the_same_planning_fires(policy, tile):
     """candidates=1: the planning fires' best cell every step, whatever the policy says."""
-    plan = dqn_search_plan(tile, WEATHER, 25, 5, checkpoint=policy, n_fires=48, candidates=1)
+    plan = dqn_search_plan(tile, WEATHER, 25, 5, checkpoint=policy, n_fires=48, candidates=1, prune_rounds=0)
     rng, _ = planning_streams(5)
     fires = planning_fires(tile, WEATHER, 48, rng)
     from fuelbreak.baselines.tree_greedy import tree_greedy_on
