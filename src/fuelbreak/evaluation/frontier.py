@@ -162,7 +162,7 @@ def frontier_figure(rows: Sequence[dict], info: dict):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 4.8))
+    fig = Figure(figsize=(9.5, 4.8))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     colours: dict[str, str] = {}
@@ -191,6 +191,11 @@ def frontier_figure(rows: Sequence[dict], info: dict):
                 ax.errorbar(x, y, yerr=err, marker="D", mfc="none", ls="none", capsize=3, color=colours.get(planner),
                             label=f"{planner}, in-sample (reference)")  # fmt: skip
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
     ax.set_xlabel("seconds a plan (log scale)")
     ax.set_ylabel("reduction of mean burned area (%)")
     ax.set_title(
@@ -200,7 +205,7 @@ def frontier_figure(rows: Sequence[dict], info: dict):
         fontsize=9,
     )
     ax.grid(True, alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
