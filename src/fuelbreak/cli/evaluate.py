@@ -8,7 +8,14 @@ import os
 import sys
 from pathlib import Path
 
-from fuelbreak.cli.common import add_executor_args, add_weather_args, weather_from_args, weather_label
+from fuelbreak.cli.common import (
+    add_executor_args,
+    add_weather_args,
+    count_int,
+    seed_int,
+    weather_from_args,
+    weather_label,
+)
 
 BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
 
@@ -26,10 +33,10 @@ def register(sub) -> None:
         "--data", help="a dataset folder from `fuelbreak data` (default: built-in synthetic tiles)"
     )
     g.add_argument(
-        "--n-tiles", type=int, default=500, help="synthetic dataset size before the split (default 500)"
+        "--n-tiles", type=count_int(1), default=500, help="synthetic dataset size before the split (default 500)"
     )
-    g.add_argument("--tile-size", type=int, default=50, help="synthetic tile size in cells (default 50)")
-    g.add_argument("--tiles-seed", type=int, default=0, help="seed of the synthetic tiles (default 0)")
+    g.add_argument("--tile-size", type=count_int(4), default=50, help="synthetic tile size in cells (default 50)")
+    g.add_argument("--tiles-seed", type=seed_int, default=0, help="seed of the synthetic tiles (default 0)")
     g.add_argument(
         "--split",
         default="test",
@@ -37,10 +44,10 @@ def register(sub) -> None:
         help="which tiles (default test: the split training never sees)",
     )
     g.add_argument(
-        "--split-seed", type=int, default=0, help="seed of the train/val/test split (default 0, as training)"
+        "--split-seed", type=seed_int, default=0, help="seed of the train/val/test split (default 0, as training)"
     )
     g.add_argument(
-        "--max-tiles", type=int, default=20, help="evaluate the first N tiles of the split (default 20)"
+        "--max-tiles", type=count_int(1), default=20, help="evaluate the first N tiles of the split (default 20)"
     )
     m = p.add_argument_group("methods")
     m.add_argument(
@@ -75,9 +82,9 @@ def register(sub) -> None:
         help="budgets: fractions of each tile (< 1) or cell counts; several give a plot (default 0.05)",
     )
     s = p.add_argument_group("scoring")
-    s.add_argument("--fires", type=int, default=200, help="evaluation fires per tile (default 200)")
+    s.add_argument("--fires", type=count_int(1), default=200, help="evaluation fires per tile (default 200)")
     s.add_argument(
-        "--seed", type=int, default=0, help="seed of the evaluation fires and of planning (default 0)"
+        "--seed", type=seed_int, default=0, help="seed of the evaluation fires and of planning (default 0)"
     )
     s.add_argument(
         "--engine",

@@ -25,7 +25,9 @@ from fuelbreak.baselines import BASELINES
 from fuelbreak.cli.common import (
     add_tile_args,
     add_weather_args,
+    count_int,
     load_tile,
+    seed_int,
     weather_from_args,
     weather_label,
     weather_text,
@@ -67,7 +69,7 @@ def register(sub) -> None:
         default=0.05,
         help="break cells: a fraction of the tile (< 1) or a whole number of cells (default 0.05)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the planning and of the scoring fires")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the planning and of the scoring fires")
     add_fires_arg(p)
     add_weather_args(p)
     p.add_argument(
@@ -92,7 +94,7 @@ def add_model_type_arg(parser: argparse.ArgumentParser, default: str | None = "a
 
 def add_fires_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--fires", type=int, default=200, help="random fires that score the plan (default 200)"
+        "--fires", type=count_int(1), default=200, help="random fires that score the plan (default 200)"
     )
 
 

@@ -13,7 +13,9 @@ from fuelbreak.cli.common import (
     add_executor_args,
     add_tile_args,
     add_weather_args,
+    count_int,
     load_tile,
+    seed_int,
     weather_from_args,
     weather_label,
     weather_text,
@@ -30,9 +32,9 @@ def register(sub) -> None:
     add_tile_args(p)
     add_weather_args(p)
     p.add_argument("--plan", help="a plan GeoTIFF from `fuelbreak plan` (band 1: 1 = break) or a .npy mask")
-    p.add_argument("--ignitions", type=int, default=200, help="number of random fires (default 200)")
+    p.add_argument("--ignitions", type=count_int(1), default=200, help="number of random fires (default 200)")
     p.add_argument("--engine", default="mtt", choices=["mtt", "levelset"], help="spread engine (default mtt)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the ignitions and scenarios")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the ignitions and scenarios")
     p.add_argument("--out", default="burn_probability.tif", help="burn-probability GeoTIFF to write")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_executor_args(

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fuelbreak.cli.common import add_weather_args, weather_flags_given, weather_from_args, weather_label
+from fuelbreak.cli.common import (
+    add_weather_args,
+    count_int,
+    seed_int,
+    weather_flags_given,
+    weather_from_args,
+    weather_label,
+)
 from fuelbreak.cli.plan import (
     Score,
     add_fires_arg,
@@ -60,7 +67,7 @@ def register(sub) -> None:
     g.add_argument("--data", help="a dataset folder (default: the checkpoint's own dataset)")
     g.add_argument(
         "--raster-idx",
-        type=int,
+        type=count_int(0),
         metavar="N",
         help="tile N of the dataset (default: the first tile of the checkpoint's test split)",
     )
@@ -74,7 +81,7 @@ def register(sub) -> None:
     )
     p.add_argument("--gif", action="store_true", help=f"also write {GIF}, one frame per policy step")
     p.add_argument("--outdir", default="viz_out", help="folder for the images (default viz_out)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the planning and of the scoring fires")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the planning and of the scoring fires")
     p.add_argument(
         "--budget",
         type=float,

@@ -78,19 +78,33 @@ def _write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
-def _clear(out: Path, overwrite: bool) -> None:
-    """Make `out` an empty-of-tiles folder; refuse to touch an existing dataset unless `overwrite`."""
+# The files of a dataset folder (glob patterns): what a new dataset written over an old one replaces.
+DATASET_FILES = (MANIFEST, "tile_*.tif", "split_map.png")
+
+
+def dataset_files(out: Path) -> list[Path]:
+    """The files of a dataset already in folder `out` (its manifest and tiles)."""
+    if not out.is_dir():
+        return []
+    return [p for p in out.iterdir() if p.name == MANIFEST or (p.name.startswith("tile_") and p.suffix == ".tif")]
+
+
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse a target that is a file, or that holds a dataset, unless `overwrite`; changes nothing."""
     if out.exists() and not out.is_dir():
         raise InputError(f"dataset path {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    old = [
-        p for p in out.iterdir() if p.name == MANIFEST or (p.name.startswith("tile_") and p.suffix == ".tif")
-    ]
+    old = dataset_files(out)
     if old and not overwrite:
         raise InputError(
-            f"{out} already holds a dataset ({len(old)} files); choose another folder or overwrite it"
+            f"{out} already holds a dataset ({len(old)} files); choose another folder or overwrite it (--overwrite)"
         )
-    for p in old:
+
+
+def _clear(out: Path, overwrite: bool) -> None:
+    """Make `out` an empty-of-tiles folder; refuse to touch an existing dataset unless `overwrite`."""
+    check_target(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in dataset_files(out):
         p.unlink()
 
 
@@ -218,6 +232,22 @@ class Dataset:
                 f"{path} has shape {tile.shape}, but {self.path / MANIFEST} says {self.tile_shape}"
             )
         return tile
+
+    def check_tiles(self) -> None:
+        """Read every tile (header and pixels) and validate it; an InputError lists the broken ones."""
+        bad = []
+        for i in range(len(self)):
+            try:
+                self[i]
+            except InputError as exc:
+                bad.append((i, str(exc)))
+        if bad:
+            shown = "; ".join(f"tile {i}: {msg}" for i, msg in bad[:3])
+            raise InputError(
+                f"dataset {self.path}: {len(bad)} of {len(self)} tile files cannot be read or are invalid ({shown}"
+                f"{' ...' if len(bad) > 3 else ''}); make the dataset again with `fuelbreak data synth` or "
+                "`fuelbreak data tile --overwrite`"
+            )
 
     def footprints(self) -> list[tuple[float, float, float, float] | None]:
         """Per tile (left, bottom, right, top) in the dataset's CRS: from the manifest, else the file's header."""
