@@ -139,13 +139,13 @@ def test_fetch_reads_only_the_window_and_records_units(remote, tmp_path, capsys)
 def test_a_rerun_resumes(remote, tmp_path, capsys):
     root, lonlat = remote
     out = tmp_path / "box"
-    box = inner_box(lonlat, 0.2, 0.3)
+    box = inner_box(lonlat, 0.2, 0.3)  # it reaches past the sample's town boundary: --allow-partial
     with RangeServer(root) as srv:
-        assert fetch_cli(srv.url, box, out) == 0
-        (out / "cbd.tif").unlink()  # an interrupted run: one layer missing
-        (out / "ch.tif").write_bytes(b"garbage")  # and one cut short
+        assert fetch_cli(srv.url, box, out, "--allow-partial") == 0
+        (out / "cbd.tif").unlink()  # a layer lost
+        (out / "ch.tif").write_bytes(b"garbage")  # and one damaged
         srv.log.clear()
-        assert fetch_cli(srv.url, box, out) == 0
+        assert fetch_cli(srv.url, box, out, "--allow-partial") == 0
         fetched = {p.rsplit("/", 1)[-1] for p, n in srv.log if n > 0}
     assert fetched == {"cbd.tif", "ch.tif"}, fetched
     out_text = capsys.readouterr().out
@@ -201,7 +201,7 @@ def test_a_truncated_file(remote, tmp_path, capsys):
         data = p.read_bytes()
         (cut / p.name).write_bytes(data if p.name != "fbfm40.tif" else data[: len(data) // 2])
     with RangeServer(cut) as srv:
-        code = fetch_cli(srv.url, inner_box(lonlat, 0.05, 0.95), tmp_path / "t")
+        code = fetch_cli(srv.url, inner_box(lonlat, 0.05, 0.95), tmp_path / "t", "--allow-partial")
     err = capsys.readouterr().err
     assert code == 6, err
     assert f"{srv.url}fbfm40.tif" in err and "truncated or corrupt" in err

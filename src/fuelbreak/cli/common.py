@@ -224,3 +224,19 @@ def load_tile(args: argparse.Namespace):
     if not 0 <= args.raster_idx < len(dataset):
         raise InputError(f"--raster-idx {args.raster_idx} is outside the dataset's {len(dataset)} tiles")
     return dataset[args.raster_idx].validate()
+
+
+def out_file(text: str, flag: str):
+    """The Path of an output-file flag; an OutputError when it names a folder (one that exists, or a
+    path ending in /), rather than a guess at a file name in or beside it."""
+    from pathlib import Path
+
+    from fuelbreak.errors import OutputError
+
+    path = Path(text)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        raise OutputError(
+            f"{flag} {text} is a folder; {flag} names the file to write (or the prefix of the files), "
+            f"e.g. {flag} {path / 'out'}"
+        )
+    return path

@@ -276,7 +276,7 @@ def _tile(args: argparse.Namespace, out) -> str:
     """Cut the tiles into the output set's staging folder; the line that reports it."""
     from fuelbreak.landscape.fetch import fetched_scalings
 
-    fetched, fetched_slope = fetched_scalings(args.src) if args.src.is_dir() else ({}, None)
+    fetched, fetched_slope = fetched_scalings(args.src)  # {} for a folder not from `data fetch`; an unfinished one is an error
     landscape = read_layer_folder(
         args.src,
         layers=dict(args.layer),

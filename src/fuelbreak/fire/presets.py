@@ -101,8 +101,8 @@ def _value(path: Path, row: str, column: str, raw, typed: bool = False) -> float
         raise ConfigError(f"{where}: missing or not a number ({raw!r})")
     if typed and not isinstance(raw, int | float):
         raise ConfigError(
-            f"{where}: {raw!r} is a {'string' if isinstance(raw, str) else type(raw).__name__}, not a number; "
-            "write numbers without quotes in TOML"
+            f"{where}: {raw!r} is not a number (a TOML {'string' if isinstance(raw, str) else type(raw).__name__}); "
+            "write numbers without quotes"
         )
     try:
         value = float(raw)

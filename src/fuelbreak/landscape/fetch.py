@@ -117,6 +117,7 @@ GDAL_HTTP = {
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
     "GDAL_HTTP_MAX_RETRY": "0",
     "VSI_CACHE": "FALSE",
+    "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/",  # a retry must not see a cached "does not exist"
 }
 DEFAULT_TIMEOUT = 120.0  # seconds: one layer's open and windowed read, every retry included
 ATTEMPTS = 3  # tries of one layer on a transient failure (connection refused or reset, HTTP 5xx)
@@ -181,6 +182,8 @@ def _remote_error(url: str, exc: Exception, what: str) -> FetchError:
 
 def _transient(exc: Exception) -> bool:
     """A failure worth another try: the server refused or dropped the connection, or answered 5xx."""
+    if isinstance(exc, _Unreachable):
+        return True
     low = str(exc).lower()
     return any(
         s in low
@@ -191,6 +194,42 @@ def _transient(exc: Exception) -> bool:
 
 class _Deadline(Exception):
     pass
+
+
+class _Unreachable(Exception):
+    """The server refused the connection or answered 5xx (transient: tried again)."""
+
+
+def _probe(url: str, seconds: float) -> None:
+    """A HEAD request before GDAL opens the file, for clear errors: TimeoutError when the server does
+    not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx, FetchError on 404."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        return
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=max(seconds, 0.01)):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise FetchError(
+                f"cannot read {url}: HTTP 404 -- the server has no such file; check --source (the base URL of a "
+                "folder of dem.tif, slp.tif, ...)"
+            ) from None
+        if exc.code >= 500:
+            raise _Unreachable(f"HTTP {exc.code} {exc.reason}") from None
+        return  # a server that refuses HEAD may still serve ranges: let GDAL try
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError | socket.timeout):
+            raise TimeoutError() from None
+        raise _Unreachable(f"could not connect: {exc.reason}") from None
+    except TimeoutError:
+        raise TimeoutError() from None
+    except (ConnectionError, OSError) as exc:
+        raise _Unreachable(f"could not connect: {exc}") from None
 
 
 def _call_within(op, seconds: float):
@@ -235,10 +274,14 @@ def _remote(url: str, what: str, op, timeout: float):
                 return op()
 
         try:
+            _probe(url, left)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise too_slow
             return _call_within(attempt_op, left)
-        except _Deadline:
+        except (_Deadline, TimeoutError):
             raise too_slow from None
-        except RasterioIOError as exc:
+        except (RasterioIOError, _Unreachable) as exc:
             if "timed out" in str(exc).lower() or "timeout" in str(exc).lower():
                 raise too_slow from None
             pause = min(delay, deadline - time.monotonic())
