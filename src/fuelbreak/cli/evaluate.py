@@ -18,6 +18,8 @@ from fuelbreak.cli.common import (
 )
 
 BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
+# The files of an evaluation folder: an old one a new evaluation does not write (its plot) is removed.
+EVAL_FILES = ("tiles.csv", "summary.csv", "summary.md", "evaluation.json", "reduction_vs_budget.png")
 
 
 def register(sub) -> None:
@@ -242,8 +244,9 @@ def check_checkpoint_not_trained_on(ckpt: str, args: argparse.Namespace, indices
 
 def run(args: argparse.Namespace) -> int:
     from fuelbreak.errors import SimulationError
-    from fuelbreak.evaluation import evaluate, select_tiles, write_outputs
+    from fuelbreak.evaluation import select_tiles
     from fuelbreak.landscape.dataset import open_dataset
+    from fuelbreak.outputs import add_note, output_set
 
     methods = choose_methods(args)
     options = parse_options(args.option)
@@ -261,6 +264,22 @@ def run(args: argparse.Namespace) -> int:
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
     if args.checkpoints:
         check_not_trained_on(args, indices, dataset)
+    add_note("an evaluation does not resume: rerun the same command to start it again")
+    # The outputs are one set (fuelbreak.outputs), opened before the long run so a bad --outdir fails now.
+    with output_set(args.outdir, flag="--outdir", owned=EVAL_FILES) as out:
+        ev, paths = _evaluate(args, dataset, indices, methods, options, weather, out)
+    print(ev.markdown)
+    for f in ev.failures:
+        print(f"warning: tile {f['tile_index']} ({f['tile_name']}) failed: {f['error']}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if not any(r["status"] == "ok" for r in ev.records):
+        raise SimulationError(f"no plan could be scored; the reasons are in {paths['tiles']}")
+    return 0
+
+
+def _evaluate(args, dataset, indices, methods, options, weather, out):
+    from fuelbreak.evaluation import evaluate, write_outputs
+
     with make_executor_from_args(args) as executor:
         ev = evaluate(
             dataset,
@@ -281,11 +300,5 @@ def run(args: argparse.Namespace) -> int:
     )
     ev.info["split_seed"] = args.split_seed
     ev.info["weather_source"] = weather_label(args)
-    paths = write_outputs(ev, args.outdir)
-    print(ev.markdown)
-    for f in ev.failures:
-        print(f"warning: tile {f['tile_index']} ({f['tile_name']}) failed: {f['error']}", file=sys.stderr)
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    if not any(r["status"] == "ok" for r in ev.records):
-        raise SimulationError(f"no plan could be scored; the reasons are in {paths['tiles']}")
-    return 0
+    staged = write_outputs(ev, out.stage)
+    return ev, {k: out.final(Path(p).name) for k, p in staged.items()}

@@ -87,9 +87,21 @@ def run(args: argparse.Namespace) -> int:
         cfg = apply_overrides(load_run_config(args.resume), [*_overrides(args), f"run.outdir={args.resume}"])
     else:
         cfg = load_config(args.config, _overrides(args))
+    from fuelbreak.outputs import add_note
+
     record_weather(cfg)
+    last = Path(cfg.run.outdir) / "checkpoints" / "last.pt"
+    # Said if a second Ctrl-C stops training at once (the first one saves a checkpoint and returns).
+    add_note(f"the run folder {cfg.run.outdir} keeps its last checkpoint ({last}, if one was saved); "
+             f"resume with: fuelbreak train --resume {cfg.run.outdir}")  # fmt: skip
     summary = train(cfg, resume=bool(args.resume), progress=not args.quiet, max_seconds=args.max_seconds)
     print(json.dumps(summary, indent=2))
+    if summary.get("stopped_early") and args.max_seconds is None:
+        print(
+            f"training stopped before run.total_env_steps with a checkpoint in {last}; "
+            f"resume with: fuelbreak train --resume {cfg.run.outdir}",
+            file=sys.stderr,
+        )
     return 0
 
 
