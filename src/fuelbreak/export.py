@@ -221,9 +221,11 @@ def _plan_values(path: Path, values: np.ndarray) -> np.ndarray:
     if values.dtype == bool:
         return values
     if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        kind = {"U": "text", "S": "bytes", "O": "object", "M": "date", "m": "time", "V": "record"}.get(
+            values.dtype.kind, str(values.dtype)
+        )
         raise InputError(
-            f"plan {path} holds {values.dtype} values ({values.dtype.kind!r}), not numbers: a plan is 1 (break) "
-            "or 0 (no break) per cell"
+            f"plan {path} holds {kind} values, not numbers: a plan is 1 (break) or 0 (no break) per cell"
         )
     if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
         n = int((~np.isfinite(values)).sum())

@@ -15,8 +15,9 @@ the set moves them into place only when the command succeeded:
 * `owned` names (glob patterns) files the set is responsible for: an old one the new set does not
   write is removed at commit (a dataset's tile 499 when the new dataset has 10 tiles; last run's
   `_cells.geojson` when this run writes none), so the target never mixes two runs.
-* A lock file beside the target (`.NAME.lock`, removed when released) stops a second run that writes
-  the same target: it fails at once with `OutputBusyError` (exit code 8) naming the target.
+* A lock file beside the target (`.NAME.lock`, an flock, so a killed run's lock is free again; the
+  file is removed when released) stops a second run that writes the same target: it fails at once
+  with `OutputBusyError` (exit code 8) naming the target and the process that holds it.
 * A failed or interrupted run removes its staging folder and any folder it created, and leaves a
   note (`take_notes`) that says what was kept, which the CLI prints on Ctrl-C. With
   `keep_partial=True` (`data fetch`) the staging folder has a fixed name and is kept, so a rerun
@@ -128,8 +129,6 @@ class OutputSet:
             self._created.append(q)
 
     def open(self) -> OutputSet:
-        import filelock
-
         if self.folder and self.target.exists() and not self.target.is_dir():
             raise OutputError(f"{self.flag} {self.target} is a file; it must be a folder (or not exist yet)")
         if not self.folder and self.target.is_dir() and self.target.name in self.files:
@@ -141,21 +140,21 @@ class OutputSet:
             self._make_parents(self.target.parent)
             if not os.access(self.target.parent, os.W_OK | os.X_OK):
                 raise PermissionError(13, "Permission denied")
-            lock = filelock.FileLock(str(self.lock_path), timeout=0, fallback_to_soft=False)
-            try:
-                lock.acquire()
-            except filelock.Timeout:
+            holder = _lock(self.lock_path)
+            if isinstance(holder, str):
                 raise OutputBusyError(
                     f"{self.flag} {self.target}: another fuelbreak run is writing it (lock {self.lock_path} is "
-                    "held); wait for that run to finish, or choose another output"
-                ) from None
-            self._lock = lock
+                    f"held{' by process ' + holder if holder else ''}); wait for that run to finish, or choose "
+                    "another output"
+                )
+            self._lock = holder
             if self.keep_partial:
                 self.partial_path.mkdir(exist_ok=True)
                 self.stage = self.partial_path
             else:
                 self.stage = Path(tempfile.mkdtemp(prefix=f".{self.target.name or 'output'}.stage-", dir=self.target.parent))
         except OutputError:
+            self.release()
             self._undo_parents()
             raise
         except OSError as exc:
@@ -230,9 +229,11 @@ class OutputSet:
                 add_note(
                     f"kept what was done so far in {self.stage} ({len(held)} files); rerun the same command to resume"
                 )
+        self.release()  # the lock file goes before the folders made for it
         self._undo_parents()
         if interrupted:
-            state = "left as it was" if self.target.exists() else "not written"
+            there = self.target.exists() if self.folder else any((self.dest / n).exists() for n in self.files)
+            state = "left as it was" if there else "not written"
             add_note(f"{self.flag} {self.target}: {state} (the new outputs were discarded, none is half written)")
 
     def _undo_parents(self) -> None:
@@ -243,9 +244,41 @@ class OutputSet:
 
     def release(self) -> None:
         if self._lock is not None:
-            with contextlib.suppress(OSError):
-                self._lock.release()
+            _unlock(self._lock, self.lock_path)
             self._lock = None
+
+
+def _lock(path: Path) -> int | str:
+    """Take the lock file `path` (flock, so a dead holder's lock is free): its descriptor, or the text
+    of the holder's process id when another process (or another set in this one) holds it."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with contextlib.suppress(OSError):
+                holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            return holder if holder.isdigit() else ""
+        try:  # the holder before us may have unlinked the file between our open and our flock
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        os.close(fd)
+
+
+def _unlock(fd: int, path: Path) -> None:
+    """Remove the lock file while still holding it (so nobody locks a file about to vanish), then free it."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _in_stage(exc: BaseException, stage: Path | None) -> bool:

@@ -25,9 +25,14 @@ COMMANDS = ("data", "simulate", "train", "evaluate", "visualize", "plan", "polic
 
 
 def exit_codes_text() -> str:
+    import textwrap
+
     from fuelbreak.errors import EXIT_CODES
 
-    return "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+    return "exit codes:\n" + "\n".join(
+        textwrap.fill(text, width=100, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7)
+        for code, text in EXIT_CODES.items()
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

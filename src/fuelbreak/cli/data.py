@@ -344,6 +344,11 @@ def run_info(args: argparse.Namespace) -> int:
     if args.map is not None and args.no_map:
         raise ConfigError("--map and --no-map contradict each other; give one")
     info = summary(args.path, args.split_seed)
+    if args.map is not None and info["split"]["block"] is None:
+        raise ConfigError(
+            f"--map {args.map}: dataset {args.path} is split at random over its tiles (synthetic tiles), not by "
+            "spatial blocks, so it has no split map"
+        )
     if not args.no_map and info["split"]["block"] is not None:
         from fuelbreak.viz.splits import plot_split_map
 

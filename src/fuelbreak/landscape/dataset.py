@@ -23,7 +23,7 @@ from rasterio.crs import CRS
 from tqdm import tqdm
 
 from fuelbreak.atomic import atomic_write_text
-from fuelbreak.errors import ConfigError, InputError
+from fuelbreak.errors import ConfigError, InputError, OutputError
 from fuelbreak.landscape.core import LAYERS, NONBURNABLE, UNITS, Landscape
 from fuelbreak.landscape.geotiff import read_landscape, write_landscape
 from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
@@ -92,7 +92,7 @@ def dataset_files(out: Path) -> list[Path]:
 def check_target(out: Path, overwrite: bool) -> None:
     """Refuse a target that is a file, or that holds a dataset, unless `overwrite`; changes nothing."""
     if out.exists() and not out.is_dir():
-        raise InputError(f"dataset path {out} exists and is not a folder")
+        raise OutputError(f"--out {out} is a file; a dataset is written into a folder")
     old = dataset_files(out)
     if old and not overwrite:
         raise InputError(

@@ -180,7 +180,8 @@ def _read_pixels(ds, path: Path, read):
     try:
         return read()
     except RasterioIOError as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc.__cause__ or exc).strip()  # rasterio's "see previous exception" names the cause there
+        detail = text.splitlines()[0] if text else type(exc).__name__
         raise InputError(
             f"cannot read the pixels of raster {path}: the file is truncated or corrupt ({detail})"
         ) from None
