@@ -7,7 +7,8 @@ Runs in-process through `fuelbreak.cli.main` (no subprocess per example). Two pr
 * `ci` (default): a fixed, derandomised example budget, a minute or two on 2 cores; part of `pytest -q`.
 * `nightly`: many more random examples; select it with `FUELBREAK_FUZZ=nightly pytest -q tests/test_fuzz_cli.py`.
 
-Hypothesis keeps no example database (it would write `.hypothesis/` into the working directory).
+Hypothesis keeps no example database, and its caches go under the test's temporary folder, not into
+the working directory.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def world(tmp_path_factory) -> World:
     from fuelbreak.export import write_plan_geotiff
     from tests.test_cli_plan import make_checkpoint, write_metrics
 
+    from hypothesis.configuration import set_hypothesis_home_dir
+
     root = tmp_path_factory.mktemp("fuzz")
+    set_hypothesis_home_dir(root / ".hypothesis")  # its caches go here, not into the working directory
     land = synthetic_tile(TILE, 3, name="fz")
     tile = write_landscape(land, root / "tile.tif")
     plan_tif = write_plan_geotiff(root / "plan.tif", land, [21, 22, 23, 42])
