@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from fuelbreak.cli.common import count_int, positive_float, seed_int
-from fuelbreak.errors import ConfigError, OutputError
+from fuelbreak.errors import ConfigError, InputError, OutputError
 from fuelbreak.landscape.core import LAYERS
 from fuelbreak.landscape.dataset import (
     DATASET_FILES,
@@ -88,7 +88,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("synth", help="write a dataset of synthetic tiles")
     p.add_argument("--n", type=_positive_int, default=500, help="number of tiles (default 500)")
-    p.add_argument("--size", type=_positive_int, default=50, help="tile side, cells (default 50)")
+    p.add_argument("--size", type=count_int(4), default=50, help="tile side, cells, at least 4 (default 50)")
     p.add_argument(
         "--seed", type=seed_int, default=0, help="random seed; tile i is the same whatever --n (default 0)"
     )
@@ -229,7 +229,9 @@ def run_synth(args: argparse.Namespace) -> int:
     )
     check_target(args.out, args.overwrite)
     with output_set(args.out, flag="--out", owned=DATASET_FILES) as out:
-        write_dataset(tiles, out.stage, source="synthetic", seed=args.seed, total=args.n, overwrite=True)
+        write_dataset(
+            tiles, out.stage, source="synthetic", seed=args.seed, total=args.n, overwrite=True, label=args.out.name
+        )
     print(
         f"wrote {args.n} synthetic tiles of {args.size} x {args.size} to {args.out} in {time.perf_counter() - start:.1f} s"
     )
@@ -287,6 +289,15 @@ def _tile(args: argparse.Namespace, out) -> str:
         landscape = crop_bbox(landscape, *args.bbox)
     n_windows = len(tile_windows(landscape.shape, args.size, args.overlap))
     tiles = cut_tiles(landscape, args.size, args.overlap, args.max_nodata, args.min_burnable)
+    if not tiles:
+        h, w = landscape.shape
+        why = (
+            f"no {args.size} x {args.size} tile fits in its {h} x {w} cells; choose a smaller --size"
+            if n_windows == 0
+            else f"all {n_windows} tiles were skipped by --max-nodata {args.max_nodata:g} or --min-burnable "
+            f"{args.min_burnable:g}"
+        )
+        raise InputError(f"--src {args.src}: no tiles to write: {why}")
     extra = {
         "bbox": args.bbox,
         "crop_offset": [landscape.meta["row_offset"], landscape.meta["col_offset"]],
@@ -300,7 +311,9 @@ def _tile(args: argparse.Namespace, out) -> str:
         "windows": n_windows,
         "split_block": args.split_block or default_split_block((args.size, args.size), args.overlap),
     }
-    write_dataset(tiles, out.stage, source=str(args.src), overlap=args.overlap, extra=extra, overwrite=True)
+    write_dataset(
+        tiles, out.stage, source=str(args.src), overlap=args.overlap, extra=extra, overwrite=True, label=args.out.name
+    )
 
     nodata = int(landscape.meta.get("nodata_cells", 0))
     return (

@@ -119,11 +119,13 @@ def write_dataset(
     extra: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    label: str | None = None,
 ) -> Path:
     """Write tiles (all of one shape) and then the manifest into folder `out`; return the manifest path.
 
     `tiles` may be a generator (tiles are written one by one); `total` sizes the progress bar.
-    `extra` adds provenance fields (bbox, files, scalings...) to the manifest.
+    `extra` adds provenance fields (bbox, files, scalings...) to the manifest; `label` names the
+    dataset in the progress bar (default: the folder's name).
     """
     out = Path(out)
     _clear(out, overwrite)
@@ -132,7 +134,7 @@ def write_dataset(
     entries: list[dict] = []
     shape = crs = cell_size = None
     for i, tile in enumerate(
-        tqdm(tiles, total=total, desc=f"writing {out.name}", unit="tile", disable=not progress)
+        tqdm(tiles, total=total, desc=f"writing {label or out.name}", unit="tile", disable=not progress)
     ):
         if shape is None:
             shape, crs, cell_size = tile.shape, tile.crs, tile.cell_size
@@ -153,7 +155,7 @@ def write_dataset(
             }
         )
     if not entries:
-        raise InputError(f"no tiles to write to {out}")
+        raise InputError(f"no tiles to write to {label or out}")
     manifest = {
         "format": FORMAT,
         "source": source,
