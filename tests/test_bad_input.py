@@ -361,3 +361,31 @@ def test_help_lists_the_exit_codes(capsys):
     doc = (Path(__file__).resolve().parents[1] / "docs" / "troubleshooting.md").read_text()
     for code in EXIT_CODES:
         assert f"| {code} |" in doc
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("tiles", None, "field tiles is NoneType"),
+        ("count", "3", "count '3' is not a whole number"),
+        ("overlap", "x", "field overlap is 'x'"),
+        ("tiles", [{"file": "../../etc/passwd"}], "is not a file name inside the dataset folder"),
+        ("tiles", [{"file": "tile_00000.tif", "offset": ["a", 1]}], "tiles[0].offset"),
+    ],
+)
+def test_a_damaged_manifest_names_its_field(field, value, message, dataset, capsys):
+    """Found by the fuzz suite: a manifest whose tiles were null ended in a TypeError (an internal error)."""
+    m = json.loads((dataset / "manifest.json").read_text())
+    m[field] = value
+    (dataset / "manifest.json").write_text(json.dumps(m))
+    rc, _, err = run(capsys, "data", "info", dataset)
+    assert rc == 2 and "manifest.json" in err and message in err, err
+
+
+def test_a_metrics_log_that_is_not_text(tmp_path, capsys, tile):
+    """Found by the fuzz suite: a binary metrics log ended in a UnicodeDecodeError (an internal error)."""
+    ckpt = make_checkpoint(tmp_path / "c.pt")
+    log = tmp_path / "m.jsonl"
+    log.write_bytes(b"\x80\x81binary")
+    rc, _, err = run(capsys, "visualize", "--ckpt", ckpt, "--tile", tile, "--metrics", log, "--outdir", tmp_path / "v")
+    assert rc == 2 and "m.jsonl is not UTF-8 text" in err

@@ -84,10 +84,10 @@ def _landfire(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
+    from hypothesis.configuration import set_hypothesis_home_dir
+
     from fuelbreak.export import write_plan_geotiff
     from tests.test_cli_plan import make_checkpoint, write_metrics
-
-    from hypothesis.configuration import set_hypothesis_home_dir
 
     root = tmp_path_factory.mktemp("fuzz")
     set_hypothesis_home_dir(root / ".hypothesis")  # its caches go here, not into the working directory
@@ -227,6 +227,7 @@ def outside(lo: float, hi: float, open_above: bool = False) -> st.SearchStrategy
     return st.one_of(below.map(repr), above.map(repr), NOT_A_NUMBER)
 
 
+NOT_POSITIVE = st.one_of(st.floats(max_value=0, allow_nan=False).map(repr), NOT_A_NUMBER)
 BUDGET = st.one_of(
     st.sampled_from(["0", "-1", "nan", "inf", "1.5", "1e9", "abc", "", "401"]),
     st.floats(max_value=0, allow_nan=False).map(repr),
@@ -243,7 +244,7 @@ BAD_FLAGS = [
     ("simulate", "--duration", outside(1, 20160)),
     ("simulate", "--engine", CHOICE),
     ("simulate", "--workers", bad_int(1)),
-    ("simulate", "--task-timeout", outside(1e-300, 1e300).filter(lambda t: t != repr(1e300))),
+    ("simulate", "--task-timeout", NOT_POSITIVE),
     ("plan", "--seed", SEED),
     ("plan", "--fires", bad_int(1)),
     ("plan", "--budget", BUDGET),
@@ -252,7 +253,7 @@ BAD_FLAGS = [
     ("data synth", "--n", bad_int(1)),
     ("data synth", "--size", bad_int(1)),
     ("data synth", "--seed", SEED),
-    ("data synth", "--cell-size", outside(1e-300, 1e300).filter(lambda t: t != repr(1e300))),
+    ("data synth", "--cell-size", NOT_POSITIVE),
     ("data tile", "--size", bad_int(1)),
     ("data tile", "--overlap", bad_int(0)),
     ("data tile", "--max-nodata", outside(0, 1)),
@@ -388,7 +389,7 @@ def test_damaged_files(world, data, kind, how):
         elif how == "values" and kind.startswith("scenario"):
             text = src.read_text()
             field = data.draw(st.sampled_from(["225", "0.06", "240", "20"]))
-            new = data.draw(st.sampled_from(["-5", "720", "nan", '"30"', "", "x", "1e9"]))
+            new = data.draw(st.sampled_from(["-5", "nan", '"30"', "", "x", "1e9"]))  # out of every field's range
             damaged.write_text(text.replace(field, new, 1))
             # '"30"' is a quoted number in a CSV (valid: CSV quotes fields), a string in TOML (an error)
             must_fail = not (kind == "scenario csv" and new == '"30"') and damaged.read_text() != text

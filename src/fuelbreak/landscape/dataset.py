@@ -180,6 +180,58 @@ def write_dataset(
     return path
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# Optional manifest fields and what each must be when present (None allowed): a check and its words.
+_FIELD_RULES = {
+    "source": (lambda v: isinstance(v, str), "a string"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "overlap": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "split_block": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    "cell_size": (lambda v: _is_number(v) and v > 0, "a positive number"),
+    "crs": (lambda v: isinstance(v, str), "a string (WKT)"),
+    "epsg": (_is_int, "a whole number"),
+    "nodata_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction in [0, 1]"),
+    "fuel_fractions": (lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()), "a table of fractions"),
+}
+_TILE_RULES = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "offset": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v), "[row, col]"),
+    "bounds": (lambda v: isinstance(v, list) and len(v) == 4 and all(_is_number(x) for x in v), "4 numbers"),
+    "nodata_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction in [0, 1]"),
+    "fuel_fractions": (lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()), "a table of fractions"),
+}
+
+
+def _check_manifest(manifest: dict, mpath: Path) -> None:
+    """The types of the manifest's fields (a hand-edited or damaged manifest is an InputError naming the field)."""
+    if not (_is_int(manifest["count"]) and manifest["count"] >= 0):
+        raise InputError(f"{mpath}: count {manifest['count']!r} is not a whole number of tiles")
+    for key, (ok, words) in _FIELD_RULES.items():
+        value = manifest.get(key)
+        if value is not None and not ok(value):
+            raise InputError(f"{mpath}: field {key} is {value!r}; expected {words}")
+    tiles = manifest["tiles"]
+    if not isinstance(tiles, list):
+        raise InputError(f"{mpath}: field tiles is {type(tiles).__name__}; expected a list of tile entries")
+    for i, t in enumerate(tiles):
+        if not isinstance(t, dict):
+            raise InputError(f"{mpath}: tiles[{i}] is {t!r}; expected an object with its file")
+        f = t.get("file")
+        if not (isinstance(f, str) and f and Path(f).name == f and f not in (".", "..")):
+            raise InputError(f"{mpath}: tiles[{i}].file {f!r} is not a file name inside the dataset folder")
+        for key, (ok, words) in _TILE_RULES.items():
+            value = t.get(key)
+            if value is not None and not ok(value):
+                raise InputError(f"{mpath}: tiles[{i}].{key} is {value!r}; expected {words}")
+
+
 class Dataset:
     """A dataset folder: `len()`, `ds[i]` reads tile i (checked against the manifest), `manifest`."""
 
@@ -203,8 +255,9 @@ class Dataset:
             raise InputError(f"{mpath} lacks field(s) {', '.join(missing)}")
         if manifest["format"] != FORMAT:
             raise InputError(f"{mpath} has format '{manifest['format']}', expected '{FORMAT}'")
+        _check_manifest(manifest, mpath)
         tiles = manifest["tiles"]
-        if not isinstance(tiles, list) or len(tiles) != manifest["count"]:
+        if len(tiles) != manifest["count"]:
             raise InputError(f"{mpath} lists {len(tiles)} tiles but says count {manifest['count']}")
         absent = [t.get("file") for t in tiles if not (self.path / str(t.get("file"))).is_file()]
         if absent:
