@@ -51,7 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_MAIN_PID = os.getpid()
+
+
 def _on_sigterm(signum, frame):
+    """SIGTERM in the command's own process raises Terminated (cleaned up like Ctrl-C). A worker forked
+    from it (a process pool stops its workers with SIGTERM) inherits this handler: there, SIGTERM keeps
+    its default meaning and ends the worker at once."""
+    if os.getpid() != _MAIN_PID:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated()
 
 
@@ -66,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    global _MAIN_PID
     old_term = None
     if threading.current_thread() is threading.main_thread():
+        _MAIN_PID = os.getpid()
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     take_notes()
     name = " ".join(x for x in (args.command, getattr(args, "data_command", None), getattr(args, "action", None)) if x)
