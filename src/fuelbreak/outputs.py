@@ -56,12 +56,6 @@ def take_notes() -> list[str]:
     return out
 
 
-def _first_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold back SIGINT and SIGTERM in this block (delivered when it ends); a no-op off the main thread."""
