@@ -243,7 +243,7 @@ def check_checkpoint_not_trained_on(ckpt: str, args: argparse.Namespace, indices
 
 
 def run(args: argparse.Namespace) -> int:
-    from fuelbreak.errors import SimulationError
+    from fuelbreak.errors import ConfigError, SimulationError
     from fuelbreak.evaluation import select_tiles
     from fuelbreak.landscape.dataset import open_dataset
     from fuelbreak.outputs import add_note, output_set
@@ -262,6 +262,10 @@ def run(args: argparse.Namespace) -> int:
     weather = weather_from_args(args)
     dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
+    h, w = dataset.tile_shape
+    for b in args.budget:  # a budget larger than the tiles is a bad flag: say so before any planning
+        if isinstance(b, int | float) and b >= 1 and b > h * w:
+            raise ConfigError(f"--budget {b:g} asks for {b:g} break cells, but the tiles have {h * w} ({h} x {w})")
     if args.checkpoints:
         check_not_trained_on(args, indices, dataset)
     add_note("an evaluation does not resume: rerun the same command to start it again")
