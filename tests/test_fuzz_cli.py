@@ -7,12 +7,13 @@ Runs in-process through `fuelbreak.cli.main` (no subprocess per example). Two pr
 * `ci` (default): a fixed, derandomised example budget, a minute or two on 2 cores; part of `pytest -q`.
 * `nightly`: many more random examples; select it with `FUELBREAK_FUZZ=nightly pytest -q tests/test_fuzz_cli.py`.
 
-Hypothesis keeps no example database, and its caches go under the test's temporary folder, not into
-the working directory.
+Hypothesis keeps no example database, and its caches go to a temporary folder, not into the working
+directory.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -26,11 +27,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from fuelbreak.cli import main
 from fuelbreak.errors import EXIT_CODES
 from fuelbreak.landscape.geotiff import write_landscape
 from fuelbreak.landscape.synthetic import synthetic_tile
+
+# Hypothesis's caches go to a temporary folder (removed at exit), not into the working directory: set
+# before any test runs (it collects constants when the first one starts).
+_HOME = tempfile.mkdtemp(prefix="fuelbreak-hypothesis-")
+set_hypothesis_home_dir(_HOME)
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 
 settings.register_profile(
     "ci",
@@ -84,13 +92,10 @@ def _landfire(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
-    from hypothesis.configuration import set_hypothesis_home_dir
-
     from fuelbreak.export import write_plan_geotiff
     from tests.test_cli_plan import make_checkpoint, write_metrics
 
     root = tmp_path_factory.mktemp("fuzz")
-    set_hypothesis_home_dir(root / ".hypothesis")  # its caches go here, not into the working directory
     land = synthetic_tile(TILE, 3, name="fz")
     tile = write_landscape(land, root / "tile.tif")
     plan_tif = write_plan_geotiff(root / "plan.tif", land, [21, 22, 23, 42])

@@ -191,7 +191,8 @@ class OutputSet:
         names = {p.name for p in staged}
         with _signals_held():
             try:
-                self._make_parents(self.dest)
+                if staged or self.dest.exists():  # an empty set makes no folder
+                    self._make_parents(self.dest)
                 for p in staged:
                     final = self.dest / p.name
                     if final.is_dir():
