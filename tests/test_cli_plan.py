@@ -220,7 +220,7 @@ def test_policy_plan_on_a_synthetic_tile_says_it_has_no_crs(tmp_path, capsys):
     from fuelbreak.landscape.dataset import open_dataset
 
     land = open_dataset(None, 1, TILE, 0)[0]
-    expected = DQNPolicy.load(ckpt).plan(land, TrainConfig().weather.to_weather(), 10, 0)  # its training weather
+    expected = DQNPolicy.load(ckpt).plan(land, default_weather(), 10, 0)  # the default, as for every planner
     assert [int(np.flatnonzero(band2.ravel() == k)[0]) for k in range(1, 11)] == expected.tolist()
     gj = json.loads((tmp_path / "d.geojson").read_text())
     assert gj["properties"]["georeferenced"] is False
@@ -230,7 +230,9 @@ def test_policy_plan_on_a_synthetic_tile_says_it_has_no_crs(tmp_path, capsys):
     xy = np.concatenate([np.asarray(ring) for f in gj["features"] for ring in rings_of(f["geometry"])])
     assert (xy[:, 0] >= 0).all() and (xy[:, 0] <= TILE).all()
     assert (xy[:, 1] <= 0).all() and (xy[:, 1] >= -TILE).all()
-    assert "checkpoint's training weather" in out
+    # one default weather for every planner; a policy trained under other weather says so, and how to use it
+    assert "weather (preset default)" in out
+    assert "trained under weather.preset=broad" in err and "--weather broad" in err
 
 
 def test_same_seed_same_plan_and_score(tmp_path, capsys):

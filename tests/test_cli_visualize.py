@@ -140,11 +140,12 @@ def test_a_featureless_background_is_pointed_out(tmp_path, capsys, no_drawing):
     land = Landscape.uniform((TILE, TILE), fuel=102, slope=10.0, cc=0.0, name="grass-slope")
     tile = write_landscape(land, tmp_path / "grass.tif")
     ckpt = make_run(tmp_path / "run")
-    rc, out, err = visualize(capsys, "--ckpt", ckpt, "--tile", tile, "--bg-raster-key", "cc", *FAST)
+    outdir = ["--outdir", tmp_path / "viz"]  # not the default viz_out in the working directory
+    rc, out, err = visualize(capsys, "--ckpt", ckpt, "--tile", tile, "--bg-raster-key", "cc", *FAST, *outdir)
     assert rc == 0, err
     assert "note: layer cc is 0 everywhere on this tile" in out
     assert no_drawing["overlay"][0][2] == "cc"
-    rc, out, err = visualize(capsys, "--ckpt", ckpt, "--tile", tile, "--bg-raster-key", "dem", *FAST)
+    rc, out, err = visualize(capsys, "--ckpt", ckpt, "--tile", tile, "--bg-raster-key", "dem", *FAST, *outdir)
     assert rc == 0, err
     assert "note:" not in out
 

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -139,13 +140,13 @@ def test_fetch_reads_only_the_window_and_records_units(remote, tmp_path, capsys)
 def test_a_rerun_resumes(remote, tmp_path, capsys):
     root, lonlat = remote
     out = tmp_path / "box"
-    box = inner_box(lonlat, 0.2, 0.3)
+    box = inner_box(lonlat, 0.2, 0.3)  # it reaches past the sample's town boundary: --allow-partial
     with RangeServer(root) as srv:
-        assert fetch_cli(srv.url, box, out) == 0
-        (out / "cbd.tif").unlink()  # an interrupted run: one layer missing
-        (out / "ch.tif").write_bytes(b"garbage")  # and one cut short
+        assert fetch_cli(srv.url, box, out, "--allow-partial") == 0
+        (out / "cbd.tif").unlink()  # a layer lost
+        (out / "ch.tif").write_bytes(b"garbage")  # and one damaged
         srv.log.clear()
-        assert fetch_cli(srv.url, box, out) == 0
+        assert fetch_cli(srv.url, box, out, "--allow-partial") == 0
         fetched = {p.rsplit("/", 1)[-1] for p, n in srv.log if n > 0}
     assert fetched == {"cbd.tif", "ch.tif"}, fetched
     out_text = capsys.readouterr().out
@@ -201,7 +202,7 @@ def test_a_truncated_file(remote, tmp_path, capsys):
         data = p.read_bytes()
         (cut / p.name).write_bytes(data if p.name != "fbfm40.tif" else data[: len(data) // 2])
     with RangeServer(cut) as srv:
-        code = fetch_cli(srv.url, inner_box(lonlat, 0.05, 0.95), tmp_path / "t")
+        code = fetch_cli(srv.url, inner_box(lonlat, 0.05, 0.95), tmp_path / "t", "--allow-partial")
     err = capsys.readouterr().err
     assert code == 6, err
     assert f"{srv.url}fbfm40.tif" in err and "truncated or corrupt" in err
@@ -243,3 +244,137 @@ def test_bad_flags(tmp_path):
     )  # fmt: skip
     assert out.returncode == 2 and "--source 'nowhere'" in out.stderr
     assert Path(tmp_path).is_dir()
+
+
+# ----------------------------------------------------------------------------- issue 25: deadline, coverage, sets
+
+
+def corner_box(root: Path, row: int, col: int) -> list[float]:
+    """A lon/lat box around the 20 x 20 cells at (row, col) of the sample's grid, well inside a 60 x 60
+    corner block that has no data (the sample is clipped to a town boundary)."""
+    with rasterio.open(root / "dem.tif") as src:
+        win = rasterio.windows.Window(col + 20, row + 20, 20, 20)
+        return list(transform_bounds(src.crs, "EPSG:4326", *rasterio.windows.bounds(win, src.transform)))
+
+
+def test_a_box_partly_outside_the_data_needs_allow_partial(remote, tmp_path, capsys):
+    root, lonlat = remote
+    out = tmp_path / "p"
+    box = inner_box(lonlat, 0.2, 0.3)  # across the town boundary
+    with RangeServer(root) as srv:
+        assert fetch_cli(srv.url, box, out) == 6
+        err = capsys.readouterr().err
+        assert "only " in err and "cells (" in err and "have data in layer dem" in err and "--allow-partial" in err
+        assert not out.exists()  # nothing in place, nothing marked complete
+        assert fetch_cli(srv.url, box, out, "--allow-partial") == 0
+    record = json.loads((out / "fetch.json").read_text())
+    assert record["complete"] and record["allow_partial"]
+    assert record["layers"]["dem"]["valid_cells"] < record["box_cells"]
+
+
+def test_a_box_without_data_is_an_error_before_anything_is_complete(remote, tmp_path, capsys):
+    root, _ = remote
+    out = tmp_path / "none"
+    with RangeServer(root) as srv:
+        assert fetch_cli(srv.url, corner_box(root, 0, 0), out, "--allow-partial") == 6
+    err = capsys.readouterr().err
+    assert "no cell of the box has data in layer dem" in err
+    assert not out.exists()
+    assert main(["data", "tile", "--src", str(out), "--out", str(tmp_path / "t")]) == 2  # nothing to tile
+
+
+class HangingServer:
+    """Accepts connections on 127.0.0.1 and never answers (a server that hangs)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_a_server_that_hangs_meets_the_deadline(tmp_path, capsys):
+    with HangingServer() as srv:
+        code = fetch_cli(srv.url, [-72.6, 44.4, -72.5, 44.5], tmp_path / "h", "--timeout", "1")
+    err = capsys.readouterr().err
+    assert code == 6, err
+    assert f"{srv.url}dem.tif" in err and "did not answer within --timeout 1 s" in err
+    assert "truncated" not in err
+    assert not (tmp_path / "h").exists()
+
+
+def test_backoff_never_waits_past_the_deadline(monkeypatch):
+    """A server that keeps refusing: three tries, the pauses clipped to what is left of the deadline."""
+    from fuelbreak.errors import FetchError
+    from fuelbreak.landscape import fetch as fetch_mod
+
+    clock = {"t": 0.0}
+    pauses = []
+    monkeypatch.setattr(fetch_mod.time, "monotonic", lambda: clock["t"])
+
+    def sleep(s):
+        pauses.append(s)
+        clock["t"] += s
+
+    monkeypatch.setattr(fetch_mod.time, "sleep", sleep)
+
+    def refused(url, seconds):
+        clock["t"] += 0.4  # each try takes a while
+        raise fetch_mod._Unreachable("could not connect: [Errno 111] Connection refused")
+
+    monkeypatch.setattr(fetch_mod, "_probe", refused)
+    with pytest.raises(FetchError, match="down or unreachable"):
+        fetch_mod._remote("http://127.0.0.1:9/dem.tif", "cannot read", lambda: None, timeout=10.0)
+    assert pauses == [0.5, 1.0]  # backoff doubles; 3 tries in all
+    clock["t"], pauses[:] = 0.0, []
+    with pytest.raises(FetchError, match="did not answer within --timeout 1 s|down or unreachable"):
+        fetch_mod._remote("http://127.0.0.1:9/dem.tif", "cannot read", lambda: None, timeout=1.0)
+    assert clock["t"] <= 1.0 + 0.4 and sum(pauses) <= 1.0  # no pause runs past the deadline
+
+
+def test_an_interrupted_fetch_keeps_its_layers_and_resumes(remote, tmp_path, capsys, monkeypatch):
+    from fuelbreak.landscape import fetch as fetch_mod
+
+    root, lonlat = remote
+    out = tmp_path / "box"
+    box = inner_box(lonlat)
+    real = fetch_mod._write_layer
+    written = []
+
+    def stop_after_three(path, data, profile):
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(path.name)
+        return real(path, data, profile)
+
+    monkeypatch.setattr(fetch_mod, "_write_layer", stop_after_three)
+    with RangeServer(root) as srv:
+        assert fetch_cli(srv.url, box, out) == 130
+        err = capsys.readouterr().err
+        partial = tmp_path / ".box.partial"
+        assert "kept what was done so far" in err and str(partial) in err and "rerun the same command" in err
+        assert not out.exists() and len(list(partial.glob("*.tif"))) == 3
+        monkeypatch.setattr(fetch_mod, "_write_layer", real)
+        srv.log.clear()
+        assert fetch_cli(srv.url, box, out) == 0
+        assert capsys.readouterr().out.count("already fetched") == 3
+    assert json.loads((out / "fetch.json").read_text())["complete"] and not partial.exists()

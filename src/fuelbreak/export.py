@@ -215,21 +215,94 @@ def write_patches_geojson(path, landscape: Landscape, cells, properties: dict | 
     return Path(path)
 
 
-def read_plan(path, shape: tuple[int, int]) -> np.ndarray:
-    """A break mask from a plan GeoTIFF (band 1 > 0) or a .npy boolean array, checked against `shape`."""
+def _plan_values(path: Path, values: np.ndarray) -> np.ndarray:
+    """A break mask from plan values: numbers 0 (no break) or 1 (break), or booleans; anything else
+    (NaN, strings, other numbers) is an InputError naming the file, never a guess."""
+    if values.dtype == bool:
+        return values
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        kind = {"U": "text", "S": "bytes", "O": "object", "M": "date", "m": "time", "V": "record"}.get(
+            values.dtype.kind, str(values.dtype)
+        )
+        raise InputError(
+            f"plan {path} holds {kind} values, not numbers: a plan is 1 (break) or 0 (no break) per cell"
+        )
+    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        n = int((~np.isfinite(values)).sum())
+        raise InputError(
+            f"plan {path} has {n} cell(s) that are NaN or infinite; a plan is 1 (break) or 0 (no break) per cell"
+        )
+    odd = (values != 0) & (values != 1)
+    if odd.any():
+        raise InputError(
+            f"plan {path} has {int(odd.sum())} cell(s) that are neither 0 nor 1 (e.g. {values[odd].flat[0]!r}); "
+            "band 1 of a plan is 1 (break) or 0 (no break)"
+        )
+    return values == 1
+
+
+def read_plan(path, landscape: Landscape | tuple[int, int]) -> np.ndarray:
+    """A break mask from a plan GeoTIFF (band 1: 1 = break, 0 = none) or a .npy array of 0/1 or booleans.
+
+    It must be a plan of this tile: same shape and, for a GeoTIFF, the same CRS and transform when either
+    is geo-referenced, or (neither is) the same tile name when the plan records one. A NaN, a string or
+    another value than 0 and 1 is an error; nothing is guessed.
+    """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"plan file {path} does not exist")
-    if path.suffix == ".npy":
-        mask = np.load(path, allow_pickle=False).astype(bool)
+    land = landscape if isinstance(landscape, Landscape) else None
+    shape = tuple(landscape.shape if land is not None else landscape)
+    if not path.is_file():
+        raise InputError(f"plan file {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    if path.suffix.lower() == ".npy":
+        try:
+            values = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"plan file {path} is not a readable .npy array: {exc}") from None
+        if values.ndim != 2:
+            raise InputError(f"plan {path} has {values.ndim} dimension(s); a plan is a 2-D grid of the tile's shape")
+        mask = _plan_values(path, values)
     else:
         import rasterio
 
         try:
-            with rasterio.open(path) as src:
-                mask = src.read(1) > 0
+            with warnings.catch_warnings():
+                from rasterio.errors import NotGeoreferencedWarning
+
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(path) as src:
+                    values = src.read(1)
+                    crs = src.crs
+                    transform = src.transform
+                    tile = src.tags().get("tile")
         except rasterio.errors.RasterioIOError as exc:
-            raise InputError(f"plan file {path} is not a readable GeoTIFF: {exc}") from exc
-    if mask.shape != tuple(shape):
-        raise InputError(f"plan {path} has shape {mask.shape}, the tile has {tuple(shape)}")
+            raise InputError(f"plan file {path} is not a readable GeoTIFF (truncated or corrupt?): {exc}") from None
+        mask = _plan_values(path, values)
+        if mask.shape == shape and land is not None:
+            _check_alignment(path, land, crs, transform, tile)
+    if mask.shape != shape:
+        raise InputError(f"plan {path} has shape {mask.shape}, the tile has {shape}")
     return mask
+
+
+def _check_alignment(path: Path, land: Landscape, crs, transform, tile: str | None) -> None:
+    import rasterio
+
+    plan_georef = crs is not None or not transform.is_identity
+    land_georef = land.transform is not None
+    if plan_georef != land_georef:
+        which = "the plan is geo-referenced and the tile is not" if plan_georef else "the tile is geo-referenced and the plan is not"
+        raise InputError(f"plan {path} is not a plan of tile '{land.name}': {which}")
+    if plan_georef:
+        same_crs = crs is not None and land.crs is not None and crs == rasterio.crs.CRS.from_user_input(land.crs)
+        if not same_crs and not (crs is None and land.crs is None):
+            raise InputError(f"plan {path} has CRS {crs}, but tile '{land.name}' has another; plan the tile itself")
+        if not transform.almost_equals(_affine(land), precision=1e-6):
+            raise InputError(
+                f"plan {path} is not aligned with tile '{land.name}': its transform is {tuple(transform)[:6]}, the "
+                f"tile's {tuple(land.transform)[:6]} (a plan of another tile?)"
+            )
+    elif tile and land.name and tile != land.name:
+        raise InputError(
+            f"plan {path} was made for tile '{tile}', not for this tile '{land.name}' (neither is geo-referenced, "
+            "so the plan's recorded tile name is what tells them apart)"
+        )

@@ -238,6 +238,7 @@ def load_checkpoint(path: str | Path, expected_model_type: str | None = None) ->
         )
     if data["model_type"] not in MODELS:
         raise CheckpointError(f"checkpoint {path} has unknown model type {data['model_type']!r}")
+    _check_finite(data, path)
     if expected_model_type is not None and data["model_type"] != expected_model_type:
         raise CheckpointError(
             f"checkpoint {path} holds a {data['model_type']!r} model, but model type "
@@ -263,6 +264,21 @@ def _unpickling_error(path: Path, exc: BaseException) -> CheckpointError:
     detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
     reason = detail.group(1).strip() if detail else _first_line(exc)
     return CheckpointError(f"checkpoint {path} is corrupt or truncated, or not a torch checkpoint ({reason})")
+
+
+def _check_finite(data: Mapping, path: Path) -> None:
+    """Weights that are NaN or infinite (a diverged run) would plan, evaluate and export garbage: refuse."""
+    for key in ("model_state", "target_state"):
+        state = data.get(key)
+        if not isinstance(state, Mapping):
+            continue
+        for name, tensor in state.items():
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise CheckpointError(
+                    f"checkpoint {path}: {key} tensor {name!r} has {bad} NaN or infinite value(s) (training "
+                    "diverged?); use an earlier checkpoint, e.g. best.pt or a step_*.pt"
+                )
 
 
 def _check_keys(data: Mapping, path: Path) -> None:

@@ -1,12 +1,71 @@
-"""Argument helpers shared by subcommands: weather flags and seeds."""
+"""Argument helpers shared by subcommands: weather flags, seeds and checked number types."""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 from fuelbreak.fire.scenario import Scenario, Weather, default_weather
 
 SCENARIO_FLAGS = ("m1h", "m10h", "m100h", "herb", "woody", "foliar", "duration")
+
+# Seeds go to numpy's SeedSequence, which takes non-negative integers only.
+MAX_SEED = 2**63 - 1
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+
+
+def seed_int(text: str) -> int:
+    """argparse type of a seed: a whole number 0 .. 2**63 - 1 (numpy refuses negative seeds)."""
+    value = _int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is not a seed: a seed is a whole number from 0 to 2**63 - 1")
+    return value
+
+
+def count_int(minimum: int = 1):
+    """argparse type of a whole number >= `minimum`."""
+
+    def parse(text: str) -> int:
+        value = _int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be more than 0")
+    return value
+
+
+def direction_float(text: str) -> float:
+    """argparse type of a wind direction: degrees in [0, 360) (360 is written 0)."""
+    value = finite_float(text)
+    if not 0.0 <= value < 360.0:
+        raise argparse.ArgumentTypeError(
+            f"{value:g} is not a direction in [0, 360): degrees clockwise from north, 0 = north, 90 = east"
+        )
+    return value
 
 
 def add_weather_args(parser: argparse.ArgumentParser, default_text: str | None = None) -> None:
@@ -30,17 +89,19 @@ def add_weather_args(parser: argparse.ArgumentParser, default_text: str | None =
         "wind_speed, wind_direction, m1h, m10h, m100h, herb, woody, foliar, duration and optional weight; "
         "the other weather flags then override their field in every scenario",
     )
-    g.add_argument("--wind-speed", type=float, help="one scenario with this wind speed at 10 m, km/h")
+    g.add_argument("--wind-speed", type=finite_float, help="one scenario with this wind speed at 10 m, km/h")
     g.add_argument(
-        "--wind-direction", type=float, help="with --wind-speed: direction the wind blows FROM, degrees (270)"
+        "--wind-direction",
+        type=direction_float,
+        help="with --wind-speed: direction the wind blows FROM, degrees in [0, 360) (270)",
     )
-    g.add_argument("--m1h", type=float, help="1-h dead fuel moisture, fraction (0.06)")
-    g.add_argument("--m10h", type=float, help="10-h dead fuel moisture, fraction (0.08)")
-    g.add_argument("--m100h", type=float, help="100-h dead fuel moisture, fraction (0.10)")
-    g.add_argument("--herb", type=float, help="live herbaceous moisture, fraction (0.60)")
-    g.add_argument("--woody", type=float, help="live woody moisture, fraction (0.90)")
-    g.add_argument("--foliar", type=float, help="foliar moisture, fraction (1.0)")
-    g.add_argument("--duration", type=float, help="burn duration, minutes (240)")
+    g.add_argument("--m1h", type=finite_float, help="1-h dead fuel moisture, fraction (0.06)")
+    g.add_argument("--m10h", type=finite_float, help="10-h dead fuel moisture, fraction (0.08)")
+    g.add_argument("--m100h", type=finite_float, help="100-h dead fuel moisture, fraction (0.10)")
+    g.add_argument("--herb", type=finite_float, help="live herbaceous moisture, fraction (0.60)")
+    g.add_argument("--woody", type=finite_float, help="live woody moisture, fraction (0.90)")
+    g.add_argument("--foliar", type=finite_float, help="foliar moisture, fraction (1.0)")
+    g.add_argument("--duration", type=finite_float, help="burn duration, minutes (240)")
 
 
 def weather_flags_given(args: argparse.Namespace) -> bool:
@@ -116,14 +177,14 @@ def add_executor_args(
         "--executor", default="serial", choices=["serial", "process", "ray"], help=f"{what} (default serial)"
     )
     r.add_argument(
-        "--workers", type=int, help="workers for --executor process or a private local ray (default 2)"
+        "--workers", type=count_int(1), help="workers for --executor process or a private local ray (default 2)"
     )
     r.add_argument(
         "--ray-address",
         metavar="HOST:PORT",
         help="with --executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a private local Ray)",
     )
-    r.add_argument("--task-timeout", type=float, default=timeout, help=timeout_help)
+    r.add_argument("--task-timeout", type=positive_float, default=timeout, help=timeout_help)
     return r
 
 
@@ -132,9 +193,9 @@ def add_tile_args(parser: argparse.ArgumentParser, required: bool = False) -> No
     g = parser.add_argument_group("tile (default: tile 0 of the built-in synthetic tiles)")
     g.add_argument("--tile", help="a tile GeoTIFF (from `fuelbreak data`) or a folder of per-layer GeoTIFFs")
     g.add_argument("--data", help="a dataset folder (default: built-in synthetic tiles)")
-    g.add_argument("--raster-idx", type=int, default=0, help="which tile of the dataset (default 0)")
-    g.add_argument("--tile-size", type=int, default=50, help="synthetic tile size in cells (default 50)")
-    g.add_argument("--tiles-seed", type=int, default=0, help="seed of the synthetic tiles (default 0)")
+    g.add_argument("--raster-idx", type=count_int(0), default=0, help="which tile of the dataset (default 0)")
+    g.add_argument("--tile-size", type=count_int(4), default=50, help="synthetic tile size in cells (default 50)")
+    g.add_argument("--tiles-seed", type=seed_int, default=0, help="seed of the synthetic tiles (default 0)")
 
 
 def load_tile(args: argparse.Namespace):
@@ -163,3 +224,19 @@ def load_tile(args: argparse.Namespace):
     if not 0 <= args.raster_idx < len(dataset):
         raise InputError(f"--raster-idx {args.raster_idx} is outside the dataset's {len(dataset)} tiles")
     return dataset[args.raster_idx].validate()
+
+
+def out_file(text: str, flag: str):
+    """The Path of an output-file flag; an OutputError when it names a folder (one that exists, or a
+    path ending in /), rather than a guess at a file name in or beside it."""
+    from pathlib import Path
+
+    from fuelbreak.errors import OutputError
+
+    path = Path(text)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        raise OutputError(
+            f"{flag} {text} is a folder; {flag} names the file to write (or the prefix of the files), "
+            f"e.g. {flag} {path / 'out'}"
+        )
+    return path

@@ -13,9 +13,13 @@ import json
 import time
 from pathlib import Path
 
+from fuelbreak.cli.common import count_int, positive_float, seed_int
+from fuelbreak.errors import ConfigError, InputError, OutputError
 from fuelbreak.landscape.core import LAYERS
 from fuelbreak.landscape.dataset import (
+    DATASET_FILES,
     FUEL_CLASSES,
+    check_target,
     dataset_split,
     default_split_block,
     is_spatial,
@@ -23,9 +27,11 @@ from fuelbreak.landscape.dataset import (
     split_block_of,
     write_dataset,
 )
+from fuelbreak.landscape.fetch import DEFAULT_TIMEOUT
 from fuelbreak.landscape.geotiff import SCALINGS, SLOPE_UNITS, read_layer_folder
 from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
 from fuelbreak.landscape.tiling import crop_bbox, cut_tiles, tile_windows
+from fuelbreak.outputs import output_set
 
 
 def _key_value(kind: str):
@@ -82,11 +88,11 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("synth", help="write a dataset of synthetic tiles")
     p.add_argument("--n", type=_positive_int, default=500, help="number of tiles (default 500)")
-    p.add_argument("--size", type=_positive_int, default=50, help="tile side, cells (default 50)")
+    p.add_argument("--size", type=count_int(4), default=50, help="tile side, cells, at least 4 (default 50)")
     p.add_argument(
-        "--seed", type=int, default=0, help="random seed; tile i is the same whatever --n (default 0)"
+        "--seed", type=seed_int, default=0, help="random seed; tile i is the same whatever --n (default 0)"
     )
-    p.add_argument("--cell-size", type=float, default=30.0, help="cell size, m (default 30)")
+    p.add_argument("--cell-size", type=positive_float, default=30.0, help="cell size, m (default 30)")
     p.add_argument("--out", type=Path, default=Path("data/synthetic"), help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.set_defaults(func=run_synth)
@@ -109,7 +115,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--size", type=_positive_int, default=50, help="tile side, cells (default 50)")
     p.add_argument(
-        "--overlap", type=int, default=25, help="overlap of neighbouring tiles, cells (default 25)"
+        "--overlap", type=count_int(0), default=25, help="overlap of neighbouring tiles, cells (default 25)"
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
@@ -152,7 +158,9 @@ def register(subparsers) -> None:
         help="download the eight layers of a bounding box (windowed reads over HTTP) into a folder for `data tile`",
         description="Read only the window of --bbox from each remote GeoTIFF of the source (GDAL /vsicurl/, HTTP "
         "range requests), write one GeoTIFF per layer as stored and fetch.json (source, box, window, stored "
-        "units and scalings, checked against the values). A rerun of the same command resumes.",
+        "units and scalings, checked against the values). The layers are staged beside DIR and moved in together "
+        "when all eight are complete; an interrupted or failed fetch keeps the staged ones, and a rerun of the same "
+        "command resumes.",
     )
     p.add_argument(
         "--bbox",
@@ -181,6 +189,18 @@ def register(subparsers) -> None:
         help="stored value x FACTOR = value in standard units, overriding the source's scaling",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a fetch of another box in --out")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"deadline for each layer's download, retries with backoff included (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="fetch a box that lies partly outside the source's data (cells without data become non-burnable)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_fetch)
 
@@ -188,7 +208,7 @@ def register(subparsers) -> None:
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument(
-        "--split-seed", type=int, default=0, help="seed of the train/val/test split (default 0, as training)"
+        "--split-seed", type=seed_int, default=0, help="seed of the train/val/test split (default 0, as training)"
     )
     p.add_argument(
         "--map",
@@ -207,14 +227,11 @@ def run_synth(args: argparse.Namespace) -> int:
         )
         for i in range(args.n)
     )
-    write_dataset(
-        tiles,
-        args.out,
-        source="synthetic",
-        seed=args.seed,
-        total=args.n,
-        overwrite=args.overwrite,
-    )
+    check_target(args.out, args.overwrite)
+    with output_set(args.out, flag="--out", owned=DATASET_FILES) as out:
+        write_dataset(
+            tiles, out.stage, source="synthetic", seed=args.seed, total=args.n, overwrite=True, label=args.out.name
+        )
     print(
         f"wrote {args.n} synthetic tiles of {args.size} x {args.size} to {args.out} in {time.perf_counter() - start:.1f} s"
     )
@@ -226,7 +243,15 @@ def run_fetch(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     source = source_of(args.source, dict(args.scale))
-    record = fetch(args.bbox, args.out, source, overwrite=args.overwrite, progress=not args.no_progress)
+    record = fetch(
+        args.bbox,
+        args.out,
+        source,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        timeout=args.timeout,
+        allow_partial=args.allow_partial,
+    )
     w = record["window"]
     total = sum(e["bytes"] for e in record["layers"].values())
     print(
@@ -241,9 +266,19 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_tile(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+
+    check_target(args.out, args.overwrite)
+    with output_set(args.out, flag="--out", owned=DATASET_FILES) as out:
+        report = _tile(args, out)
+    print(report + f" in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _tile(args: argparse.Namespace, out) -> str:
+    """Cut the tiles into the output set's staging folder; the line that reports it."""
     from fuelbreak.landscape.fetch import fetched_scalings
 
-    fetched, fetched_slope = fetched_scalings(args.src) if args.src.is_dir() else ({}, None)
+    fetched, fetched_slope = fetched_scalings(args.src)  # {} for a folder not from `data fetch`; an unfinished one is an error
     landscape = read_layer_folder(
         args.src,
         layers=dict(args.layer),
@@ -254,6 +289,15 @@ def run_tile(args: argparse.Namespace) -> int:
         landscape = crop_bbox(landscape, *args.bbox)
     n_windows = len(tile_windows(landscape.shape, args.size, args.overlap))
     tiles = cut_tiles(landscape, args.size, args.overlap, args.max_nodata, args.min_burnable)
+    if not tiles:
+        h, w = landscape.shape
+        why = (
+            f"no {args.size} x {args.size} tile fits in its {h} x {w} cells; choose a smaller --size"
+            if n_windows == 0
+            else f"all {n_windows} tiles were skipped by --max-nodata {args.max_nodata:g} or --min-burnable "
+            f"{args.min_burnable:g}"
+        )
+        raise InputError(f"--src {args.src}: no tiles to write: {why}")
     extra = {
         "bbox": args.bbox,
         "crop_offset": [landscape.meta["row_offset"], landscape.meta["col_offset"]],
@@ -268,20 +312,24 @@ def run_tile(args: argparse.Namespace) -> int:
         "split_block": args.split_block or default_split_block((args.size, args.size), args.overlap),
     }
     write_dataset(
-        tiles, args.out, source=str(args.src), overlap=args.overlap, extra=extra, overwrite=args.overwrite
+        tiles, out.stage, source=str(args.src), overlap=args.overlap, extra=extra, overwrite=True, label=args.out.name
     )
+
     nodata = int(landscape.meta.get("nodata_cells", 0))
-    print(
+    return (
         f"read {args.src} ({landscape.shape[0]} x {landscape.shape[1]} cells after crop; "
         f"{nodata} no-data cells made non-burnable); wrote {len(tiles)} of {n_windows} tiles of "
-        f"{args.size} x {args.size} (overlap {args.overlap}) to {args.out} in {time.perf_counter() - start:.1f} s"
+        f"{args.size} x {args.size} (overlap {args.overlap}) to {args.out}"
     )
-    return 0
 
 
 def summary(path: Path, split_seed: int = 0) -> dict:
-    """What `data info` prints: the manifest's headline fields and the train/val/test split's counts."""
+    """What `data info` prints: the manifest's headline fields and the train/val/test split's counts.
+
+    Every tile is read and validated first: a dataset with a broken tile file is an error, not a summary.
+    """
     ds = load_dataset(path)
+    ds.check_tiles()
     m = ds.manifest
     split = dataset_split(ds, split_seed, with_dropped=True)
     return {
@@ -306,15 +354,24 @@ def summary(path: Path, split_seed: int = 0) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    if args.map is not None and args.no_map:
+        raise ConfigError("--map and --no-map contradict each other; give one")
     info = summary(args.path, args.split_seed)
+    if args.map is not None and info["split"]["block"] is None:
+        raise ConfigError(
+            f"--map {args.map}: dataset {args.path} is split at random over its tiles (synthetic tiles), not by "
+            "spatial blocks, so it has no split map"
+        )
     if not args.no_map and info["split"]["block"] is not None:
         from fuelbreak.viz.splits import plot_split_map
 
         ds = load_dataset(args.path)
         target = args.map or args.path / "split_map.png"
-        info["split_map"] = str(
-            plot_split_map(ds, dataset_split(ds, args.split_seed, with_dropped=True), target)
-        )
+        if str(target).endswith(("/", "\\")) or target.is_dir():
+            raise OutputError(f"--map {target} is a folder; --map names the PNG file to write")
+        with output_set(target, folder=False, flag="--map", files=[target.name]) as out:
+            plot_split_map(ds, dataset_split(ds, args.split_seed, with_dropped=True), out.path(target.name))
+        info["split_map"] = str(target)
     if args.json:
         print(json.dumps(info, indent=1))
         return 0

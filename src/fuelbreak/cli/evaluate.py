@@ -8,9 +8,19 @@ import os
 import sys
 from pathlib import Path
 
-from fuelbreak.cli.common import add_executor_args, add_weather_args, weather_from_args, weather_label
+from fuelbreak.cli.common import (
+    add_executor_args,
+    add_weather_args,
+    count_int,
+    seed_int,
+    weather_from_args,
+    weather_label,
+)
 
 BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
+# The files of an evaluation folder: an old one a new evaluation does not write (its plot) is removed.
+EVAL_FILES = ("tiles.csv", "summary.csv", "summary.md", "evaluation.json", "reduction_vs_budget.png")
+FRONTIER_FILES = ("frontier.csv", "frontier.md", "frontier.png")
 
 
 def register(sub) -> None:
@@ -26,10 +36,10 @@ def register(sub) -> None:
         "--data", help="a dataset folder from `fuelbreak data` (default: built-in synthetic tiles)"
     )
     g.add_argument(
-        "--n-tiles", type=int, default=500, help="synthetic dataset size before the split (default 500)"
+        "--n-tiles", type=count_int(1), default=500, help="synthetic dataset size before the split (default 500)"
     )
-    g.add_argument("--tile-size", type=int, default=50, help="synthetic tile size in cells (default 50)")
-    g.add_argument("--tiles-seed", type=int, default=0, help="seed of the synthetic tiles (default 0)")
+    g.add_argument("--tile-size", type=count_int(4), default=50, help="synthetic tile size in cells (default 50)")
+    g.add_argument("--tiles-seed", type=seed_int, default=0, help="seed of the synthetic tiles (default 0)")
     g.add_argument(
         "--split",
         default="test",
@@ -37,10 +47,10 @@ def register(sub) -> None:
         help="which tiles (default test: the split training never sees)",
     )
     g.add_argument(
-        "--split-seed", type=int, default=0, help="seed of the train/val/test split (default 0, as training)"
+        "--split-seed", type=seed_int, default=0, help="seed of the train/val/test split (default 0, as training)"
     )
     g.add_argument(
-        "--max-tiles", type=int, default=20, help="evaluate the first N tiles of the split (default 20)"
+        "--max-tiles", type=count_int(1), default=20, help="evaluate the first N tiles of the split (default 20)"
     )
     m = p.add_argument_group("methods")
     m.add_argument(
@@ -90,9 +100,9 @@ def register(sub) -> None:
         help="budgets: fractions of each tile (< 1) or cell counts; several give a plot (default 0.05)",
     )
     s = p.add_argument_group("scoring")
-    s.add_argument("--fires", type=int, default=200, help="evaluation fires per tile (default 200)")
+    s.add_argument("--fires", type=count_int(1), default=200, help="evaluation fires per tile (default 200)")
     s.add_argument(
-        "--seed", type=int, default=0, help="seed of the evaluation fires and of planning (default 0)"
+        "--seed", type=seed_int, default=0, help="seed of the evaluation fires and of planning (default 0)"
     )
     s.add_argument(
         "--engine",
@@ -298,15 +308,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, frontier: bool = False) -> int:
-    from fuelbreak.errors import SimulationError
-    from fuelbreak.evaluation import evaluate, select_tiles, write_outputs
+    from fuelbreak.errors import ConfigError, SimulationError
+    from fuelbreak.evaluation import select_tiles
     from fuelbreak.landscape.dataset import open_dataset
+    from fuelbreak.outputs import add_note, output_set
 
     weather = weather_from_args(args)
     dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
+    h, w = dataset.tile_shape
+    for b in args.budget:  # a budget larger than the tiles is a bad flag: say so before any planning
+        if isinstance(b, int | float) and b >= 1 and b > h * w:
+            raise ConfigError(f"--budget {b:g} asks for {b:g} break cells, but the tiles have {h * w} ({h} x {w})")
     if args.checkpoints:
         check_not_trained_on(args, indices, dataset)
+    add_note("an evaluation does not resume: rerun the same command to start it again")
+    # The outputs are one set (fuelbreak.outputs), opened before the long run so a bad --outdir fails now.
+    with output_set(args.outdir, flag="--outdir", owned=EVAL_FILES + FRONTIER_FILES) as out:
+        ev, paths = _evaluate(args, dataset, indices, methods, options, weather, out, frontier)
+    print(ev.markdown)
+    if frontier:
+        print(Path(paths["frontier"]).read_text())
+    for f in ev.failures:
+        print(f"warning: tile {f['tile_index']} ({f['tile_name']}) failed: {f['error']}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if not any(r["status"] == "ok" for r in ev.records):
+        raise SimulationError(f"no plan could be scored; the reasons are in {paths['tiles']}")
+    return 0
+
+
+def _evaluate(args, dataset, indices, methods, options, weather, out, frontier=False):
+    from fuelbreak.evaluation import evaluate, write_outputs
+
     with make_executor_from_args(args) as executor:
         ev = evaluate(
             dataset,
@@ -327,16 +360,9 @@ def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, 
     )
     ev.info["split_seed"] = args.split_seed
     ev.info["weather_source"] = weather_label(args)
-    paths = write_outputs(ev, args.outdir)
-    print(ev.markdown)
+    staged = write_outputs(ev, out.stage)
     if frontier:
         from fuelbreak.evaluation.frontier import write_frontier
 
-        paths.update(write_frontier(ev, options, args.outdir))
-        print(Path(paths["frontier"]).read_text())
-    for f in ev.failures:
-        print(f"warning: tile {f['tile_index']} ({f['tile_name']}) failed: {f['error']}", file=sys.stderr)
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    if not any(r["status"] == "ok" for r in ev.records):
-        raise SimulationError(f"no plan could be scored; the reasons are in {paths['tiles']}")
-    return 0
+        staged.update(write_frontier(ev, options, out.stage))
+    return ev, {k: out.final(Path(p).name) for k, p in staged.items()}

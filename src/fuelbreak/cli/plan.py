@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from fuelbreak.baselines import BASELINES
 from fuelbreak.cli.common import (
     add_tile_args,
     add_weather_args,
+    count_int,
     load_tile,
+    seed_int,
+    weather_flags_given,
     weather_from_args,
     weather_label,
     weather_text,
@@ -68,7 +72,7 @@ def register(sub) -> None:
         default=0.05,
         help="break cells: a fraction of the tile (< 1) or a whole number of cells (default 0.05)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the planning and of the scoring fires")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the planning and of the scoring fires")
     add_fires_arg(p)
     add_weather_args(p)
     p.add_argument(
@@ -93,7 +97,7 @@ def add_model_type_arg(parser: argparse.ArgumentParser, default: str | None = "a
 
 def add_fires_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--fires", type=int, default=200, help="random fires that score the plan (default 200)"
+        "--fires", type=count_int(1), default=200, help="random fires that score the plan (default 200)"
     )
 
 
@@ -191,18 +195,28 @@ def score_text(score: Score, landscape) -> list[str]:
 
 
 def out_prefix(out: str) -> Path:
-    """--out without a .tif/.geojson suffix a user may have added."""
-    path = Path(out)
+    """--out without a .tif/.geojson suffix a user may have added; an OutputError when it names a folder."""
+    from fuelbreak.cli.common import out_file
+
+    path = out_file(out, "--out")
     return path.with_suffix("") if path.suffix.lower() in OUT_SUFFIXES else path
+
+
+def plan_files(prefix: Path) -> dict[str, str]:
+    """The file names of a plan's set, by kind: PREFIX.tif, .geojson, _cells.geojson and .png."""
+    return {
+        "tif": prefix.name + ".tif",
+        "geojson": prefix.name + ".geojson",
+        "cells": prefix.name + "_cells.geojson",
+        "png": prefix.name + ".png",
+    }
 
 
 # ----------------------------------------------------------------------------- the command
 
 
 def run(args: argparse.Namespace) -> int:
-    from fuelbreak.export import patch_labels, write_patches_geojson, write_plan_geojson, write_plan_geotiff
-    from fuelbreak.fire.montecarlo import burn_fire_set
-    from fuelbreak.viz import plot_burn_probability
+    from fuelbreak.outputs import output_set
 
     if (args.ckpt is None) == (args.method is None):
         raise ConfigError(
@@ -220,8 +234,25 @@ def run(args: argparse.Namespace) -> int:
     if args.method is not None and args.model_type is not None:
         raise ConfigError("--model-type applies to a checkpoint (--ckpt), not to --method")
     n_fires = check_fires(args.fires)
+    prefix = out_prefix(args.out)
     land = load_tile(args)
     budget = budget_of(args.budget, land)
+    names = plan_files(prefix)
+    written = [names[k] for k in ("tif", "geojson", "png", *(["cells"] if args.cell_geojson else []))]
+    # One set: PREFIX.* of an earlier plan that this one does not write (its _cells.geojson) goes too.
+    with output_set(prefix, folder=False, flag="--out", files=written, owned=list(names.values())) as out:
+        lines = _plan(args, land, budget, n_fires, out, names)
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _plan(args, land, budget: int, n_fires: int, out, names: dict[str, str]) -> list[str]:
+    """Plan, score and write the files into the output set's staging folder; the lines that report it."""
+    from fuelbreak.export import patch_labels, write_patches_geojson, write_plan_geojson, write_plan_geotiff
+    from fuelbreak.fire.montecarlo import burn_fire_set
+    from fuelbreak.viz import plot_burn_probability
+
     cells, weather, about = make_plan(args, land, budget)
     fires = scoring_fires(land, weather, n_fires, args.seed)
     breaks = break_mask(cells, land.shape)
@@ -230,8 +261,7 @@ def run(args: argparse.Namespace) -> int:
         float(burned_before.sum((1, 2)).mean()), float(burned_after.sum((1, 2)).mean()), fires.n_fires
     )
 
-    prefix = out_prefix(args.out)
-    tif = write_plan_geotiff(prefix.with_name(prefix.name + ".tif"), land, cells)
+    write_plan_geotiff(out.path(names["tif"]), land, cells)
     properties = {
         "fuelbreak_version": __version__,
         **about,
@@ -243,16 +273,13 @@ def run(args: argparse.Namespace) -> int:
         "expected_burned_cells_with_plan": score.after,
         "reduction_fraction": score.reduction,
     }
-    geojson = write_patches_geojson(prefix.with_name(prefix.name + ".geojson"), land, cells, properties)
-    cells_geojson = None
+    write_patches_geojson(out.path(names["geojson"]), land, cells, properties)
     if args.cell_geojson:
-        cells_geojson = write_plan_geojson(
-            prefix.with_name(prefix.name + "_cells.geojson"), land, cells, properties
-        )
-    png = plot_burn_probability(
+        write_plan_geojson(out.path(names["cells"]), land, cells, properties)
+    plot_burn_probability(
         burned_before.mean(axis=0),
         burned_after.mean(axis=0),
-        prefix.with_name(prefix.name + ".png"),
+        out.path(names["png"]),
         landscape=land,
         cells=cells,
         title=f"{land.name}: plan of {about['planner']}, {score.n_fires} random fires\n"
@@ -261,46 +288,68 @@ def run(args: argparse.Namespace) -> int:
     del burned_before, burned_after
     n_patches = patch_labels(cells, land.shape)[1]
 
+    tif, geojson, png = (out.final(names[k]) for k in ("tif", "geojson", "png"))
     h, w = land.shape
     georef = "its CRS and transform" if land.crs and land.transform else "no geo-reference (synthetic tile)"
-    print(f"plan of {about['planner']} on tile {land.name} ({h} x {w} cells of {land.cell_size:g} m)")
-    print(f"  {budget} break cells ({100 * budget / land.n_cells:.1f} % of the tile), seed {args.seed}")
-    print(f"  weather ({about['weather_source']}): {weather_text(weather)}")
-    for line in score_text(score, land):
-        print(f"  {line}")
-    print(f"  wrote {tif} (band 1: 1 = break, band 2: placement order; aligned with the tile, {georef})")
-    print(f"  wrote {geojson} ({n_patches} treatment patches with their cells, hectares and placement order)")
-    if cells_geojson is not None:
-        print(f"  wrote {cells_geojson} ({budget} cell squares with their placement order)")
-    print(f"  wrote {png} (the plan over burn probability before and after)")
-    return 0
+    lines = [
+        f"plan of {about['planner']} on tile {land.name} ({h} x {w} cells of {land.cell_size:g} m)",
+        f"  {budget} break cells ({100 * budget / land.n_cells:.1f} % of the tile), seed {args.seed}",
+        f"  weather ({about['weather_source']}): {weather_text(weather)}",
+        *(f"  {line}" for line in score_text(score, land)),
+        f"  wrote {tif} (band 1: 1 = break, band 2: placement order; aligned with the tile, {georef})",
+        f"  wrote {geojson} ({n_patches} treatment patches with their cells, hectares and placement order)",
+    ]
+    if args.cell_geojson:
+        lines.append(f"  wrote {out.final(names['cells'])} ({budget} cell squares with their placement order)")
+    lines.append(f"  wrote {png} (the plan over burn probability before and after)")
+    return lines
 
 
 def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, object, dict]:
-    """(cells in placement order, weather planned and scored under, facts about the planner)."""
+    """(cells in placement order, weather planned and scored under, facts about the planner).
+
+    Every planner, a policy included, plans and is scored under the same weather: the weather flags,
+    else the built-in default (as in `fuelbreak evaluate`), so two plans of one landscape print
+    reductions of the same fire regime. A policy trained under other weather says so in a note.
+    """
     from fuelbreak.baselines import plan as baseline_plan
 
-    flags_weather = args.wind_speed is not None or args.weather is not None
+    weather = weather_from_args(args)
     if args.ckpt is not None:
         ckpt, policy, cfg = load_policy(args.ckpt, args.model_type or "auto")
-        weather = weather_from_args(args) if flags_weather else cfg.weather.to_weather()
+        if not weather_flags_given(args) and _training_weather(cfg) != weather:
+            how = (
+                "its scenario with --wind-speed, --wind-direction and the moisture flags"
+                if cfg.weather.preset == "single"
+                else f"--weather {cfg.weather.preset}"
+            )
+            print(
+                f"note: this policy was trained under weather.preset={cfg.weather.preset}; like every planner it "
+                "plans and is scored here under the default weather (as in `fuelbreak evaluate`); give "
+                f"{how} to plan under its training weather",
+                file=sys.stderr,
+            )
         cells = policy.plan(land, weather, budget, args.seed)
         about = {
             "planner": f"the {ckpt.model_type} policy of {args.ckpt}",
             "method": "dqn",
             "checkpoint": str(args.ckpt),
             "model_type": ckpt.model_type,
-            "weather_source": weather_label(args)
-            if flags_weather
-            else f"the checkpoint's training weather (weather.preset={cfg.weather.preset})",
+            "training_weather": f"weather.preset={cfg.weather.preset}",
         }
     else:
-        weather = weather_from_args(args)
         cells = baseline_plan(args.method, land, weather, budget, args.seed)
-        about = {
-            "planner": f"baseline '{args.method}'",
-            "method": args.method,
-            "weather_source": weather_label(args),
-        }
+        about = {"planner": f"baseline '{args.method}'", "method": args.method}
+    about["weather_source"] = weather_label(args)
     about["weather"] = weather.to_dict()
     return np.asarray(cells, dtype=np.int64), weather, about
+
+
+def _training_weather(cfg):
+    """The weather a policy trained under, or None when it cannot be resolved here (a scenario file gone)."""
+    from fuelbreak.errors import FuelbreakError
+
+    try:
+        return cfg.weather.to_weather()
+    except FuelbreakError:
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 
 def register(sub) -> None:
@@ -42,11 +43,33 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_export(args: argparse.Namespace) -> int:
-    from fuelbreak.agents.shipped import export_policy
+# A policy's name is a file stem: letters, digits, '.', '_' and '-', not starting with '.' (no path).
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
-    record = export_policy(args.ckpt, args.out, args.name)
-    print(f"wrote the {record['model_type']} policy {args.name}.pt (weights {record['weights_sha256'][:12]})")
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fuelbreak.agents.checkpoint import load_checkpoint
+    from fuelbreak.agents.shipped import export_policy, policies_dir
+    from fuelbreak.errors import ConfigError
+    from fuelbreak.outputs import output_set
+
+    if not NAME.fullmatch(args.name):
+        raise ConfigError(
+            f"--name {args.name!r} is not a plain file name: use letters, digits, '.', '_' and '-' (no folders, "
+            "not starting with '.'); choose the folder with --out"
+        )
+    load_checkpoint(args.ckpt)  # a bad checkpoint is refused before anything is staged
+    out_dir = Path(args.out) if args.out is not None else policies_dir()
+    files = [f"{args.name}{ext}" for ext in (".pt", ".toml", ".json", ".metrics.jsonl")]
+    # The four files are one set: an old NAME.metrics.jsonl this export does not write goes too.
+    with output_set(out_dir, flag="--out", owned=files) as out:
+        record = export_policy(args.ckpt, out.stage, args.name)
+    print(
+        f"wrote the {record['model_type']} policy {out_dir / (args.name + '.pt')} "
+        f"(weights {record['weights_sha256'][:12]})"
+    )
     return 0
 
 

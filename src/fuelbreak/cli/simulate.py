@@ -13,7 +13,9 @@ from fuelbreak.cli.common import (
     add_executor_args,
     add_tile_args,
     add_weather_args,
+    count_int,
     load_tile,
+    seed_int,
     weather_from_args,
     weather_label,
     weather_text,
@@ -30,9 +32,9 @@ def register(sub) -> None:
     add_tile_args(p)
     add_weather_args(p)
     p.add_argument("--plan", help="a plan GeoTIFF from `fuelbreak plan` (band 1: 1 = break) or a .npy mask")
-    p.add_argument("--ignitions", type=int, default=200, help="number of random fires (default 200)")
+    p.add_argument("--ignitions", type=count_int(1), default=200, help="number of random fires (default 200)")
     p.add_argument("--engine", default="mtt", choices=["mtt", "levelset"], help="spread engine (default mtt)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the ignitions and scenarios")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the ignitions and scenarios")
     p.add_argument("--out", default="burn_probability.tif", help="burn-probability GeoTIFF to write")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_executor_args(
@@ -61,15 +63,28 @@ def burn_on(executor, fires, land, engine_name: str, breaks) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fuelbreak.cli.common import out_file
     from fuelbreak.errors import ConfigError
-    from fuelbreak.export import read_plan, write_grids_geotiff
-    from fuelbreak.fire.montecarlo import burn_fire_set, draw_fires
+    from fuelbreak.export import read_plan
+    from fuelbreak.outputs import output_set
 
     if args.ignitions < 1:
         raise ConfigError(f"--ignitions must be at least 1, got {args.ignitions}")
+    out = out_file(args.out, "--out")
     land = load_tile(args)
     weather = weather_from_args(args)
-    breaks = read_plan(args.plan, land.shape) if args.plan else np.zeros(land.shape, dtype=bool)
+    breaks = read_plan(args.plan, land) if args.plan else np.zeros(land.shape, dtype=bool)
+    with output_set(out, folder=False, flag="--out", files=[out.name]) as outputs:
+        figures = _simulate(args, land, weather, breaks, outputs.path(out.name))
+    figures["burn_probability_map"] = str(out)
+    _report(args, land, weather, breaks, figures, out)
+    return 0
+
+
+def _simulate(args, land, weather, breaks, staged: Path) -> dict:
+    from fuelbreak.export import write_grids_geotiff
+    from fuelbreak.fire.montecarlo import burn_fire_set, draw_fires
+
     if (breaks & ~land.burnable).any():
         print(f"note: {int((breaks & ~land.burnable).sum())} plan cell(s) are already non-burnable")
     from fuelbreak.cli.evaluate import make_executor_from_args
@@ -104,12 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if breaks.any():
         figures["without_plan_burned_cells"] = float(area0.mean())
         figures["reduction_percent"] = float(100 * (1 - area1.mean() / area0.mean())) if area0.mean() else 0.0
-    out = Path(args.out)
     bands = {"burn probability": after.mean(axis=0).astype(np.float32)}
     if breaks.any():
         bands["burn probability without plan"] = before.mean(axis=0).astype(np.float32)
     write_grids_geotiff(
-        out,
+        staged,
         land,
         bands,
         {
@@ -119,12 +133,19 @@ def run(args: argparse.Namespace) -> int:
             "weather": weather_label(args),
         },
     )
-    figures["burn_probability_map"] = str(out)
+    figures["_areas"] = (area0, area1)
+    return figures
+
+
+def _report(args, land, weather, breaks, figures: dict, out: Path) -> None:
+    area0, area1 = figures.pop("_areas")
+    n = land.n_cells
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
         print(
-            f"tile {land.name}: {n} cells of {land.cell_size:g} m, {fires.n_fires} fires ({args.engine}, {seconds:.2f} s)"
+            f"tile {land.name}: {n} cells of {land.cell_size:g} m, {figures['fires']} fires ({args.engine}, "
+            f"{figures['seconds']:.2f} s)"
         )
         if breaks.any():
             print(f"  without plan: {area0.mean():.1f} cells burned per fire")
@@ -137,4 +158,3 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"  weather ({figures['weather_source']}): {weather_text(weather)}")
         print(f"  burn-probability map: {out}")
-    return 0

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from fuelbreak import __version__
+from fuelbreak.cli.common import count_int, positive_float, seed_int
 
 # Flags that are shorthands for config overrides: flag attribute -> config key
 SHORTHANDS = {
@@ -42,10 +43,10 @@ def register(sub) -> None:
     p.add_argument("--outdir", help="run folder (default runs/default)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--supervise", action="store_true", help="restart a failed run from its last checkpoint")
-    p.add_argument("--max-restarts", type=int, default=3, help="with --supervise: restarts before giving up")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--max-restarts", type=count_int(0), default=3, help="with --supervise: restarts before giving up")
+    p.add_argument("--seed", type=seed_int)
     p.add_argument("--model-type", choices=["basic", "enhanced", "dueling"])
-    p.add_argument("--total-steps", type=int, help="environment steps to train for")
+    p.add_argument("--total-steps", type=count_int(1), help="environment steps to train for")
     p.add_argument(
         "--executor",
         choices=["serial", "process", "ray"],
@@ -56,14 +57,14 @@ def register(sub) -> None:
         metavar="HOST:PORT",
         help="with --executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a private local Ray)",
     )
-    p.add_argument("--n-envs", type=int, help="environments stepped together")
+    p.add_argument("--n-envs", type=count_int(1), help="environments stepped together")
     p.add_argument("--data", help="a dataset folder from `fuelbreak data` (default: synthetic tiles)")
     p.add_argument(
         "--weather",
         metavar="NAME|FILE",
         help="weather.preset: a preset (default, seed, dry-windy, broad) or a .csv/.toml scenario file",
     )
-    p.add_argument("--max-seconds", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--max-seconds", type=positive_float, help="stop (with a checkpoint) after this long")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -87,9 +88,21 @@ def run(args: argparse.Namespace) -> int:
         cfg = apply_overrides(load_run_config(args.resume), [*_overrides(args), f"run.outdir={args.resume}"])
     else:
         cfg = load_config(args.config, _overrides(args))
+    from fuelbreak.outputs import add_note
+
     record_weather(cfg)
+    last = Path(cfg.run.outdir) / "checkpoints" / "last.pt"
+    # Said if a second Ctrl-C stops training at once (the first one saves a checkpoint and returns).
+    add_note(f"the run folder {cfg.run.outdir} keeps its last checkpoint ({last}, if one was saved); "
+             f"resume with: fuelbreak train --resume {cfg.run.outdir}")  # fmt: skip
     summary = train(cfg, resume=bool(args.resume), progress=not args.quiet, max_seconds=args.max_seconds)
     print(json.dumps(summary, indent=2))
+    if summary.get("stopped_early") and args.max_seconds is None:
+        print(
+            f"training stopped before run.total_env_steps with a checkpoint in {last}; "
+            f"resume with: fuelbreak train --resume {cfg.run.outdir}",
+            file=sys.stderr,
+        )
     return 0
 
 

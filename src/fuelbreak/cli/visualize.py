@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fuelbreak.cli.common import add_weather_args, weather_flags_given, weather_from_args, weather_label
+from fuelbreak.cli.common import (
+    add_weather_args,
+    count_int,
+    seed_int,
+    weather_flags_given,
+    weather_from_args,
+    weather_label,
+)
 from fuelbreak.cli.plan import (
     Score,
     add_fires_arg,
@@ -39,6 +46,7 @@ OVERLAY, QVALUES, TRAINING, BURN_PROBABILITY, GIF = (
     "burn_probability.png",
     "episode.gif",
 )
+IMAGES = (OVERLAY, QVALUES, TRAINING, BURN_PROBABILITY, GIF)
 
 
 def register(sub) -> None:
@@ -60,7 +68,7 @@ def register(sub) -> None:
     g.add_argument("--data", help="a dataset folder (default: the checkpoint's own dataset)")
     g.add_argument(
         "--raster-idx",
-        type=int,
+        type=count_int(0),
         metavar="N",
         help="tile N of the dataset (default: the first tile of the checkpoint's test split)",
     )
@@ -74,7 +82,7 @@ def register(sub) -> None:
     )
     p.add_argument("--gif", action="store_true", help=f"also write {GIF}, one frame per policy step")
     p.add_argument("--outdir", default="viz_out", help="folder for the images (default viz_out)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the planning and of the scoring fires")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the planning and of the scoring fires")
     p.add_argument(
         "--budget",
         type=float,
@@ -150,14 +158,7 @@ def metrics_path(args: argparse.Namespace, ckpt_path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fuelbreak.fire.montecarlo import burn_fire_set, burned_areas
-    from fuelbreak.viz import (
-        episode_gif,
-        plot_burn_probability,
-        plot_overlay,
-        plot_qvalue_evolution,
-        plot_training_summary,
-    )
+    from fuelbreak.outputs import output_set
 
     if args.ckpt is None:
         from fuelbreak.agents.shipped import shipped_policy_path
@@ -168,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
     ckpt, policy, cfg = load_policy(ckpt_path, args.model_type)
     n_fires = check_fires(args.fires)
     metrics = metrics_path(args, ckpt_path)
+    if args.metrics:  # a log named on the command line must be readable: checked now, before the rollout
+        from fuelbreak.viz.training import read_metrics
+
+        read_metrics(metrics)
     land, where = choose_tile(args, cfg, ckpt_path)
     if flags_weather is not None:
         weather, weather_source = flags_weather, weather_label(args)
@@ -193,6 +198,29 @@ def run(args: argparse.Namespace) -> int:
             f"note: layer {args.bg_raster_key} is {float(background.flat[0]):g} everywhere on this tile, so "
             "the overlay's background shows no pattern; another --bg-raster-key may say more"
         )
+    # The images are one set (fuelbreak.outputs), opened before the rollout so a bad --outdir fails now.
+    with output_set(args.outdir, flag="--outdir", owned=IMAGES) as out:
+        written, missing = _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source,
+                                 budget, n_fires, metrics, out)  # fmt: skip
+    print("wrote:")
+    for path in written:
+        print(f"  {path}")
+    for line in missing:
+        print(line)
+    return 0
+
+
+def _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source, budget, n_fires, metrics, out):
+    """Roll the policy out, score the plan, draw the images into the output set; (final paths, notes)."""
+    from fuelbreak.fire.montecarlo import burn_fire_set, burned_areas
+    from fuelbreak.viz import (
+        episode_gif,
+        plot_burn_probability,
+        plot_overlay,
+        plot_qvalue_evolution,
+        plot_training_summary,
+    )
+
     steps = policy.rollout(land, weather, budget, args.seed)
     cells = np.concatenate([s.cells for s in steps]).astype(np.int64)
     fires = scoring_fires(land, weather, n_fires, args.seed)
@@ -205,7 +233,6 @@ def run(args: argparse.Namespace) -> int:
     for line in score_text(score, land):
         print(line)
 
-    outdir = Path(args.outdir)
     bp_before, bp_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
     policy_name = f"{ckpt.model_type} policy {short_path(ckpt_path)}"
     heading = (
@@ -217,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
             bg_land,
             cells,
             args.bg_raster_key,
-            outdir / OVERLAY,
+            out.path(OVERLAY),
             burn_probability_after=bp_after,
             title_extra=heading,
             budget=budget,
@@ -225,14 +252,14 @@ def run(args: argparse.Namespace) -> int:
         ),
         plot_qvalue_evolution(
             [(i, s.q_map, s.cells) for i, s in enumerate(steps, start=1)],
-            outdir / QVALUES,
+            out.path(QVALUES),
             landscape=land,
             title=f"{land.name}, {policy_name}, {policy.cells_per_step} cells per step",
         ),
         plot_burn_probability(
             bp_before,
             bp_after,
-            outdir / BURN_PROBABILITY,
+            out.path(BURN_PROBABILITY),
             landscape=land,
             cells=cells,
             title=f"{land.name}, {policy_name}, {n_fires} random fires\nweather: {weather_source}",
@@ -240,13 +267,11 @@ def run(args: argparse.Namespace) -> int:
     ]
     missing = []
     try:
-        written.append(plot_training_summary(metrics, outdir / TRAINING))
+        written.append(plot_training_summary(metrics, out.path(TRAINING)))
     except InputError as exc:
         missing.append(f"{TRAINING} not written: {exc}")
-        if (outdir / TRAINING).exists():
-            missing.append(
-                f"  (the {TRAINING} already in {outdir} is from an earlier run, not this checkpoint)"
-            )
+        if out.final(TRAINING).exists():
+            missing.append(f"  (the {TRAINING} of an earlier run in {out.dest} is removed: it is not this checkpoint's)")
     if args.gif:
         frames, placed = [], []
         for s in steps:
@@ -254,14 +279,9 @@ def run(args: argparse.Namespace) -> int:
             area = burned_areas(fires, break_mask(placed, land.shape)).mean()
             frames.append((list(placed), float(area)))
         written.append(
-            episode_gif(bg_land, args.bg_raster_key, frames, outdir / GIF, baseline_area=score.before)
+            episode_gif(bg_land, args.bg_raster_key, frames, out.path(GIF), baseline_area=score.before)
         )
-    print("wrote:")
-    for path in written:
-        print(f"  {path}")
-    for line in missing:
-        print(line)
-    return 0
+    return [out.final(Path(p).name) for p in written], missing
 
 
 def short_path(path: Path, parts: int = 3) -> str:

@@ -23,7 +23,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from fuelbreak.errors import ConfigError, InputError
-from fuelbreak.fire.scenario import RANGES, Scenario, Weather, default_weather
+from fuelbreak.fire.scenario import Scenario, Weather, default_weather, in_range, range_text
 
 COLUMNS = tuple(f.name for f in fields(Scenario))
 WEIGHT = "weight"
@@ -91,11 +91,19 @@ def preset_help() -> str:
     return "; ".join(f"{name}: {about}" for name, (_, about) in PRESETS.items())
 
 
-def _value(path: Path, row: str, column: str, raw) -> float:
-    """One cell of a scenario file as a float in its column's range; errors name file, row and column."""
+def _value(path: Path, row: str, column: str, raw, typed: bool = False) -> float:
+    """One cell of a scenario file as a float in its column's range; errors name file, row and column.
+
+    `typed` (TOML): a value must be a TOML number; a string such as "30" is an error, not a guess.
+    """
     where = f"{path}: {row}, column {column}"
     if isinstance(raw, bool) or raw is None or (isinstance(raw, str) and not raw.strip()):
         raise ConfigError(f"{where}: missing or not a number ({raw!r})")
+    if typed and not isinstance(raw, int | float):
+        raise ConfigError(
+            f"{where}: {raw!r} is not a number (a TOML {'string' if isinstance(raw, str) else type(raw).__name__}); "
+            "write numbers without quotes"
+        )
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -106,9 +114,8 @@ def _value(path: Path, row: str, column: str, raw) -> float:
         if value < 0:
             raise ConfigError(f"{where}: weight {value:g} must not be negative")
         return value
-    lo, hi = RANGES[column]
-    if not lo <= value <= hi:
-        raise ConfigError(f"{where}: {value:g} is outside [{lo:g}, {hi:g}] ({_UNITS[column]})")
+    if not in_range(column, value):
+        raise ConfigError(f"{where}: {value:g} is outside {range_text(column)} ({_UNITS[column]})")
     return value
 
 
@@ -125,8 +132,8 @@ _UNITS = {
 }
 
 
-def _scenarios(path: Path, rows: list[tuple[str, dict]]) -> Weather:
-    """Weather from (row label, {column: raw value}) pairs; every column checked."""
+def _scenarios(path: Path, rows: list[tuple[str, dict]], typed: bool = False) -> Weather:
+    """Weather from (row label, {column: raw value}) pairs; every column checked (`typed`: see `_value`)."""
     if not rows:
         raise ConfigError(f"{path}: no scenarios (a CSV needs a header and at least one row)")
     scenarios, weights = [], []
@@ -138,14 +145,14 @@ def _scenarios(path: Path, rows: list[tuple[str, dict]]) -> Weather:
             )
         for k in (*COLUMNS, WEIGHT):  # the values given first, then what is missing
             if k in row:
-                _value(path, label, k, row[k])
+                _value(path, label, k, row[k], typed)
         missing = [k for k in COLUMNS if k not in row]
         if missing:
             raise ConfigError(
                 f"{path}: {label}, column {missing[0]}: missing (every scenario needs {', '.join(COLUMNS)})"
             )
-        values = {k: _value(path, label, k, row[k]) for k in COLUMNS}
-        weights.append(_value(path, label, WEIGHT, row[WEIGHT]) if WEIGHT in row else 1.0)
+        values = {k: _value(path, label, k, row[k], typed) for k in COLUMNS}
+        weights.append(_value(path, label, WEIGHT, row[WEIGHT], typed) if WEIGHT in row else 1.0)
         scenarios.append(Scenario(**values))
     if sum(weights) <= 0:
         raise ConfigError(f"{path}: the weights sum to 0; at least one scenario needs a positive weight")
@@ -169,7 +176,7 @@ def read_scenario_file(path: str | Path) -> Weather:
         tables = doc.get("scenario")
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
             raise ConfigError(f"{path}: expected [[scenario]] tables with the columns {', '.join(COLUMNS)}")
-        return _scenarios(path, [(f"scenario {i + 1}", t) for i, t in enumerate(tables)])
+        return _scenarios(path, [(f"scenario {i + 1}", t) for i, t in enumerate(tables)], typed=True)
     if path.suffix.lower() != ".csv":
         raise InputError(f"scenario file {path}: expected a .csv or .toml file")
     lines = [ln for ln in text.splitlines()]

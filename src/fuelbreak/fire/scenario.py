@@ -11,10 +11,10 @@ import numpy as np
 
 from fuelbreak.errors import ConfigError
 
-# The accepted range of each scenario field (checked on construction).
+# The accepted range of each scenario field (checked on construction); closed except where OPEN_ABOVE.
 RANGES: dict[str, tuple[float, float]] = {
     "wind_speed": (0.0, 200.0),
-    "wind_direction": (-360.0, 720.0),
+    "wind_direction": (0.0, 360.0),  # [0, 360): 360 is north again, so it is written 0
     "m1h": (0.01, 0.6),
     "m10h": (0.01, 0.6),
     "m100h": (0.01, 0.6),
@@ -23,6 +23,19 @@ RANGES: dict[str, tuple[float, float]] = {
     "foliar": (0.5, 3.0),
     "duration": (1.0, 60.0 * 24 * 14),
 }
+
+OPEN_ABOVE = frozenset({"wind_direction"})
+
+
+def in_range(key: str, value: float) -> bool:
+    """Whether a finite `value` lies in the accepted range of scenario field `key`."""
+    lo, hi = RANGES[key]
+    return lo <= value < hi if key in OPEN_ABOVE else lo <= value <= hi
+
+
+def range_text(key: str) -> str:
+    lo, hi = RANGES[key]
+    return f"[{lo:g}, {hi:g}{')' if key in OPEN_ABOVE else ']'}"
 
 
 @dataclass(frozen=True)
@@ -48,10 +61,13 @@ class Scenario:
     duration: float = 240.0
 
     def __post_init__(self) -> None:
-        for key, (lo, hi) in RANGES.items():
+        for key in RANGES:
             value = getattr(self, key)
-            if not (np.isfinite(value) and lo <= value <= hi):
-                raise ConfigError(f"scenario {key}={value!r} is outside [{lo:g}, {hi:g}]")
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                raise ConfigError(f"scenario {key}={value!r} is not a number")
+            if not (np.isfinite(value) and in_range(key, value)):
+                hint = " (a direction is written in [0, 360): 0 = north, 90 = east)" if key == "wind_direction" else ""
+                raise ConfigError(f"scenario {key}={value!r} is outside {range_text(key)}{hint}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -23,7 +23,7 @@ from rasterio.crs import CRS
 from tqdm import tqdm
 
 from fuelbreak.atomic import atomic_write_text
-from fuelbreak.errors import ConfigError, InputError
+from fuelbreak.errors import ConfigError, InputError, OutputError
 from fuelbreak.landscape.core import LAYERS, NONBURNABLE, UNITS, Landscape
 from fuelbreak.landscape.geotiff import read_landscape, write_landscape
 from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
@@ -78,19 +78,33 @@ def _write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
-def _clear(out: Path, overwrite: bool) -> None:
-    """Make `out` an empty-of-tiles folder; refuse to touch an existing dataset unless `overwrite`."""
+# The files of a dataset folder (glob patterns): what a new dataset written over an old one replaces.
+DATASET_FILES = (MANIFEST, "tile_*.tif", "split_map.png")
+
+
+def dataset_files(out: Path) -> list[Path]:
+    """The files of a dataset already in folder `out` (its manifest and tiles)."""
+    if not out.is_dir():
+        return []
+    return [p for p in out.iterdir() if p.name == MANIFEST or (p.name.startswith("tile_") and p.suffix == ".tif")]
+
+
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse a target that is a file, or that holds a dataset, unless `overwrite`; changes nothing."""
     if out.exists() and not out.is_dir():
-        raise InputError(f"dataset path {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    old = [
-        p for p in out.iterdir() if p.name == MANIFEST or (p.name.startswith("tile_") and p.suffix == ".tif")
-    ]
+        raise OutputError(f"--out {out} is a file; a dataset is written into a folder")
+    old = dataset_files(out)
     if old and not overwrite:
         raise InputError(
-            f"{out} already holds a dataset ({len(old)} files); choose another folder or overwrite it"
+            f"{out} already holds a dataset ({len(old)} files); choose another folder or overwrite it (--overwrite)"
         )
-    for p in old:
+
+
+def _clear(out: Path, overwrite: bool) -> None:
+    """Make `out` an empty-of-tiles folder; refuse to touch an existing dataset unless `overwrite`."""
+    check_target(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in dataset_files(out):
         p.unlink()
 
 
@@ -105,11 +119,13 @@ def write_dataset(
     extra: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    label: str | None = None,
 ) -> Path:
     """Write tiles (all of one shape) and then the manifest into folder `out`; return the manifest path.
 
     `tiles` may be a generator (tiles are written one by one); `total` sizes the progress bar.
-    `extra` adds provenance fields (bbox, files, scalings...) to the manifest.
+    `extra` adds provenance fields (bbox, files, scalings...) to the manifest; `label` names the
+    dataset in the progress bar (default: the folder's name).
     """
     out = Path(out)
     _clear(out, overwrite)
@@ -118,7 +134,7 @@ def write_dataset(
     entries: list[dict] = []
     shape = crs = cell_size = None
     for i, tile in enumerate(
-        tqdm(tiles, total=total, desc=f"writing {out.name}", unit="tile", disable=not progress)
+        tqdm(tiles, total=total, desc=f"writing {label or out.name}", unit="tile", disable=not progress)
     ):
         if shape is None:
             shape, crs, cell_size = tile.shape, tile.crs, tile.cell_size
@@ -139,7 +155,7 @@ def write_dataset(
             }
         )
     if not entries:
-        raise InputError(f"no tiles to write to {out}")
+        raise InputError(f"no tiles to write to {label or out}")
     manifest = {
         "format": FORMAT,
         "source": source,
@@ -162,6 +178,58 @@ def write_dataset(
     path = out / MANIFEST
     _write_json(path, manifest)
     return path
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# Optional manifest fields and what each must be when present (None allowed): a check and its words.
+_FIELD_RULES = {
+    "source": (lambda v: isinstance(v, str), "a string"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "overlap": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "split_block": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    "cell_size": (lambda v: _is_number(v) and v > 0, "a positive number"),
+    "crs": (lambda v: isinstance(v, str), "a string (WKT)"),
+    "epsg": (_is_int, "a whole number"),
+    "nodata_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction in [0, 1]"),
+    "fuel_fractions": (lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()), "a table of fractions"),
+}
+_TILE_RULES = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "offset": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v), "[row, col]"),
+    "bounds": (lambda v: isinstance(v, list) and len(v) == 4 and all(_is_number(x) for x in v), "4 numbers"),
+    "nodata_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction in [0, 1]"),
+    "fuel_fractions": (lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()), "a table of fractions"),
+}
+
+
+def _check_manifest(manifest: dict, mpath: Path) -> None:
+    """The types of the manifest's fields (a hand-edited or damaged manifest is an InputError naming the field)."""
+    if not (_is_int(manifest["count"]) and manifest["count"] >= 0):
+        raise InputError(f"{mpath}: count {manifest['count']!r} is not a whole number of tiles")
+    for key, (ok, words) in _FIELD_RULES.items():
+        value = manifest.get(key)
+        if value is not None and not ok(value):
+            raise InputError(f"{mpath}: field {key} is {value!r}; expected {words}")
+    tiles = manifest["tiles"]
+    if not isinstance(tiles, list):
+        raise InputError(f"{mpath}: field tiles is {type(tiles).__name__}; expected a list of tile entries")
+    for i, t in enumerate(tiles):
+        if not isinstance(t, dict):
+            raise InputError(f"{mpath}: tiles[{i}] is {t!r}; expected an object with its file")
+        f = t.get("file")
+        if not (isinstance(f, str) and f and Path(f).name == f and f not in (".", "..")):
+            raise InputError(f"{mpath}: tiles[{i}].file {f!r} is not a file name inside the dataset folder")
+        for key, (ok, words) in _TILE_RULES.items():
+            value = t.get(key)
+            if value is not None and not ok(value):
+                raise InputError(f"{mpath}: tiles[{i}].{key} is {value!r}; expected {words}")
 
 
 class Dataset:
@@ -187,8 +255,9 @@ class Dataset:
             raise InputError(f"{mpath} lacks field(s) {', '.join(missing)}")
         if manifest["format"] != FORMAT:
             raise InputError(f"{mpath} has format '{manifest['format']}', expected '{FORMAT}'")
+        _check_manifest(manifest, mpath)
         tiles = manifest["tiles"]
-        if not isinstance(tiles, list) or len(tiles) != manifest["count"]:
+        if len(tiles) != manifest["count"]:
             raise InputError(f"{mpath} lists {len(tiles)} tiles but says count {manifest['count']}")
         absent = [t.get("file") for t in tiles if not (self.path / str(t.get("file"))).is_file()]
         if absent:
@@ -218,6 +287,22 @@ class Dataset:
                 f"{path} has shape {tile.shape}, but {self.path / MANIFEST} says {self.tile_shape}"
             )
         return tile
+
+    def check_tiles(self) -> None:
+        """Read every tile (header and pixels) and validate it; an InputError lists the broken ones."""
+        bad = []
+        for i in range(len(self)):
+            try:
+                self[i]
+            except InputError as exc:
+                bad.append((i, str(exc)))
+        if bad:
+            shown = "; ".join(f"tile {i}: {msg}" for i, msg in bad[:3])
+            raise InputError(
+                f"dataset {self.path}: {len(bad)} of {len(self)} tile files cannot be read or are invalid ({shown}"
+                f"{' ...' if len(bad) > 3 else ''}); make the dataset again with `fuelbreak data synth` or "
+                "`fuelbreak data tile --overwrite`"
+            )
 
     def footprints(self) -> list[tuple[float, float, float, float] | None]:
         """Per tile (left, bottom, right, top) in the dataset's CRS: from the manifest, else the file's header."""

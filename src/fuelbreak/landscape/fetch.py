@@ -22,9 +22,13 @@ down or unreachable, a missing file, a truncated or corrupt file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import os
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,16 +110,18 @@ SOURCES: dict[str, Source] = {
 }
 DEFAULT_SOURCE = "pyrecast-ca-2021"
 
-# GDAL settings for remote reads: no directory listing, a few retries, bounded waits.
+# GDAL settings for remote reads: no directory listing, no retries of its own (`_remote` retries with
+# backoff inside one deadline), each HTTP request bounded by the deadline (set per call).
 GDAL_HTTP = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
-    "GDAL_HTTP_MAX_RETRY": "2",
-    "GDAL_HTTP_RETRY_DELAY": "0.5",
-    "GDAL_HTTP_TIMEOUT": "30",
-    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    "GDAL_HTTP_MAX_RETRY": "0",
     "VSI_CACHE": "FALSE",
+    "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/",  # a retry must not see a cached "does not exist"
 }
+DEFAULT_TIMEOUT = 120.0  # seconds: one layer's open and windowed read, every retry included
+ATTEMPTS = 3  # tries of one layer on a transient failure (connection refused or reset, HTTP 5xx)
+FIRST_BACKOFF = 0.5  # seconds before the second try; doubled before each next one
 
 
 def source_of(spec: str | None, scalings: dict[str, float] | None = None) -> Source:
@@ -174,8 +180,121 @@ def _remote_error(url: str, exc: Exception, what: str) -> FetchError:
     return FetchError(f"{what} {url}: {msg.strip()} -- {hint}")
 
 
-def _window(src, bbox) -> tuple[Window, list[float]]:
-    """The cell window of a lon/lat box in an open raster, rounded outward and clipped; error if outside."""
+def _transient(exc: Exception) -> bool:
+    """A failure worth another try: the server refused or dropped the connection, or answered 5xx."""
+    if isinstance(exc, _Unreachable):
+        return True
+    low = str(exc).lower()
+    return any(
+        s in low
+        for s in ("couldn't connect", "could not connect", "connection refused", "connection reset", "http 5",
+                  "http error code : 5", "error code 5", " 502", " 503", " 504", "empty reply")
+    )  # fmt: skip
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _Unreachable(Exception):
+    """The server refused the connection or answered 5xx (transient: tried again)."""
+
+
+def _probe(url: str, seconds: float) -> None:
+    """A HEAD request before GDAL opens the file, for clear errors: TimeoutError when the server does
+    not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx, FetchError on 404."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        return
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=max(seconds, 0.01)):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise FetchError(
+                f"cannot read {url}: HTTP 404 -- the server has no such file; check --source (the base URL of a "
+                "folder of dem.tif, slp.tif, ...)"
+            ) from None
+        if exc.code >= 500:
+            raise _Unreachable(f"HTTP {exc.code} {exc.reason}") from None
+        return  # a server that refuses HEAD may still serve ranges: let GDAL try
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError | socket.timeout):
+            raise TimeoutError() from None
+        raise _Unreachable(f"could not connect: {exc.reason}") from None
+    except TimeoutError:
+        raise TimeoutError() from None
+    except (ConnectionError, OSError) as exc:
+        raise _Unreachable(f"could not connect: {exc}") from None
+
+
+def _call_within(op, seconds: float):
+    """op() on a helper thread; `_Deadline` when it has not returned after `seconds` (GDAL cannot be
+    interrupted; its own per-request timeout, set to the same deadline, ends the abandoned thread)."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = op()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="fuelbreak-fetch", daemon=True)
+    thread.start()
+    thread.join(max(seconds, 0.0))
+    if thread.is_alive():
+        raise _Deadline()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _remote(url: str, what: str, op, timeout: float):
+    """op() for one remote file within one overall deadline of `timeout` seconds; transient failures
+    are tried again after a backoff (0.5 s, then 1 s, ...) that never runs past the deadline."""
+    deadline = time.monotonic() + timeout
+    delay = FIRST_BACKOFF
+    too_slow = FetchError(
+        f"{what} {url}: the server did not answer within --timeout {timeout:g} s -- it may be down or "
+        "overloaded; rerun later, or with a longer --timeout (layers already fetched are kept)"
+    )
+    for attempt in range(ATTEMPTS):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise too_slow
+        http = {**GDAL_HTTP, "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(left))),
+                "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, math.ceil(min(left, 10.0))))}  # fmt: skip
+
+        def attempt_op(http=http):
+            with rasterio.Env(**http):
+                return op()
+
+        try:
+            _probe(url, left)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise too_slow
+            return _call_within(attempt_op, left)
+        except (_Deadline, TimeoutError):
+            raise too_slow from None
+        except (RasterioIOError, _Unreachable) as exc:
+            if "timed out" in str(exc).lower() or "timeout" in str(exc).lower():
+                raise too_slow from None
+            pause = min(delay, deadline - time.monotonic())
+            if not _transient(exc) or attempt == ATTEMPTS - 1 or pause <= 0:
+                raise _remote_error(url, exc, what) from None
+            time.sleep(pause)
+            delay *= 2
+    raise too_slow
+
+
+def _window(src, bbox) -> tuple[Window, list[float], int]:
+    """(cell window of a lon/lat box in an open raster, rounded outward and clipped; the source's
+    coverage in lon/lat; the cells of the box before clipping); an error if the box is all outside."""
     crs = src.crs
     if crs is None:
         raise FetchError(
@@ -198,7 +317,7 @@ def _window(src, bbox) -> tuple[Window, list[float]]:
             f"(lon/lat {cov}); choose a box inside it or another --source"
         )
     win = Window(int(clipped.col_off), int(clipped.row_off), int(clipped.width), int(clipped.height))
-    return win, coverage
+    return win, coverage, int((r1 - r0) * (c1 - c0))
 
 
 def _sha256(path: Path) -> str:
@@ -258,41 +377,48 @@ def _same_grid(a: dict, b: dict) -> bool:
     )
 
 
-def _fetch_layer(url: str, window: Window, out: Path, grid: dict) -> tuple[np.ndarray, dict]:
-    """Read `window` of a remote layer and write it to `out` atomically; (stored values, facts)."""
-    try:
-        with rasterio.open(_vsi(url)) as src:
-            if not _same_grid(_grid(src), grid):
-                raise FetchError(
-                    f"{url} is not on the same grid (CRS, transform, size) as the first layer; the source must "
-                    "serve every layer on one grid"
-                )
-            data = src.read(1, window=window)
-            profile = {
-                "driver": "GTiff",
-                "height": int(window.height),
-                "width": int(window.width),
-                "count": 1,
-                "dtype": src.dtypes[0],
-                "crs": src.crs,
-                "transform": src.window_transform(window),
-                "nodata": src.nodata,
-                "compress": "deflate",
-                "tiled": True,
-                "blockxsize": 256,
-                "blockysize": 256,
-            }
-            if window.height < 256 or window.width < 256:
-                profile.update(tiled=False)
-                profile.pop("blockxsize")
-                profile.pop("blockysize")
-            nodata = src.nodata
-    except RasterioIOError as exc:
-        raise _remote_error(url, exc, "cannot read") from None
-    with atomic_path(out) as tmp:
+def _read_layer(url: str, window: Window | None, bbox, grid: dict | None) -> dict:
+    """Open a remote layer, place the box on it when `window` is None, check its grid, read the window."""
+    out: dict = {}
+    with rasterio.open(_vsi(url)) as src:
+        if window is None:
+            window, out["coverage"], out["box_cells"] = _window(src, bbox)
+            grid = out["grid"] = _grid(src)
+        elif not _same_grid(_grid(src), grid):
+            raise FetchError(
+                f"{url} is not on the same grid (CRS, transform, size) as the first layer; the source must "
+                "serve every layer on one grid"
+            )
+        out["window"] = window
+        out["data"] = src.read(1, window=window)
+        profile = {
+            "driver": "GTiff",
+            "height": int(window.height),
+            "width": int(window.width),
+            "count": 1,
+            "dtype": src.dtypes[0],
+            "crs": src.crs,
+            "transform": src.window_transform(window),
+            "nodata": src.nodata,
+            "compress": "deflate",
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+        }
+        if window.height < 256 or window.width < 256:
+            profile.update(tiled=False)
+            profile.pop("blockxsize")
+            profile.pop("blockysize")
+        out["profile"] = profile
+    return out
+
+
+def _write_layer(path: Path, data: np.ndarray, profile: dict) -> dict:
+    with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data, 1)
-    return data, {"nodata": None if nodata is None else float(nodata), "dtype": profile["dtype"]}
+    nodata = profile["nodata"]
+    return {"nodata": None if nodata is None else float(nodata), "dtype": profile["dtype"]}
 
 
 def fetch(
@@ -301,51 +427,97 @@ def fetch(
     source: Source,
     overwrite: bool = False,
     progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    allow_partial: bool = False,
 ) -> dict:
-    """Fetch the eight layers of `bbox` from `source` into folder `out`; return the sidecar record."""
+    """Fetch the eight layers of `bbox` from `source` into folder `out`; return the sidecar record.
+
+    The layers are fetched into a staging folder beside `out` (`.OUT.partial`, see `fuelbreak.outputs`)
+    and moved into `out` together once all eight are complete and checked, so `out` only ever holds a
+    whole fetch. An interrupted or failed fetch keeps the staging folder: the same command resumes.
+    """
+    from fuelbreak.outputs import output_set
+
     bbox = check_bbox(bbox)
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"--timeout {timeout:g}: a timeout is a number of seconds above 0")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    side = out / SIDECAR
-    record = None
-    if side.is_file():
-        try:
-            record = json.loads(side.read_text())
-        except json.JSONDecodeError:
+    committed = _read_record(out / SIDECAR)
+    same = _same_request(committed, bbox, source)
+    if committed is not None and not same and not overwrite:
+        raise InputError(
+            f"{out} already holds a fetch of another box or source ({out / SIDECAR}); choose another --out or "
+            "pass --overwrite"
+        )
+    owned = (SIDECAR, *source.files.values())
+    with output_set(out, flag="--out", owned=owned, keep_partial=True) as stage:
+        side = stage.stage / SIDECAR
+        record = _read_record(side)
+        if record is not None and not _same_request(record, bbox, source):
+            print(f"note: discarding an unfinished fetch of another box or source in {stage.stage}")
             record = None
-        same = record and record.get("bbox") == list(bbox) and record.get("url") == source.url
-        if record is not None and not same and not overwrite:
-            raise InputError(
-                f"{out} already holds a fetch of another box or source ({side}); choose another --out or pass --overwrite"
-            )
-        if not same:
-            record = None
-    if record is None:
-        record = {
-            "format": FORMAT,
-            "source": source.name,
-            "url": source.url,
-            "about": source.about,
-            "bbox": list(bbox),
-            "bbox_crs": "EPSG:4326",
-            "scalings": dict(source.scalings),
-            "slope_units": source.slope_units,
-            "stored_units": dict(source.stored_units),
-            "units_after_scaling": dict(UNITS),
-            "layers": {},
-        }
-    record["scalings"] = dict(source.scalings)
-    with rasterio.Env(**GDAL_HTTP):
-        _fetch_layers(record, bbox, out, source, side, progress)
-    record["complete"] = all(k in record["layers"] for k in LAYERS)
-    atomic_write_text(side, json.dumps(record, indent=1) + "\n")
+        if record is None:
+            for p in stage.stage.iterdir():
+                p.unlink()
+            record = _seed_from(committed, out, stage.stage) if same else None
+        if record is None:
+            record = {
+                "format": FORMAT,
+                "source": source.name,
+                "url": source.url,
+                "about": source.about,
+                "bbox": list(bbox),
+                "bbox_crs": "EPSG:4326",
+                "scalings": dict(source.scalings),
+                "slope_units": source.slope_units,
+                "stored_units": dict(source.stored_units),
+                "units_after_scaling": dict(UNITS),
+                "layers": {},
+            }
+        record["scalings"] = dict(source.scalings)
+        record["complete"] = False
+        _fetch_layers(record, bbox, stage.stage, source, side, progress, timeout, allow_partial)
+        record["complete"] = all(k in record["layers"] for k in LAYERS)
+        atomic_write_text(side, json.dumps(record, indent=1) + "\n")
     return record
 
 
-def _fetch_layers(record: dict, bbox, out: Path, source: Source, side: Path, progress: bool) -> None:
-    """Fetch every layer not yet complete, writing the sidecar after each."""
+def _read_record(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _same_request(record: dict | None, bbox, source: Source) -> bool:
+    return bool(record) and record.get("bbox") == list(bbox) and record.get("url") == source.url
+
+
+def _seed_from(committed: dict, out: Path, stage: Path) -> dict:
+    """A record of the layers of a complete earlier fetch of the same box whose files are intact,
+    linked into the staging folder (a rerun then fetches only the missing or damaged ones)."""
+    import shutil
+
+    record = {**committed, "layers": {}}
+    for layer, entry in committed.get("layers", {}).items():
+        path = out / str(entry.get("file", ""))
+        if not (path.is_file() and entry.get("sha256") == _sha256(path)):
+            continue
+        try:
+            os.link(path, stage / path.name)
+        except OSError:
+            shutil.copy2(path, stage / path.name)
+        record["layers"][layer] = entry
+    return record
+
+
+def _fetch_layers(
+    record: dict, bbox, out: Path, source: Source, side: Path, progress: bool, timeout: float, allow_partial: bool
+) -> None:
+    """Fetch every layer not yet complete into `out` (the staging folder), writing the sidecar after each."""
     done = record["layers"]
     w = record.get("window")
     window = Window(w["col_off"], w["row_off"], w["width"], w["height"]) if w else None
@@ -358,22 +530,23 @@ def _fetch_layers(record: dict, bbox, out: Path, source: Source, side: Path, pro
         if entry and path.is_file() and entry.get("sha256") == _sha256(path):
             bar.write(f"{layer}: already fetched ({path.name}), kept")
             continue
+        read = functools.partial(_read_layer, url, window, bbox, record.get("grid"))
+        got = _remote(url, "cannot read", read, timeout)
         if window is None:
-            try:
-                with rasterio.open(_vsi(url)) as src:
-                    window, coverage = _window(src, bbox)
-                    record["grid"] = _grid(src)
-                    record["window"] = {
-                        "row_off": int(window.row_off),
-                        "col_off": int(window.col_off),
-                        "height": int(window.height),
-                        "width": int(window.width),
-                    }
-                    record["coverage_lonlat"] = coverage
-            except RasterioIOError as exc:
-                raise _remote_error(url, exc, "cannot open") from None
-        data, meta = _fetch_layer(url, window, path, record["grid"])
-        stats = check_values(layer, data, meta["nodata"], source.scalings[layer])
+            window = got["window"]
+            record["grid"] = got["grid"]
+            record["window"] = {
+                "row_off": int(window.row_off),
+                "col_off": int(window.col_off),
+                "height": int(window.height),
+                "width": int(window.width),
+            }
+            record["coverage_lonlat"] = got["coverage"]
+            record["box_cells"] = got["box_cells"]
+        data = got["data"]
+        stats = check_values(layer, data, got["profile"]["nodata"], source.scalings[layer])
+        _check_coverage(layer, stats["valid_cells"], record.get("box_cells", data.size), bbox, source, allow_partial)
+        meta = _write_layer(path, data, got["profile"])
         done[layer] = {
             "url": url,
             "file": path.name,
@@ -382,13 +555,36 @@ def _fetch_layers(record: dict, bbox, out: Path, source: Source, side: Path, pro
             "bytes": path.stat().st_size,
             "sha256": _sha256(path),
         }
+        record["allow_partial"] = bool(allow_partial)
         atomic_write_text(side, json.dumps(record, indent=1) + "\n")
     bar.close()
+
+
+def _check_coverage(layer: str, valid: int, box_cells: int, bbox, source: Source, allow_partial: bool) -> None:
+    """A box with no data is an error; a box partly without data needs --allow-partial."""
+    box = " ".join(f"{v:g}" for v in bbox)
+    if valid == 0:
+        raise FetchError(
+            f"--bbox {box}: no cell of the box has data in layer {layer} of {source.name} (it lies in the "
+            "source's no-data area or outside it); choose a box inside the data"
+        )
+    if valid < box_cells and not allow_partial:
+        raise FetchError(
+            f"--bbox {box}: only {valid:,} of the box's {box_cells:,} cells ({100 * valid / box_cells:.1f} %) have "
+            f"data in layer {layer} of {source.name}; the rest lies outside its data. Choose a box inside the "
+            "data, or pass --allow-partial to fetch it anyway (`data tile` makes cells without data non-burnable)"
+        )
 
 
 def fetched_scalings(src: Path) -> tuple[dict[str, float], str | None]:
     """The scalings and slope units a `data fetch` folder records (empty for other folders)."""
     path = Path(src) / SIDECAR
+    partial = Path(src).parent / f".{Path(src).name}.partial"
+    if not Path(src).exists() and (partial / SIDECAR).is_file():
+        raise InputError(
+            f"{src} does not exist yet: an unfinished fetch for it is in {partial}; rerun the same "
+            "`fuelbreak data fetch` command to finish it"
+        )
     if not path.is_file():
         return {}, None
     try:

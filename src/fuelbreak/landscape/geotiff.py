@@ -174,6 +174,19 @@ def _open(path: Path, quiet_georef: bool = False):
         yield ds
 
 
+def _read_pixels(ds, path: Path, read):
+    """`read()` on an open raster, a failure being an InputError: a header that reads with pixels that
+    do not is a truncated or corrupt file."""
+    try:
+        return read()
+    except RasterioIOError as exc:
+        text = str(exc.__cause__ or exc).strip()  # rasterio's "see previous exception" names the cause there
+        detail = text.splitlines()[0] if text else type(exc).__name__
+        raise InputError(
+            f"cannot read the pixels of raster {path}: the file is truncated or corrupt ({detail})"
+        ) from None
+
+
 def _read_band(lf: LayerFile, ref: dict | None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Values (float64), no-data mask and grid of one layer file, checked against the reference grid."""
     with _open(lf.path, quiet_georef=True) as ds:
@@ -195,7 +208,7 @@ def _read_band(lf: LayerFile, ref: dict | None) -> tuple[np.ndarray, np.ndarray,
                     f"{lf.path} (layer '{lf.layer}') has transform {tuple(grid['transform'])[:6]}, "
                     f"but {ref['path'].name} has {tuple(ref['transform'])[:6]}"
                 )
-        band = ds.read(1, masked=True)
+        band = _read_pixels(ds, lf.path, lambda: ds.read(1, masked=True))
     values = np.ma.getdata(band).astype(np.float64)
     nodata = np.ma.getmaskarray(band) | ~np.isfinite(values)
     return values, nodata, grid
@@ -398,8 +411,12 @@ def read_landscape(path: str | Path) -> Landscape:
                 f"{path} has no band(s) named {', '.join(missing)}: not a tile written by write_landscape "
                 "(for per-layer rasters use read_layer_folder)"
             )
-        data = {k: ds.read(names.index(k) + 1) for k in LAYERS}
-        mask = ds.read(names.index(NODATA_BAND) + 1) > 0 if NODATA_BAND in names else None
+        data = _read_pixels(ds, path, lambda: {k: ds.read(names.index(k) + 1) for k in LAYERS})
+        mask = (
+            _read_pixels(ds, path, lambda: ds.read(names.index(NODATA_BAND) + 1)) > 0
+            if NODATA_BAND in names
+            else None
+        )
         tags = ds.tags()
         crs = ds.crs.to_wkt() if ds.crs is not None else None
         georef = crs is not None or not ds.transform.is_identity

@@ -25,20 +25,25 @@ def read_metrics(metrics_path) -> tuple[list[dict], list[dict]]:
     if not path.is_file():
         raise InputError(f"no metrics log found: {path} does not exist, so there is no training summary")
     train, val = [], []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"metrics log {path} line {n} is not valid JSON: {exc.msg}") from exc
-            if not isinstance(record, dict):
-                raise InputError(f"metrics log {path} line {n} is not a JSON object")
-            if record.get("kind") == "train":
-                train.append(record)
-            elif record.get("kind") == "val":
-                val.append(record)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"metrics log {path} is not UTF-8 text (byte {exc.start}): not a metrics log") from None
+    except OSError as exc:
+        raise InputError(f"cannot read metrics log {path}: {exc.strerror or exc}") from None
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"metrics log {path} line {n} is not valid JSON: {exc.msg}") from exc
+        if not isinstance(record, dict):
+            raise InputError(f"metrics log {path} line {n} is not a JSON object")
+        if record.get("kind") == "train":
+            train.append(record)
+        elif record.get("kind") == "val":
+            val.append(record)
     if not train and not val:
         raise InputError(
             f"no metrics log found: {path} holds no training or validation records, so there is no "
