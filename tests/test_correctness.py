@@ -114,8 +114,9 @@ def test_evaluation_scores_the_known_best_plan_exactly_and_random_far_below(monk
     assert rows["tree_greedy"]["reduction_pct"] > 85.0  # a baseline finds the gaps
     # eight random cells seldom cut a gap: over a few seeds, random stays far below
     randoms = [rows["random"]["reduction_pct"]] + [
-        evaluate([land], [0], ["random"], [8], weather=CALM_LONG, n_fires=n_fires, seed=s, progress=False)
-        .records[0]["reduction_pct"]
+        evaluate(
+            [land], [0], ["random"], [8], weather=CALM_LONG, n_fires=n_fires, seed=s, progress=False
+        ).records[0]["reduction_pct"]
         for s in (1, 2, 3)
     ]
     assert np.mean(randoms) < 30.0, randoms
@@ -231,7 +232,9 @@ def test_the_shipped_policy_plans_better_than_random_on_held_out_tiles():
         data, indices, ["dqn", "random"], [0.05], n_fires=64,
         method_options={"dqn": {"checkpoint": DQNPolicy.shipped()}}, progress=False,
     )  # fmt: skip
-    mean = {m: np.mean([r["reduction_pct"] for r in ev.records if r["method"] == m]) for m in ("dqn", "random")}
+    mean = {
+        m: np.mean([r["reduction_pct"] for r in ev.records if r["method"] == m]) for m in ("dqn", "random")
+    }
     assert mean["dqn"] >= mean["random"] + SHIPPED_MARGIN, mean
 
 
