@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENTS = Path(__file__).resolve().with_name("mutation_equivalents.json")
 
 C = "tests/test_correctness.py::"
+M = "tests/test_mutants.py"  # tests written for survivors
 # module name -> (file, the tests that cover it, fastest and most absolute first; run with -x)
 MODULES: dict[str, tuple[str, list[str]]] = {
     "fire.mtt": (
@@ -48,41 +49,41 @@ MODULES: dict[str, tuple[str, list[str]]] = {
          "tests/test_fire_fast.py::test_search_matches_scipy_dijkstra_fire_after_fire",
          "tests/test_fire_fast.py::test_bucket_queue_gives_the_heaps_fires_and_trees_value_for_value",
          "tests/test_fire_geometry.py::test_a_diagonal_passes_one_blocked_corner_but_not_two_touching_breaks",
-         "tests/test_fire_geometry.py::test_a_diagonal_line_of_breaks_holds"],
+         "tests/test_fire_geometry.py::test_a_diagonal_line_of_breaks_holds", M],
     ),  # fmt: skip
-    "fire.trees": ("src/fuelbreak/fire/trees.py", ["tests/test_through_plan.py"]),
+    "fire.trees": ("src/fuelbreak/fire/trees.py", ["tests/test_through_plan.py", M]),
     "fire.through_plan": (
         "src/fuelbreak/fire/through_plan.py",
         [C + "test_a_diagonal_line_of_breaks_and_rock_holds_a_fire", "tests/test_through_plan.py"],
     ),
     "fire.montecarlo": (
         "src/fuelbreak/fire/montecarlo.py",
-        [C + "test_evaluation_scores_the_known_best_plan_exactly_and_random_far_below", "tests/test_fire.py"],
+        [C + "test_evaluation_scores_the_known_best_plan_exactly_and_random_far_below", "tests/test_fire.py", M],
     ),
     "env.simulation": (
         "src/fuelbreak/env/simulation.py",
         [C + "test_env_rewards_are_the_fall_in_mean_burned_area_of_a_direct_burn",
-         C + "test_observation_fires_are_not_the_scoring_fires", "tests/test_env.py"],
+         C + "test_observation_fires_are_not_the_scoring_fires", "tests/test_env.py", M],
     ),  # fmt: skip
     "env.fuelbreak_env": (
         "src/fuelbreak/env/fuelbreak_env.py",
         [C + "test_env_rewards_are_the_fall_in_mean_burned_area_of_a_direct_burn",
-         C + "test_observation_fires_are_not_the_scoring_fires", "tests/test_env.py"],
+         C + "test_observation_fires_are_not_the_scoring_fires", "tests/test_env.py", M],
     ),  # fmt: skip
     "evaluation.tile": (
         "src/fuelbreak/evaluation/tile.py",
         [C + "test_evaluation_scores_the_known_best_plan_exactly_and_random_far_below",
-         "tests/test_evaluation.py"],
+         M, "tests/test_evaluation.py"],
     ),  # fmt: skip
     "baselines.common": ("src/fuelbreak/baselines/common.py", ["tests/test_baselines.py"]),
     "agents.policy": (
         "src/fuelbreak/agents/policy.py",
         [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_policy.py",
-         C + "test_the_shipped_policy_plans_better_than_random_on_held_out_tiles"],
+         C + "test_the_shipped_policy_plans_better_than_random_on_held_out_tiles", M],
     ),  # fmt: skip
     "agents.checkpoint": (
         "src/fuelbreak/agents/checkpoint.py",
-        [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_checkpoint.py"],
+        [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_checkpoint.py", M],
     ),
     "agents.episode_replay": (
         "src/fuelbreak/agents/episode_replay.py",
@@ -139,8 +140,32 @@ def key_of(mutation) -> str:
     return f"{mutation.operator_name}#{mutation.occurrence}"
 
 
-def choose(db_path: Path, sample: int | None, seed: int, name: str, only: set[str] | None) -> int:
-    """Mark every pending mutant outside the sample (or outside `only`) as skipped; return how many run."""
+ANNOTATION = "in an annotation: never evaluated (from __future__ import annotations)"
+
+
+def annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) (line, column) of every annotation of a module (arguments, returns, variables)."""
+    import ast
+
+    spans = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        notes = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            notes.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            notes.append(node.returns)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)) for a in notes]
+    return spans
+
+
+def in_annotation(mutation, spans) -> bool:
+    start = tuple(mutation.start_pos)
+    return any(lo <= start < hi for lo, hi in spans)
+
+
+def choose(db_path: Path, sample: int | None, seed: int, name: str, only: set[str] | None, work: Path) -> int:
+    """Mark every pending mutant outside the sample (or outside `only`) as skipped; return how many
+    were drawn. Drawn mutants inside annotations are not run either: they are equivalent (`ANNOTATION`)."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
@@ -154,6 +179,9 @@ def choose(db_path: Path, sample: int | None, seed: int, name: str, only: set[st
         chosen = {w.job_id for w in keep}
         skipped = [w.job_id for w in pending if w.job_id not in chosen]
         db.set_multiple_results(skipped, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+        spans = annotation_spans(work / MODULES[name][0])
+        notes = [w.job_id for w in keep if in_annotation(w.mutations[0], spans)]
+        db.set_multiple_results(notes, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=ANNOTATION))
         return len(keep)
 
 
@@ -175,18 +203,20 @@ def equivalent_reason(name: str, operator: str, diff: str, equivalents: list[dic
     return None
 
 
-def collect(db_path: Path, name: str, equivalents: list[dict]) -> list[dict]:
+def collect(db_path: Path, name: str, equivalents: list[dict], work: Path) -> list[dict]:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
     out = []
     with use_db(str(db_path), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
-            if result.worker_outcome == WorkerOutcome.SKIPPED:
-                continue
             m = item.mutations[0]
             diff = result.diff or ""
-            if result.test_outcome == TestOutcome.KILLED:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                if result.output != ANNOTATION:
+                    continue
+                status, diff = "equivalent", mutant_diff(m, work)
+            elif result.test_outcome == TestOutcome.KILLED:
                 status = "killed"
             elif result.test_outcome == TestOutcome.SURVIVED:
                 why = equivalent_reason(name, m.operator_name, diff, equivalents)
@@ -201,6 +231,19 @@ def collect(db_path: Path, name: str, equivalents: list[dict]) -> list[dict]:
                 "status": status, "line": before, "mutant": after,
             })  # fmt: skip
     return out
+
+
+def mutant_diff(mutation, work: Path) -> str:
+    """The diff of a mutant that was not run (cosmic-ray records diffs of the mutants it runs)."""
+    import difflib
+
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import mutate_code
+
+    operator = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
+    before = (work / mutation.module_path).read_text()
+    after = mutate_code(before, operator, mutation.occurrence)
+    return "\n".join(difflib.unified_diff(before.splitlines(), (after or before).splitlines(), lineterm=""))
 
 
 def restore(work: Path, module: str) -> None:
@@ -228,11 +271,11 @@ def run_module(name, work, deadline, args, equivalents, only) -> tuple[list[dict
                    cwd=work, env=env, check=True, capture_output=True)  # fmt: skip
     subprocess.run([sys.executable, "-m", "cosmic_ray.tools.filters.pragma_no_mutate", str(db)],
                    cwd=work, env=env, check=True, capture_output=True)  # fmt: skip
-    n = choose(db, args.sample, args.seed, name, only)
+    n = choose(db, args.sample, args.seed, name, only, work)
     note = ""
     left = None if deadline is None else deadline - time.monotonic()
     if left is not None and left <= 0:
-        return collect(db, name, equivalents), n, "not run: out of time"
+        return collect(db, name, equivalents, work), n, "not run: out of time"
     proc = subprocess.Popen([sys.executable, "-m", "cosmic_ray.cli", "exec", str(cfg), str(db)], cwd=work, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
@@ -242,7 +285,7 @@ def run_module(name, work, deadline, args, equivalents, only) -> tuple[list[dict
         proc.wait()
         note = "stopped by --max-minutes"
     restore(work, module)
-    return collect(db, name, equivalents), n, note
+    return collect(db, name, equivalents, work), n, note
 
 
 def report(results: list[dict], counts: dict, notes: dict, args) -> tuple[str, float | None]:
@@ -301,14 +344,26 @@ def main(argv=None) -> int:
     try:
         copy_repository(work, args.tests_from)
         for name in args.modules:
-            only = None
-            if earlier is not None:
-                only = {r["key"] for r in earlier if r["module"] == name and r["status"] == "survived"}
+            only, carried = None, []
+            if earlier is not None:  # the earlier outcomes stand, but for its survivors, run again
+                mine = [r for r in earlier if r["module"] == name]
+                for r in mine:
+                    if r["status"] == "survived" and equivalent_reason(
+                        name, r["operator"], f"-{r['line']}\n+{r['mutant']}", equivalents
+                    ):
+                        r = {**r, "status": "equivalent"}
+                    carried.append(r)
+                only = {r["key"] for r in carried if r["status"] == "survived"}
+                carried = [r for r in carried if r["key"] not in only]
+                if not mine:
+                    continue
                 if not only:
+                    results += carried
+                    counts[name], notes[name] = len(mine), ""
                     continue
             rows, n, note = run_module(name, work, deadline, args, equivalents, only)
-            results += rows
-            counts[name], notes[name] = n, note
+            results += carried + rows
+            counts[name], notes[name] = (n if earlier is None else len(carried) + n), note
             print(f"{name}: {len(rows)} of {n} mutants run {note}".rstrip(), file=sys.stderr, flush=True)
     finally:
         if args.keep:
