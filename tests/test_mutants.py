@@ -80,6 +80,21 @@ def test_an_empty_fire_set_and_an_unknown_engine():
     assert type(make_engine("levelset", land, Scenario())).__name__ == "LevelSetEngine"
 
 
+def test_fires_drawn_for_the_level_set_ignore_mtt_behaviours_given_to_them():
+    """[montecarlo: `engine == "mtt"` -> `<=`] behaviours computed for mtt are not handed to the level
+    set; its fires have the ignitions and scenarios an mtt draw has."""
+    from fuelbreak.fire.levelset import LevelSetEngine
+    from fuelbreak.fire.montecarlo import behaviors_for, draw_fires
+    from fuelbreak.fire.scenario import default_weather
+
+    land, weather = synthetic_tile(size=12, seed=1), default_weather()
+    ref = draw_fires(land, weather, 6, 5, "levelset", None, behaviors_for(land, weather))
+    mtt = draw_fires(land, weather, 6, 5, "mtt", None, behaviors_for(land, weather))
+    assert all(isinstance(e, LevelSetEngine) for e in ref.engines)
+    np.testing.assert_array_equal(ref.ignitions(), mtt.ignitions())
+    assert ref.scenarios == mtt.scenarios
+
+
 # ------------------------------------------------------------------------------------ environment
 def test_the_four_intensity_channels_face_north_east_south_west():
     """[simulation: INTENSITY_AZIMUTHS 180 -> 181] Wind from the west on flat uniform fuel: the east
