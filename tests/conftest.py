@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +19,39 @@ from fuelbreak.landscape.synthetic import synthetic_tile
 
 # Tests check behaviour, not speed: one torch thread avoids oversubscription stalls beside worker processes.
 torch.set_num_threads(1)
+
+# Where a test, or a process it starts (the supervisor's trainer, a Ray cluster, `python -m fuelbreak`),
+# would write to the user's home or cache: folders of one temporary folder, made for the session.
+ISOLATED = {
+    "HOME": "home",
+    "XDG_CACHE_HOME": "cache",
+    "XDG_CONFIG_HOME": "config",
+    "MPLCONFIGDIR": "matplotlib",
+    "FUELBREAK_CACHE": "fuelbreak-cache",
+}
+
+
+def pytest_configure(config):
+    """No test writes to the user's home or cache: point them all into a temporary folder (removed at
+    the end), before any test module is imported."""
+    root = Path(tempfile.mkdtemp(prefix="fuelbreak-tests-"))
+    config.stash_fuelbreak_home = root
+    config.stash_fuelbreak_saved = {var: os.environ.get(var) for var in ISOLATED}
+    for var, sub in ISOLATED.items():
+        (root / sub).mkdir()
+        os.environ[var] = str(root / sub)
+
+
+def pytest_unconfigure(config):
+    root = getattr(config, "stash_fuelbreak_home", None)
+    if root is None:
+        return
+    for var, value in config.stash_fuelbreak_saved.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    shutil.rmtree(root, ignore_errors=True)
 
 
 
@@ -36,6 +72,8 @@ def no_leftovers():
 CRS = "EPSG:5070"
 TRANSFORM = Affine(30.0, 0.0, 1833825.0, 0.0, -30.0, 2617605.0)
 WORCESTER = Path(__file__).resolve().parents[2] / "shared" / "data" / "landfire-worcester-vt"
+# A 300 x 300 window of that sample kept in the repository (see its README): always there.
+LANDFIRE_WINDOW = Path(__file__).resolve().parent / "data" / "landfire-worcester-window"
 LANDFIRE_NAMES = {
     "dem": "LC20_Elev_220.tif",
     "slp": "LC20_SlpP_220.tif",

@@ -35,19 +35,18 @@ PYRECAST = {
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory):
-    """The Worcester sample as a pyrecast-layout server folder: tiled GeoTIFFs, slope in degrees."""
-    from tests.conftest import WORCESTER
+    """The real LANDFIRE window of tests/data as a pyrecast-layout server folder: tiled GeoTIFFs, slope
+    in degrees."""
+    from tests.conftest import LANDFIRE_WINDOW
 
-    if not WORCESTER.is_dir():
-        pytest.skip(f"real LANDFIRE sample not found at {WORCESTER}")
     root = tmp_path_factory.mktemp("remote")
     for key, name in LANDFIRE_NAMES.items():
-        with rasterio.open(WORCESTER / name) as src:
+        with rasterio.open(LANDFIRE_WINDOW / name) as src:
             data, profile = src.read(1), src.profile
         if key == "slp":  # LANDFIRE stores percent; the pyrecast layout stores degrees
             valid = data != profile["nodata"]
             data = np.where(valid, np.rint(np.degrees(np.arctan(data / 100.0))), data).astype(data.dtype)
-        profile.update(driver="GTiff", tiled=True, blockxsize=128, blockysize=128, compress=None)
+        profile.update(driver="GTiff", tiled=True, blockxsize=64, blockysize=64, compress=None)  # 5 x 5 blocks
         with rasterio.open(root / f"{PYRECAST[key]}.tif", "w", **profile) as dst:
             dst.write(data, 1)
     with rasterio.open(root / "dem.tif") as src:
@@ -121,9 +120,9 @@ def test_fetch_reads_only_the_window_and_records_units(remote, tmp_path, capsys)
     )
     ds = load_dataset(tiles)
     assert ds.manifest["scalings"]["cbd"] == 0.01 and len(ds) > 0
-    from tests.conftest import WORCESTER
+    from tests.conftest import LANDFIRE_WINDOW
 
-    full = read_layer_folder(WORCESTER)
+    full = read_layer_folder(LANDFIRE_WINDOW)
     tile = ds[0]
     r, c = w["row_off"] + tile.meta["row_offset"], w["col_off"] + tile.meta["col_offset"]
     for key in ("cbd", "ch", "fbfm", "cc", "dem"):

@@ -3,6 +3,7 @@
 import os
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,7 +151,8 @@ def test_lanes_start_their_workers_with_any_start_method():
         "    out = ex.run_batch(t.count_held, [('k',), ('k',)], affinity=['k', 'k'])\n"
         "print([o.value[1] for o in out])\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    root = Path(__file__).resolve().parents[1]  # `tests` is imported from the repository root, whatever the cwd
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[1, 2]"
     with pytest.raises(ConfigError, match="start_method"):

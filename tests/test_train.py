@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -262,13 +261,22 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
+def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path, monkeypatch):
+    """Ctrl-C once the run has recorded 12 steps (a state, not a moment): the step in progress
+    finishes, a checkpoint is saved and the run returns."""
+    import fuelbreak.agents.train as train_mod
+
+    record = train_mod.Run.record
+
+    def record_then_interrupt(self, *args):
+        record(self, *args)
+        if self.state.env_steps == 12:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(train_mod.Run, "record", record_then_interrupt)
     cfg = tiny(tmp_path, "stop", "run.total_env_steps=100000")
-    timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
     summary = train(cfg, progress=False)
-    timer.cancel()
-    assert summary["stopped_early"] and 0 < summary["env_steps"] < 100000
+    assert summary["stopped_early"] and summary["env_steps"] == 12
     ckpt = load_checkpoint(tmp_path / "stop/checkpoints/last.pt")
     assert ckpt.counters["env_steps"] == summary["env_steps"]
 

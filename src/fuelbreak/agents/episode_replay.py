@@ -14,17 +14,25 @@ discount gamma^m for the m steps actually taken. An episode that ended (budget s
 bootstrap past its end; one that was cut short (a failed simulation) bootstraps on its last known
 state; a step whose simulation failed is never stored, as there is no honest reward for it.
 Sampling is uniform, or proportional to priorities (Schaul et al. 2016) with importance weights.
+
+A saved memory records the training step it belongs to (`save(path, step)`), so that a resume can
+pair it with its checkpoint: `save_generation` keeps the previous file until the checkpoint of the
+new one is written, and `paired_replay` finds, after a kill at any point, the file of the
+checkpoint's step (the older pair wins) or says that there is none.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from fuelbreak.errors import ConfigError
+from fuelbreak.errors import CheckpointError, ConfigError
 
 # How `save` lays out the arrays: first observations channels-last (H, W, C).
 LAYOUT = "first_obs_hwc"
@@ -197,10 +205,16 @@ class EpisodeReplay:
     # ------------------------------------------------------------------------------- persistence
     _ARRAYS = ("first_obs", "breaks", "plan_obs", "actions", "rewards", "length", "ended", "priority", "demo")
 
-    def save(self, path) -> None:
-        """Write the memory to an .npz file, atomically; no pickled objects (load with allow_pickle=False)."""
+    def save(self, path, step: dict | None = None) -> None:
+        """Write the memory to an .npz file, atomically; no pickled objects (load with allow_pickle=False).
+
+        `step` (plain ints, e.g. a checkpoint's counters) names the training step the memory belongs to.
+        """
         from fuelbreak.atomic import atomic_write
 
+        atomic_write(path, lambda fh: self._write(fh, step))
+
+    def _write(self, fh, step: dict | None) -> None:
         meta = {
             "next_slot": self.next_slot,
             "demo_slots": self.demo_slots,
@@ -210,10 +224,11 @@ class EpisodeReplay:
             "rng": json.dumps(self.rng.bit_generator.state),
             "shape": [self.capacity, *self.obs_shape, self.steps, self.k, *self.plan_channels],
             "layout": LAYOUT,
+            "step": None if step is None else {k: int(v) for k, v in step.items()},
         }
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
         arrays["first_obs"] = self.first_obs.astype(np.float16)  # exact: the values are float16's
-        atomic_write(path, lambda fh: np.savez(fh, meta=np.array(json.dumps(meta)), **arrays))
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
 
     def load(self, path) -> None:
         """Restore a memory saved by `save` into this (identically shaped) one."""
@@ -236,6 +251,19 @@ class EpisodeReplay:
         self.max_priority = float(meta["max_priority"])
         self._open = {int(k): int(v) for k, v in meta["open"].items()}
         self.rng.bit_generator.state = json.loads(meta["rng"])
+
+    def save_generation(self, path, step: dict) -> None:
+        """Save for the checkpoint of `step`, which the caller writes next: the file saved before is
+        kept as `previous_replay(path)` until `drop_previous_replay` (after that checkpoint), so that
+        a kill before the checkpoint is written leaves the older pair whole."""
+        from fuelbreak.atomic import atomic_path
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                self._write(fh, step)
+            if path.exists():  # the new file is complete: now the old one steps aside
+                os.replace(path, previous_replay(path))
 
     def open_length(self, stream: int) -> int | None:
         """Steps stored so far of the stream's episode in progress (None: none in progress)."""
@@ -266,3 +294,62 @@ class EpisodeReplay:
     def _legal(self, slots: np.ndarray, ts: np.ndarray) -> np.ndarray:
         burnable = self.first_obs[slots, :, :, self.burnable_channel].reshape(len(slots), -1) > 0.5
         return burnable & ~self._unpack(slots, ts)
+
+
+# ------------------------------------------------------------------------------- pairing with checkpoints
+def previous_replay(path) -> Path:
+    """Where `save_generation` keeps the file saved before, until its successor's checkpoint exists."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def saved_step(path) -> dict | None:
+    """The step a saved memory belongs to (None: saved without one, by an older fuelbreak)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"replay file {path} is unreadable or corrupt: {exc}") from exc
+    return meta.get("step")
+
+
+def drop_previous_replay(path) -> None:
+    """The checkpoint of the newest memory is written: the one before is no longer needed."""
+    previous_replay(path).unlink(missing_ok=True)
+
+
+def paired_replay(path, step: dict) -> Path:
+    """The memory saved for the checkpoint of `step`: `path`, or the file `save_generation` kept
+    before it when a kill came between a memory and its checkpoint (the older pair wins; the newer
+    memory is dropped). Afterwards `path` holds it. A CheckpointError when neither belongs to `step`.
+    """
+    path, previous = Path(path), previous_replay(path)
+    want = {k: int(v) for k, v in step.items()}
+    found = {}
+    for candidate in (path, previous):
+        if candidate.is_file():
+            found[candidate] = saved_step(candidate)
+    if found.get(path) is None and path in found and previous not in found:
+        warnings.warn(
+            f"replay {path} records no training step (written by an older fuelbreak): resuming with it "
+            "unchecked",
+            stacklevel=2,
+        )
+        return path
+    for candidate, got in found.items():
+        if got is not None and {k: got.get(k) for k in want} == want:
+            if candidate == previous:
+                warnings.warn(
+                    f"{path} was saved after the checkpoint of step {want}, which a stop interrupted: "
+                    f"resuming from that checkpoint with the replay saved with it ({previous.name})",
+                    stacklevel=2,
+                )
+                os.replace(previous, path)
+            else:
+                previous.unlink(missing_ok=True)
+            return path
+    steps = ", ".join(f"{c.name} at {s}" for c, s in found.items()) or "none"
+    raise CheckpointError(
+        f"no replay memory in {path.parent} belongs to the checkpoint of step {want} (found: {steps}); "
+        "the run cannot resume exactly from it: start a new run (another --outdir)"
+    )

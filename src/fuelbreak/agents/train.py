@@ -3,9 +3,12 @@
 A run lives in its folder (`run.outdir`): the resolved `config.toml`, `metrics.jsonl` (one JSON
 object per line, kind "train" or "val"), TensorBoard scalars in `tb/`, and `checkpoints/`: `last.pt`,
 `best.pt` (chosen by validation reduction, not by training return), periodic `step_XXXXXXXX.pt`, and
-the replay memory in `replay.npz`. Every file is written atomically. `train(cfg, resume=True)`
-continues a run from `last.pt`: weights, optimiser, counters, random states, replay and the
-episodes in progress are restored, so it goes on as if it had never stopped.
+the replay memory in `replay.npz`. Every file is written atomically, and `metrics.jsonl` is appended
+to line by line. `train(cfg, resume=True)` continues a run from `last.pt`: weights, optimiser,
+counters, random states, replay and the episodes in progress are restored, so it goes on as if it
+had never stopped. A kill at any point leaves a run that resumes so: the replay records the step of
+its checkpoint and the one saved before stays until the new checkpoint is written (the older pair
+wins, `paired_replay`), and a last line of the metrics log cut short is dropped with a warning.
 
 The first Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns; a second
 one stops at once. A loop iteration acts, sends the fires to the configured executor, takes the
@@ -51,13 +54,14 @@ from fuelbreak.agents.dqn import (
     td_loss,
     td_targets,
 )
-from fuelbreak.agents.episode_replay import Batch, EpisodeReplay
+from fuelbreak.agents.episode_replay import Batch, EpisodeReplay, drop_previous_replay, paired_replay
 from fuelbreak.agents.networks import build_model
-from fuelbreak.atomic import atomic_write_text
+from fuelbreak.atomic import atomic_write_text, remove_stale_temporaries
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
 from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS, PLAN_CHANNELS
 from fuelbreak.errors import CheckpointError, ClusterError, ConfigError
 from fuelbreak.fire.scenario import Weather
+from fuelbreak.jsonlog import read_jsonl
 from fuelbreak.landscape.dataset import open_dataset
 from fuelbreak.parallel.executors import make_executor
 from fuelbreak.parallel.lanes import LaneExecutor
@@ -102,6 +106,7 @@ class MetricsLog:
 
     def __init__(self, files: RunFiles, tensorboard: bool = True):
         self.path = files.metrics
+        self.lines = 0  # lines this run's log holds (after `truncate_after`, plus those written since)
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -111,6 +116,7 @@ class MetricsLog:
     def write(self, record: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        self.lines += 1
         if self.writer is not None:
             step = record["env_steps"]
             for key, value in record.items():
@@ -118,14 +124,20 @@ class MetricsLog:
                     self.writer.add_scalar(f"{record['kind']}/{key}", value, step)
             self.writer.flush()
 
-    def truncate_after(self, env_steps: int) -> None:
-        """On resume: drop lines logged after the checkpoint, which the resumed run will log again."""
+    def truncate_after(self, env_steps: int, lines: int | None = None) -> None:
+        """On resume: drop lines logged after the checkpoint, which the resumed run will log again:
+        all but the first `lines` (the checkpoint's count), or, for a checkpoint that has no count,
+        those of later env steps. A torn last line (a kill during an append) goes with a warning."""
         if not self.path.exists():
+            self.lines = 0
             return
-        kept = [
-            ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["env_steps"] <= env_steps
-        ]
-        atomic_write_text(self.path, "".join(ln + "\n" for ln in kept))
+        records = read_jsonl(self.path, "metrics log")
+        if lines is not None:
+            kept = records[:lines]
+        else:
+            kept = [r for r in records if r.get("env_steps", 0) <= env_steps]
+        self.lines = len(kept)
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def close(self) -> None:
         if self.writer is not None:
@@ -284,6 +296,7 @@ class State:
     last_val: int = -1  # env_steps of the last validation
     next_ckpt: int = 0
     next_log: int = 0
+    log_lines: int | None = None  # metrics.jsonl lines written before this state was saved (None: not kept)
     pretrain_steps: int = 0  # gradient steps taken on demonstrations before acting (within grad_steps)
     episode_index: list[int] = field(default_factory=list)
 
@@ -299,11 +312,16 @@ class State:
         return cls(**d)
 
 
+def step_of(state: State) -> dict:
+    """The counters that name a training step: a checkpoint's, and its replay's (`paired_replay`)."""
+    return {"env_steps": state.env_steps, "grad_steps": state.grad_steps, "episodes": state.episodes}
+
+
 def save_training_checkpoint(
     path: Path, model, target, opt, cfg, state: State, rng, replay, pending: dict | None = None
 ) -> None:
     """A checkpoint a run resumes from; `pending`: the gradient step in flight (`Learner.in_flight_state`)."""
-    counters = {"env_steps": state.env_steps, "grad_steps": state.grad_steps, "episodes": state.episodes}
+    counters = step_of(state)
     payload = make_payload(
         model=model,
         target=target,
@@ -529,13 +547,14 @@ class Run:
         ckpt = load_checkpoint(self.files.last, expected_model_type=self.cfg.model.type)
         self.learner.restore(ckpt)
         self.state = self.learner.state = State.from_dict(ckpt["extra"]["state"])
-        self.replay.load(self.files.replay)
+        self.replay.load(paired_replay(self.files.replay, ckpt.counters))
         restore_rng_state(ckpt["rng_state"], {"learner": self.rng, "replay": self.replay.rng})
-        self.log.truncate_after(self.state.env_steps)
+        self.log.truncate_after(self.state.env_steps, self.state.log_lines)
 
     def start(self, t_launch: float) -> None:
         """A fresh run: the random baseline on validation, the teacher's demonstrations, pretraining."""
         cfg, state = self.cfg, self.state
+        self.log.truncate_after(-1)  # lines of an earlier start that was stopped before any checkpoint
         state.next_ckpt = cfg.run.checkpoint_interval
         state.val_random = validate_random(self.val_envs[0], self.val_eps, self.k, cfg.run.seed)
         if cfg.dqn.demonstrations:
@@ -704,14 +723,16 @@ class Run:
     def save_last(self, periodic: bool = False) -> None:
         """last.pt and the replay (and with `periodic`, a step_XXXXXXXX.pt beside them)."""
         self.state.episode_index = list(self.venv.episode_index)
-        self.replay.save(self.files.replay)
+        self.replay.save_generation(self.files.replay, step_of(self.state))  # the previous one stays...
         self._save(self.files.last, resumable=True)
+        drop_previous_replay(self.files.replay)  # ...until the checkpoint of this one is written
         if periodic:
             self._save(self.files.checkpoints / f"step_{self.state.env_steps:08d}.pt", resumable=True)
 
     def _save(self, path: Path, resumable: bool = False) -> None:
         """A checkpoint; `resumable` ones (last.pt and the periodic ones) hold the step in flight."""
         lr = self.learner
+        self.state.log_lines = self.log.lines
         pending = lr.in_flight_state() if resumable else None
         save_training_checkpoint(
             path, lr.model, lr.target, lr.opt, self.cfg, self.state, self.rng, self.replay, pending
@@ -759,6 +780,8 @@ def train(
             f"{files.root} already holds a run; use --resume to continue it, or another --outdir"
         )
     files.checkpoints.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(files.checkpoints)  # what a kill left half written
+    remove_stale_temporaries(files.root, ("config.toml", "metrics.jsonl", "summary.json"))
     write_config(cfg, files.config)
     if cfg.run.torch_threads:
         torch.set_num_threads(cfg.run.torch_threads)

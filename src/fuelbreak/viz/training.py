@@ -8,7 +8,6 @@ reductions) are plotted as percentages.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fuelbreak.errors import InputError
+from fuelbreak.jsonlog import read_jsonl
 from fuelbreak.viz.style import add_suptitle, new_figure, save_figure
 
 
@@ -25,21 +25,7 @@ def read_metrics(metrics_path) -> tuple[list[dict], list[dict]]:
     if not path.is_file():
         raise InputError(f"no metrics log found: {path} does not exist, so there is no training summary")
     train, val = [], []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"metrics log {path} is not UTF-8 text (byte {exc.start}): not a metrics log") from None
-    except OSError as exc:
-        raise InputError(f"cannot read metrics log {path}: {exc.strerror or exc}") from None
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"metrics log {path} line {n} is not valid JSON: {exc.msg}") from exc
-        if not isinstance(record, dict):
-            raise InputError(f"metrics log {path} line {n} is not a JSON object")
+    for record in read_jsonl(path, "metrics log"):  # a torn last line (a killed run) is dropped
         if record.get("kind") == "train":
             train.append(record)
         elif record.get("kind") == "val":
