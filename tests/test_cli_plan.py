@@ -273,6 +273,10 @@ def test_same_seed_same_plan_and_score(tmp_path, capsys):
         (["--method", "random", "--budget", 0], ["--budget"]),
         (["--method", "random", "--budget", 2.5], ["--budget", "whole number"]),
         (["--method", "random", "--fires", 0], ["--fires"]),
+        (["--method", "tree_greedy", "--option", "n_fire=3"], ["--option", "n_fire", "n_fires"]),
+        (["--method", "dqn_search", "--option", "checkpoint=x.pt"], ["--option", "checkpoint"]),
+        (["--method", "dqn", "--option", "n_fires=3"], ["--option", "dqn_search"]),
+        (["--method", "tree_greedy", "--option", "n_fires"], ["--option", "KEY=VALUE"]),
     ],
 )
 def test_bad_flags_are_named(tmp_path, capsys, argv, words):
@@ -281,6 +285,29 @@ def test_bad_flags_are_named(tmp_path, capsys, argv, words):
     for word in words:
         assert word in err
     assert not list(tmp_path.glob("p.*"))
+
+
+def test_planner_options_and_the_search_plan_as_the_library_does(tmp_path, capsys):
+    tif_in = geo_tile(tmp_path / "tile.tif")
+    land = read_landscape(tif_in)
+    rc, _, err = run_plan(
+        capsys, "--method", "tree_greedy", "--option", "n_fires=16", "--option", "prune_rounds=1",
+        "--tile", tif_in, "--budget", 10, "--fires", 5, "--out", tmp_path / "tg",
+    )  # fmt: skip
+    assert rc == 0, err
+    want = baseline_plan("tree_greedy", land, default_weather(), 10, 0, n_fires=16, prune_rounds=1)
+    assert set(np.flatnonzero(read_tif(tmp_path / "tg.tif")[3].ravel())) == set(want.tolist())
+    rc, _, err = run_plan(
+        capsys, "--method", "dqn_search", "--option", "n_fires=16", "--tile", tif_in, "--budget", 10,
+        "--fires", 5, "--out", tmp_path / "s",
+    )  # fmt: skip
+    assert rc == 0, err
+    from fuelbreak.agents.search import dqn_search_plan
+
+    want = dqn_search_plan(land, default_weather(), 10, 0, n_fires=16)
+    assert set(np.flatnonzero(read_tif(tmp_path / "s.tif")[3].ravel())) == set(want.tolist())
+    props = json.loads((tmp_path / "s.geojson").read_text())["properties"]
+    assert props["method"] == "dqn_search" and props["options"] == {"n_fires": 16}
 
 
 def test_checkpoint_problems_name_the_flag_or_file(tmp_path, capsys):

@@ -62,7 +62,18 @@ def register(sub) -> None:
         "--ckpt", metavar="PATH", help="a checkpoint of a trained policy, e.g. RUN/checkpoints/best.pt"
     )
     g.add_argument(
-        "--method", metavar="NAME", help=f"dqn (the policy shipped in the package) or a baseline: {', '.join(BASELINES)}"
+        "--method",
+        metavar="NAME",
+        help=f"dqn (the policy shipped in the package), dqn_search (planning fires propose, the shipped policy "
+        f"chooses, then prune and refill: slower, better) or a baseline: {', '.join(BASELINES)}",
+    )
+    g.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the --method planner, e.g. n_fires=512 for tree_greedy or dqn_search, "
+        "prune_rounds=3 for tree_greedy (repeatable; see `fuelbreak evaluate --help`)",
     )
     add_model_type_arg(p, default=None)
     add_tile_args(p)
@@ -227,10 +238,12 @@ def run(args: argparse.Namespace) -> int:
         from fuelbreak.agents.shipped import shipped_policy_path
 
         args.ckpt, args.method = str(shipped_policy_path()), None
-    if args.method is not None and args.method not in BASELINES:
+    if args.method is not None and args.method not in (*BASELINES, "dqn_search"):
         raise ConfigError(
-            f"--method {args.method!r} is not a planner; choose dqn or one of {', '.join(BASELINES)}"
+            f"--method {args.method!r} is not a planner; choose dqn, dqn_search or one of {', '.join(BASELINES)}"
         )
+    if args.option and args.method in (None, "dqn"):
+        raise ConfigError("--option applies to --method dqn_search or a baseline, not to a policy alone")
     if args.method is not None and args.model_type is not None:
         raise ConfigError("--model-type applies to a checkpoint (--ckpt), not to --method")
     n_fires = check_fires(args.fires)
@@ -337,12 +350,35 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
             "model_type": ckpt.model_type,
             "training_weather": f"weather.preset={cfg.weather.preset}",
         }
+    elif args.method == "dqn_search":
+        from fuelbreak.agents.search import dqn_search_plan
+        from fuelbreak.evaluation.run import SEARCH_OPTIONS
+
+        options = planner_options(args, SEARCH_OPTIONS)
+        cells = dqn_search_plan(land, weather, budget, args.seed, **options)
+        about = {"planner": "dqn_search with the shipped policy", "method": "dqn_search", "options": options}
     else:
-        cells = baseline_plan(args.method, land, weather, budget, args.seed)
-        about = {"planner": f"baseline '{args.method}'", "method": args.method}
+        from fuelbreak.baselines import options_of
+
+        options = planner_options(args, options_of(args.method))
+        cells = baseline_plan(args.method, land, weather, budget, args.seed, **options)
+        about = {"planner": f"baseline '{args.method}'", "method": args.method, "options": options}
     about["weather_source"] = weather_label(args)
     about["weather"] = weather.to_dict()
     return np.asarray(cells, dtype=np.int64), weather, about
+
+
+def planner_options(args: argparse.Namespace, takes) -> dict:
+    """--option KEY=VALUE items of the --method planner (values as Python literals), checked by name."""
+    from fuelbreak.cli.evaluate import parse_options
+
+    items = [f"{args.method}.{item}" for item in args.option]
+    options = parse_options(items).get(args.method, {})
+    unknown = sorted(set(options) - set(takes) - {"checkpoint", "model_type"} - {"fires"})
+    unknown += sorted(set(options) & {"checkpoint", "model_type", "fires"})
+    if unknown:
+        raise ConfigError(f"--option {', '.join(unknown)}: {args.method} takes {', '.join(t for t in takes if t not in ('checkpoint', 'model_type'))}")
+    return options
 
 
 def _training_weather(cfg):
