@@ -248,18 +248,20 @@ def test_bad_flags(tmp_path):
 # ----------------------------------------------------------------------------- issue 25: deadline, coverage, sets
 
 
-def corner_box(root: Path, row: int, col: int) -> list[float]:
-    """A lon/lat box around the 20 x 20 cells at (row, col) of the sample's grid, well inside a 60 x 60
-    corner block that has no data (the sample is clipped to a town boundary)."""
+def window_box(root: Path, row: int, col: int, height: int, width: int) -> list[float]:
+    """A lon/lat box around the cells [row, row + height) x [col, col + width) of the test window's grid.
+
+    The window (tests/data) is clipped to a town boundary: its south-west corner holds a triangle with no
+    data (rows 249-299; from 1 cell wide at row 249 to 13 at row 299)."""
     with rasterio.open(root / "dem.tif") as src:
-        win = rasterio.windows.Window(col + 20, row + 20, 20, 20)
+        win = rasterio.windows.Window(col, row, width, height)
         return list(transform_bounds(src.crs, "EPSG:4326", *rasterio.windows.bounds(win, src.transform)))
 
 
 def test_a_box_partly_outside_the_data_needs_allow_partial(remote, tmp_path, capsys):
     root, lonlat = remote
     out = tmp_path / "p"
-    box = inner_box(lonlat, 0.2, 0.3)  # across the town boundary
+    box = window_box(root, 260, 0, 30, 30)  # across the town boundary: about a quarter without data
     with RangeServer(root) as srv:
         assert fetch_cli(srv.url, box, out) == 6
         err = capsys.readouterr().err
@@ -275,7 +277,7 @@ def test_a_box_without_data_is_an_error_before_anything_is_complete(remote, tmp_
     root, _ = remote
     out = tmp_path / "none"
     with RangeServer(root) as srv:
-        assert fetch_cli(srv.url, corner_box(root, 0, 0), out, "--allow-partial") == 6
+        assert fetch_cli(srv.url, window_box(root, 293, 0, 6, 3), out, "--allow-partial") == 6
     err = capsys.readouterr().err
     assert "no cell of the box has data in layer dem" in err
     assert not out.exists()

@@ -9,7 +9,8 @@ seed (see `common.planning_streams`), never shared with an evaluator's.
     burn_probability  cells that burn most often under the planning fires (optionally x intensity)
     domirank          DomiRank centrality on a graph of fire spread (Engsig et al. 2024)
     tree_greedy       one cell at a time at the largest downstream area of the planning fires through the plan
-    greedy            lazy simulation-greedy on the planning fires: the strong, slow reference
+                      (optionally then prune and refill: `local_search`)
+    greedy            lazy simulation-greedy on the planning fires: slow; single-cell gains miss lines
 """
 
 from __future__ import annotations
