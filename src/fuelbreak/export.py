@@ -217,7 +217,8 @@ def write_patches_geojson(path, landscape: Landscape, cells, properties: dict | 
 
 def _plan_values(path: Path, values: np.ndarray) -> np.ndarray:
     """A break mask from plan values: numbers 0 (no break) or 1 (break), or booleans; anything else
-    (NaN, strings, other numbers) is an InputError naming the file, never a guess."""
+    (NaN, strings, other numbers) is an InputError naming the file, never a guess.
+    """
     if values.dtype == bool:
         return values
     if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):

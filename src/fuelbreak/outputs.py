@@ -245,7 +245,8 @@ class OutputSet:
 
 def _lock(path: Path) -> int | str:
     """Take the lock file `path` (flock, so a dead holder's lock is free): its descriptor, or the text
-    of the holder's process id when another process (or another set in this one) holds it."""
+    of the holder's process id when another process (or another set in this one) holds it.
+    """
     import fcntl
 
     while True:
@@ -297,7 +298,8 @@ def output_set(
     keep_partial: bool = False,
 ) -> Iterator[OutputSet]:
     """Open an `OutputSet` on `target` (a folder, or with folder=False a file or prefix whose folder
-    receives `files`); commit when the block succeeds, abort when it raises. See the module docstring."""
+    receives `files`); commit when the block succeeds, abort when it raises. See the module docstring.
+    """
     out = OutputSet(
         Path(target), folder=folder, flag=flag, files=files, owned=owned, keep_partial=keep_partial
     ).open()

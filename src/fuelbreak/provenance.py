@@ -19,7 +19,8 @@ CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
 
 def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
     """The CPU's model name and its arithmetic features of note, from /proc/cpuinfo (Linux); the
-    platform's processor string elsewhere."""
+    platform's processor string elsewhere.
+    """
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
@@ -37,7 +38,8 @@ def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
 
 def machine_record(torch_threads: int | None = None) -> dict:
     """The machine and software a result was made with: CPU model and features, cores, torch's version
-    and thread count, numpy's, Python's and fuelbreak's versions."""
+    and thread count, numpy's, Python's and fuelbreak's versions.
+    """
     import os
 
     import numpy as np

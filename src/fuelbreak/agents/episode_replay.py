@@ -255,7 +255,8 @@ class EpisodeReplay:
     def save_generation(self, path, step: dict) -> None:
         """Save for the checkpoint of `step`, which the caller writes next: the file saved before is
         kept as `previous_replay(path)` until `drop_previous_replay` (after that checkpoint), so that
-        a kill before the checkpoint is written leaves the older pair whole."""
+        a kill before the checkpoint is written leaves the older pair whole.
+        """
         from fuelbreak.atomic import atomic_path
 
         path = Path(path)

@@ -47,7 +47,8 @@ def observation_fires(
 ) -> tuple[np.ndarray, PlanFires]:
     """What planning observes of fire on a landscape: the fireline intensity toward N, E, S, W (4, H, W)
     in kW/m, weighted over the weather's scenarios, and `n_fires` observation fires drawn from the
-    weather (seeded), burned through `existing_breaks`, ready to follow the plan."""
+    weather (seeded), burned through `existing_breaks`, ready to follow the plan.
+    """
     behaviors = behaviors_for(landscape, weather)
     intensity = np.zeros((4, *landscape.shape))
     for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
@@ -119,7 +120,8 @@ class DQNPolicy:
         """Observation fires for `landscape`: `bp_fires` per training tile's area, so that every part of
         a larger landscape is covered by as many fires as a training tile was (a fixed number would
         leave most cells of a large tile with no fire through them, and their scores all zero); at
-        most `MAX_FIRE_CELLS` fire-cells, at least `bp_fires`."""
+        most `MAX_FIRE_CELLS` fire-cells, at least `bp_fires`.
+        """
         if self.fire_cells is None:
             return self.bp_fires
         scaled = int(np.ceil(self.bp_fires * landscape.n_cells / self.fire_cells))
@@ -153,13 +155,15 @@ class DQNPolicy:
         """The network traced, frozen and optimised for inference (oneDNN convolutions with packed
         weights) for one observation shape: the same values to float rounding (1e-6), and on one
         small observation about half the time of eager calls; the network itself where tracing is
-        not possible."""
+        not possible.
+        """
         return self._traced(tuple(x.shape), self.model.eval(), x)
 
     def _traced(self, key, module: torch.nn.Module, example):
         """`module` traced on `example`, frozen and optimised, kept under `key` (and, for other
         copies of the same weights in this process, in `_TRACED`); `module` itself where tracing is
-        not possible."""
+        not possible.
+        """
         fn = self._frozen.get(key)
         if fn is None:
             shared = (self._weights_key(), key)
@@ -325,7 +329,8 @@ def resolve_policy(
     `cells_per_step` overrides how many cells each Q map places and `bp_fires` how many observation
     fires it plans with, on any tile (by default the policy's training count, scaled with the tile's
     area: `DQNPolicy.n_fires_for`). Both channels that carry the fires are means over them, so more
-    fires give the same quantities with less sampling noise."""
+    fires give the same quantities with less sampling noise.
+    """
     if checkpoint is None:
         from fuelbreak.agents.shipped import shipped_policy_path
 

@@ -55,7 +55,8 @@ def search_rollout(
 ) -> list[PlanStep]:
     """Place `budget` cells one at a time: of the `candidates` cells of largest mean tree bound over
     the `n_fires` planning fires (as tree-greedy's, on any tile; or the given `fires`), the one of
-    highest Q. Every step's Q map (NaN on illegal cells) and cell."""
+    highest Q. Every step's Q map (NaN on illegal cells) and cell.
+    """
     return _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires).steps(
         budget
     )
@@ -134,7 +135,8 @@ def dqn_search_plan(
     the shipped one); `n_fires` the planning fires (its effort), `candidates` the proposals a step,
     `bp_fires` overrides the policy's observation fires; `prune_rounds` rounds of prune and refill
     on the planning fires, `swap` breaks a round (default a tenth of the budget); `fires` replaces
-    the planning fires."""
+    the planning fires.
+    """
     policy = resolve_policy(checkpoint, model_type, bp_fires=bp_fires)
     search = _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires)
     plan = np.concatenate([s.cells for s in search.steps(budget)]).astype(np.int64)

@@ -48,7 +48,8 @@ def tree_greedy_plan(
     """Place `budget` cells at the largest mean tree bound of `n_fires` planning fires, burning the fires
     again after every `cells_per_update` cells (1: after each cell; more: the best few of one score map);
     then `prune_rounds` rounds of prune and refill on the same fires (`fuelbreak.baselines.local_search`,
-    `swap` breaks a round; 0: none, tree-greedy as it was)."""
+    `swap` breaks a round; 0: none, tree-greedy as it was).
+    """
     legal = legal_mask(landscape, existing_breaks).ravel().copy()
     budget = check_budget(budget, int(legal.sum()))
     n_fires = check_positive_int("n_fires", n_fires)
@@ -83,7 +84,8 @@ def tree_greedy_on(
 ) -> np.ndarray:
     """Tree-greedy on given fires instead of its own planning fires. With the very fires that score a
     plan it is a reference, not a method: it tells how well tree-greedy does when it knows the fires
-    (an in-sample plan; `fuelbreak evaluate --frontier` labels it so)."""
+    (an in-sample plan; `fuelbreak evaluate --frontier` labels it so).
+    """
     legal = legal_mask(landscape, existing_breaks).ravel().copy()
     budget = check_budget(budget, int(legal.sum()))
     k = check_positive_int("cells_per_update", cells_per_update)

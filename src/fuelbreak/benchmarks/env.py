@@ -62,7 +62,8 @@ class CpuClock:
 
 def _time_steps(venv, seconds: float, seed: int, masks_of) -> dict:
     """Step with random legal actions for about `seconds`: env steps per second, and the CPU time
-    an env step costs in all processes together (this one and its workers)."""
+    an env step costs in all processes together (this one and its workers).
+    """
     rng = np.random.default_rng(seed)
     _, info = venv.reset(seed=seed)
     masks = masks_of(venv, info)

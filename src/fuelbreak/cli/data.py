@@ -35,7 +35,7 @@ from fuelbreak.outputs import output_set
 
 
 def _key_value(kind: str):
-    """argparse type for KEY=VALUE flags whose KEY is a layer name."""
+    """Argparse type for KEY=VALUE flags whose KEY is a layer name."""
 
     def parse(text: str) -> tuple[str, str]:
         key, sep, value = text.partition("=")

@@ -26,7 +26,8 @@ INTENSITY_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
 @dataclass
 class StepResult:
     """Burned cells of each episode fire, how many of those fires burn each cell, and the
-    observation fires' burn probability and downstream area through the same breaks."""
+    observation fires' burn probability and downstream area through the same breaks.
+    """
 
     areas: np.ndarray  # (K,) burned cells per fire
     burn_count: np.ndarray  # (H, W) number of fires that burned the cell
@@ -54,7 +55,8 @@ def simulate_step(
     engine, breaks: np.ndarray, ignitions: np.ndarray, observer=None, bp_ignitions=None
 ) -> StepResult:
     """Burn the ignitions through the breaks, one independent fire each; with an `observer` engine,
-    also the observation fires `bp_ignitions` (their burn probability and downstream area)."""
+    also the observation fires `bp_ignitions` (their burn probability and downstream area).
+    """
     burned = engine.burn(ignitions, breaks).burned
     result = StepResult(burned.reshape(len(ignitions), -1).sum(axis=1).astype(np.float64), burned.sum(axis=0))
     if observer is not None:

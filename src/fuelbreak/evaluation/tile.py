@@ -85,7 +85,8 @@ def make_plan(
     `options['checkpoint']` (a loaded DQNPolicy). A method's label may carry a suffix after '@' (e.g.
     'tree_greedy@256', one of several efforts of a frontier): the method is what precedes it.
     `fires`, when given, are the planning fires (an in-sample reference: tree-greedy and the search
-    only)."""
+    only).
+    """
     base = base_method(method)
     extra = {} if fires is None else {"fires": fires}
     if base == "dqn_search":
@@ -193,7 +194,8 @@ def check_same_fires(tile: dict) -> None:
 
 def known_methods() -> tuple[str, ...]:
     """The baselines, `dqn` and `dqn_search`; several trained policies are evaluated as `dqn:LABEL`
-    (see `is_dqn`)."""
+    (see `is_dqn`).
+    """
     return (*BASELINES, "dqn", "dqn_search")
 
 

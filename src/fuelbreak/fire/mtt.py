@@ -121,7 +121,8 @@ def open_moves(
 ) -> tuple[np.ndarray, float, float]:
     """Minutes of each move the `blocked` cells allow (`_open_moves`), on the grid padded by `pad`
     blocked cells: a (padded cells, directions) float32 array, cell-major as the search reads it,
-    and the shortest and longest of those moves (minutes)."""
+    and the shortest and longest of those moves (minutes).
+    """
     offsets, fractions, counts = _stencil_tables(behavior.stencil)
     n, h, w = behavior.ros.shape
     lengths = np.array([cell_size * math.hypot(dr, dc) for dr, dc in behavior.stencil])
@@ -236,7 +237,8 @@ def _block_breaks_stacked(travel, blocked, breaks, offsets, counts, wp):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _copy_out(settled, n_settled, f, wp, pad, best, came, state, arrival, via, track):
     """Write fire f's settled cells (flat padded indices) into arrival[f] (and via[f] when `track`),
-    and reset the search's scratch arrays there (`state`: -1, never reached) for the next fire."""
+    and reset the search's scratch arrays there (`state`: -1, never reached) for the next fire.
+    """
     for i in range(n_settled):
         u = settled[i]
         r, c = u // wp - pad, u % wp - pad
@@ -645,7 +647,8 @@ class MTTEngine:
 
     def _buckets(self, duration: float) -> tuple[float, int]:
         """Width (minutes) and number of the bucket queue's buckets for fires of `duration` minutes:
-        half the shortest move, and enough to hold the moves a fire can still make (`_burn_buckets`)."""
+        half the shortest move, and enough to hold the moves a fire can still make (`_burn_buckets`).
+        """
         if not np.isfinite(self._shortest_move):
             return 1.0, 3  # no move at all: each fire is its ignition
         width = 0.5 * self._shortest_move
@@ -655,7 +658,8 @@ class MTTEngine:
     def moves_through(self, breaks) -> tuple[np.ndarray, np.ndarray]:
         """The blocked mask of the padded grid and the moves (padded cells, directions) allowed
         through `breaks`: fresh arrays, for a plan that grows with `forbid` and burns with
-        `reburn_stacked`."""
+        `reburn_stacked`.
+        """
         breaks = check_breaks(breaks, self.shape)
         blocked = self._blocked(breaks).copy()
         travel = self._moves(breaks, blocked)
@@ -663,7 +667,8 @@ class MTTEngine:
 
     def forbid(self, travel: np.ndarray, blocked: np.ndarray, cells) -> None:
         """Add breaks at flat `cells` to a `moves_through` pair, in place; `travel` may stack the
-        moves of several engines on this landscape (G, padded cells, directions)."""
+        moves of several engines on this landscape (G, padded cells, directions).
+        """
         h, w = self.shape
         cells = np.asarray(cells, dtype=np.int64).reshape(-1)
         if cells.size and (cells.min() < 0 or cells.max() >= h * w):
@@ -677,7 +682,8 @@ class MTTEngine:
     def reburn_stacked(self, travel, blocked, durations, group, arrival, via, rows) -> None:
         """`reburn` for fires of several engines on this landscape at once: fire f burned on
         travel[group[f]] for durations[group[f]] minutes; `travel` and `blocked` now hold the breaks
-        (`moves_through`, `forbid`). No checks: callers keep the arrays as `PlanFires` does."""
+        (`moves_through`, `forbid`). No checks: callers keep the arrays as `PlanFires` does.
+        """
         _reburn(travel, blocked.ravel(), self.step, durations, group, self.padded_width, self._pad, arrival, via, rows)  # fmt: skip
 
     def reburn(self, breaks, arrival: np.ndarray, via: np.ndarray, rows=None) -> None:

@@ -202,7 +202,8 @@ class _Unreachable(Exception):
 
 def _probe(url: str, seconds: float) -> None:
     """A HEAD request before GDAL opens the file, for clear errors: TimeoutError when the server does
-    not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx, FetchError on 404."""
+    not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx, FetchError on 404.
+    """
     import socket
     import urllib.error
     import urllib.request
@@ -234,7 +235,8 @@ def _probe(url: str, seconds: float) -> None:
 
 def _call_within(op, seconds: float):
     """op() on a helper thread; `_Deadline` when it has not returned after `seconds` (GDAL cannot be
-    interrupted; its own per-request timeout, set to the same deadline, ends the abandoned thread)."""
+    interrupted; its own per-request timeout, set to the same deadline, ends the abandoned thread).
+    """
     box: dict = {}
 
     def target():
@@ -255,7 +257,8 @@ def _call_within(op, seconds: float):
 
 def _remote(url: str, what: str, op, timeout: float):
     """op() for one remote file within one overall deadline of `timeout` seconds; transient failures
-    are tried again after a backoff (0.5 s, then 1 s, ...) that never runs past the deadline."""
+    are tried again after a backoff (0.5 s, then 1 s, ...) that never runs past the deadline.
+    """
     deadline = time.monotonic() + timeout
     delay = FIRST_BACKOFF
     too_slow = FetchError(
@@ -294,7 +297,8 @@ def _remote(url: str, what: str, op, timeout: float):
 
 def _window(src, bbox) -> tuple[Window, list[float], int]:
     """(cell window of a lon/lat box in an open raster, rounded outward and clipped; the source's
-    coverage in lon/lat; the cells of the box before clipping); an error if the box is all outside."""
+    coverage in lon/lat; the cells of the box before clipping); an error if the box is all outside.
+    """
     crs = src.crs
     if crs is None:
         raise FetchError(
@@ -498,7 +502,8 @@ def _same_request(record: dict | None, bbox, source: Source) -> bool:
 
 def _seed_from(committed: dict, out: Path, stage: Path) -> dict:
     """A record of the layers of a complete earlier fetch of the same box whose files are intact,
-    linked into the staging folder (a rerun then fetches only the missing or damaged ones)."""
+    linked into the staging folder (a rerun then fetches only the missing or damaged ones).
+    """
     import shutil
 
     record = {**committed, "layers": {}}

@@ -241,7 +241,8 @@ class LaneExecutor(Executor):
 
     def _lose_head(self, lane: _Lane, kind: str, reason: str) -> None:
         """The running task failed with its worker: replace the worker; the task runs again if
-        allowed, the tasks queued behind it (which never started) go again as they were."""
+        allowed, the tasks queued behind it (which never started) go again as they were.
+        """
         (batch, task, _), behind = lane.sent[0], list(lane.sent)[1:]
         lane.sent.clear()
         for entry in reversed(behind):

@@ -101,7 +101,8 @@ class FuelBreakVectorEnv(VectorEnv):
     ):
         """Reset every environment. With an int seed, episode j of environment i is seeded from
         (seed, i, j) for the whole run, autoresets included, so a run resumed with the saved
-        `episode_index` replays exactly the episodes it would have played."""
+        `episode_index` replays exactly the episodes it would have played.
+        """
         if episode_index is not None:
             if not isinstance(seed, int | np.integer):
                 raise ConfigError("reset with episode_index needs an int seed")

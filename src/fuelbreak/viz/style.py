@@ -119,12 +119,12 @@ class Grid:
         return cls(tuple(shape), None if landscape is None else float(landscape.cell_size))
 
     def x(self, col) -> np.ndarray:
-        """x of a column edge (col may be fractional: col + 0.5 is a cell centre)."""
+        """X of a column edge (col may be fractional: col + 0.5 is a cell centre)."""
         col = np.asarray(col, dtype=np.float64)
         return col * self.cell_size if self.cell_size else col - 0.5
 
     def y(self, row) -> np.ndarray:
-        """y of a row edge (row 0 is the north edge)."""
+        """Y of a row edge (row 0 is the north edge)."""
         row = np.asarray(row, dtype=np.float64)
         return (self.shape[0] - row) * self.cell_size if self.cell_size else row - 0.5
 
