@@ -73,9 +73,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, names: tuple[str, ...] = ("*",)) -> list[Path]:
-    """Remove the temporary files `atomic_path` left in `folder` for the files `names` (glob patterns)
-    when its process was killed mid-write (`.NAME.XXXX.tmp`); only where no other process is writing
-    those files. Returns what was removed.
+    """Remove the temporary files `atomic_path` left in `folder` for the files `names` (glob patterns) when its process was killed mid-write (`.NAME.XXXX.tmp`).
+
+    Only where no other process is writing those files. Returns what was removed.
     """
     removed = []
     for tmp in (t for name in names for t in Path(folder).glob(f".{name}.*.tmp")):

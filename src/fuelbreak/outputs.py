@@ -244,8 +244,10 @@ class OutputSet:
 
 
 def _lock(path: Path) -> int | str:
-    """Take the lock file `path` (flock, so a dead holder's lock is free): its descriptor, or the text
-    of the holder's process id when another process (or another set in this one) holds it.
+    """Take the lock file `path` (flock, so a dead holder's lock is free).
+
+    Its descriptor, or the text of the holder's process id when another process (or another set in this one)
+    holds it.
     """
     import fcntl
 
@@ -297,8 +299,9 @@ def output_set(
     owned: Iterable[str] = (),
     keep_partial: bool = False,
 ) -> Iterator[OutputSet]:
-    """Open an `OutputSet` on `target` (a folder, or with folder=False a file or prefix whose folder
-    receives `files`); commit when the block succeeds, abort when it raises. See the module docstring.
+    """Open an `OutputSet` on `target` (a folder, or with folder=False a file or prefix whose folder receives `files`).
+
+    Commit when the block succeeds, abort when it raises. See the module docstring.
     """
     out = OutputSet(
         Path(target), folder=folder, flag=flag, files=files, owned=owned, keep_partial=keep_partial

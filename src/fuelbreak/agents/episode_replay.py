@@ -253,9 +253,10 @@ class EpisodeReplay:
         self.rng.bit_generator.state = json.loads(meta["rng"])
 
     def save_generation(self, path, step: dict) -> None:
-        """Save for the checkpoint of `step`, which the caller writes next: the file saved before is
-        kept as `previous_replay(path)` until `drop_previous_replay` (after that checkpoint), so that
-        a kill before the checkpoint is written leaves the older pair whole.
+        """Save for the checkpoint of `step`, which the caller writes next.
+
+        The file saved before is kept as `previous_replay(path)` until `drop_previous_replay` (after that
+        checkpoint), so that a kill before the checkpoint is written leaves the older pair whole.
         """
         from fuelbreak.atomic import atomic_path
 
@@ -320,9 +321,11 @@ def drop_previous_replay(path) -> None:
 
 
 def paired_replay(path, step: dict) -> Path:
-    """The memory saved for the checkpoint of `step`: `path`, or the file `save_generation` kept
-    before it when a kill came between a memory and its checkpoint (the older pair wins; the newer
-    memory is dropped). Afterwards `path` holds it. A CheckpointError when neither belongs to `step`.
+    """The memory saved for the checkpoint of `step`.
+
+    `path`, or the file `save_generation` kept before it when a kill came between a memory and its checkpoint
+    (the older pair wins; the newer memory is dropped). Afterwards `path` holds it. A CheckpointError when
+    neither belongs to `step`.
     """
     path, previous = Path(path), previous_replay(path)
     want = {k: int(v) for k, v in step.items()}

@@ -125,9 +125,10 @@ class MetricsLog:
             self.writer.flush()
 
     def truncate_after(self, env_steps: int, lines: int | None = None) -> None:
-        """On resume: drop lines logged after the checkpoint, which the resumed run will log again:
-        all but the first `lines` (the checkpoint's count), or, for a checkpoint that has no count,
-        those of later env steps. A torn last line (a kill during an append) goes with a warning.
+        """On resume: drop lines logged after the checkpoint, which the resumed run will log again.
+
+        All but the first `lines` (the checkpoint's count), or, for a checkpoint that has no count, those of
+        later env steps. A torn last line (a kill during an append) goes with a warning.
         """
         if not self.path.exists():
             self.lines = 0
@@ -264,9 +265,7 @@ def demo_specs(env: FuelBreakEnv, cfg: TrainConfig) -> list[DemoSpec]:
 def add_demonstrations(
     replay: EpisodeReplay, cfg: TrainConfig, executor=None, stopped=lambda: False, progress: bool = False
 ) -> int:
-    """Episodes placed by the teacher (cached plans; missing ones computed on `executor`), put in the
-    replay before learning starts, observation by observation as the agent would have seen them.
-    """
+    """Episodes placed by the teacher (cached plans; missing ones computed on `executor`), put in the replay before learning starts, observation by observation as the agent would have seen them."""
     env = FuelBreakEnv(**env_kwargs(cfg, "train"))
     k = cfg.env.cells_per_step
     specs = demo_specs(env, cfg)
@@ -445,8 +444,10 @@ class Learner:
         self._begun = (batch, self._helper.submit(td_targets, *args))
 
     def in_flight_state(self) -> dict | None:
-        """The step in flight, for a checkpoint: its batch and the weights its targets are made with
-        (its targets are computed again on resume: the same values).
+        """The step in flight, for a checkpoint.
+
+        Its batch and the weights its targets are made with (its targets are computed again on resume: the
+        same values).
         """
         if self._begun is None:
             return None
@@ -474,9 +475,7 @@ class Learner:
         self._start(batch)
 
     def close(self) -> None:
-        """End the helper thread (after the targets it is computing, if a step is in flight, which
-        are dropped: an error in them does not hide the one that stopped the run).
-        """
+        """End the helper thread (after the targets it is computing, if a step is in flight, which are dropped: an error in them does not hide the one that stopped the run)."""
         self._begun = None
         self._helper.shutdown(wait=True)
 
@@ -484,8 +483,10 @@ class Learner:
         return float(np.mean(self.losses)) if self.losses else None
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """Weights, optimiser and the step in flight from a training checkpoint; a checkpoint that
-        does not fit this run's network or holds a malformed step is a CheckpointError naming it.
+        """Weights, optimiser and the step in flight from a training checkpoint.
+
+        A checkpoint that does not fit this run's network or holds a malformed step is a CheckpointError
+        naming it.
         """
         try:
             self.model.load_state_dict(ckpt["model_state"])
@@ -716,9 +717,7 @@ class Run:
             self._save(self.files.best)
 
     def checkpoint_when_due(self) -> None:
-        """A periodic checkpoint, at an episode boundary when possible, so that a resume replays no
-        partial episode.
-        """
+        """A periodic checkpoint, at an episode boundary when possible, so that a resume replays no partial episode."""
         state = self.state
         aligned = all(len(env.placed) == 0 for env in self.venv.envs)
         overdue = state.env_steps >= state.next_ckpt + 2 * self.steps_per_episode * self.n_envs

@@ -61,8 +61,10 @@ class CpuClock:
 
 
 def _time_steps(venv, seconds: float, seed: int, masks_of) -> dict:
-    """Step with random legal actions for about `seconds`: env steps per second, and the CPU time
-    an env step costs in all processes together (this one and its workers).
+    """Step with random legal actions for about `seconds`.
+
+    Env steps per second, and the CPU time an env step costs in all processes together (this one and its
+    workers).
     """
     rng = np.random.default_rng(seed)
     _, info = venv.reset(seed=seed)

@@ -55,9 +55,10 @@ _MAIN_PID = os.getpid()
 
 
 def _on_sigterm(signum, frame):
-    """SIGTERM in the command's own process raises Terminated (cleaned up like Ctrl-C). A worker forked
-    from it (a process pool stops its workers with SIGTERM) inherits this handler: there, SIGTERM keeps
-    its default meaning and ends the worker at once.
+    """SIGTERM in the command's own process raises Terminated (cleaned up like Ctrl-C).
+
+    A worker forked from it (a process pool stops its workers with SIGTERM) inherits this handler: there,
+    SIGTERM keeps its default meaning and ends the worker at once.
     """
     if os.getpid() != _MAIN_PID:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -67,9 +68,10 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; return its exit code (see `fuelbreak --help`). Never lets a traceback out:
-    a FuelbreakError prints its one-line message, anything else is reported as an internal error
-    (exit 70; FUELBREAK_DEBUG=1 re-raises it).
+    """Run one command; return its exit code (see `fuelbreak --help`).
+
+    Never lets a traceback out: a FuelbreakError prints its one-line message, anything else is reported as an
+    internal error (exit 70; FUELBREAK_DEBUG=1 re-raises it).
     """
     from fuelbreak.outputs import take_notes
 

@@ -170,8 +170,10 @@ def weather_text(weather) -> str:
 def add_executor_args(
     parser: argparse.ArgumentParser, what: str, timeout: float, timeout_help: str
 ) -> argparse._ArgumentGroup:
-    """The "running" group shared by commands whose tasks run on an executor: --executor, --workers,
-    --ray-address, --task-timeout (`what` says what runs there); returns the group for more flags.
+    """The "running" group shared by commands whose tasks run on an executor.
+
+    --executor, --workers, --ray-address, --task-timeout (`what` says what runs there); returns the group for
+    more flags.
     """
     r = parser.add_argument_group("running")
     r.add_argument(
@@ -228,8 +230,10 @@ def load_tile(args: argparse.Namespace):
 
 
 def out_file(text: str, flag: str):
-    """The Path of an output-file flag; an OutputError when it names a folder (one that exists, or a
-    path ending in /), rather than a guess at a file name in or beside it.
+    """The Path of an output-file flag.
+
+    An OutputError when it names a folder (one that exists, or a path ending in /), rather than a guess at a
+    file name in or beside it.
     """
     from pathlib import Path
 

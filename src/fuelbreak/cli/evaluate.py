@@ -139,8 +139,10 @@ def parse_options(items: list[str]) -> dict[str, dict]:
 
 
 def checkpoint_methods(ckpts: list[str] | None) -> dict[str, str]:
-    """--ckpt values as {method: path}: one checkpoint is `dqn` (or `dqn:LABEL` when labelled), several
-    are `dqn:LABEL` each, LABEL given as LABEL=PATH or else the name of the run folder.
+    """--ckpt values as {method: path}.
+
+    One checkpoint is `dqn` (or `dqn:LABEL` when labelled), several are `dqn:LABEL` each, LABEL given as
+    LABEL=PATH or else the name of the run folder.
     """
     from fuelbreak.errors import ConfigError, InputError
 
@@ -164,8 +166,9 @@ def checkpoint_methods(ckpts: list[str] | None) -> dict[str, str]:
 
 
 def choose_methods(args: argparse.Namespace) -> list[str]:
-    """--methods (default: the baselines and dqn); dqn plans with each --ckpt, else with the shipped
-    policy. Sets `args.checkpoints` ({method: path}) for every dqn method evaluated.
+    """--methods (default: the baselines and dqn); dqn plans with each --ckpt, else with the shipped policy.
+
+    Sets `args.checkpoints` ({method: path}) for every dqn method evaluated.
     """
     from fuelbreak.agents.shipped import shipped_policy_path
     from fuelbreak.errors import ConfigError
@@ -261,9 +264,11 @@ def check_checkpoint_not_trained_on(ckpt: str, args: argparse.Namespace, indices
 
 
 def frontier_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]:
-    """The methods and options of `--frontier`: each planner's efforts and the in-sample references;
-    `--option PLANNER.KEY=VALUE` applies to every effort of that planner; a policy's planners use
-    --ckpt (one) or the shipped policy. Sets `args.checkpoints` for the leakage check.
+    """The methods and options of `--frontier`.
+
+    Each planner's efforts and the in-sample references; `--option PLANNER.KEY=VALUE` applies to every effort
+    of that planner; a policy's planners use --ckpt (one) or the shipped policy. Sets `args.checkpoints` for
+    the leakage check.
     """
     from fuelbreak.agents.shipped import shipped_policy_path
     from fuelbreak.errors import ConfigError

@@ -229,8 +229,9 @@ def evaluate(
 
 
 def shared_options(options: dict):
-    """The method options (a loaded DQN policy among them) as `Shared` state: sent to each worker
-    once, not with every tile; keyed by the content of their pickle.
+    """The method options (a loaded DQN policy among them) as `Shared` state.
+
+    Sent to each worker once, not with every tile; keyed by the content of their pickle.
     """
     import hashlib
     import pickle

@@ -189,8 +189,10 @@ class Landscape:
         return replace(self, layers=layers, meta=dict(self.meta))
 
     def refined(self, factor: int) -> Landscape:
-        """The same land on a grid `factor` times finer: each cell split into factor x factor cells
-        that keep its values (terrain included), cell size divided by `factor`; no geo-reference.
+        """The same land on a grid `factor` times finer.
+
+        Each cell split into factor x factor cells that keep its values (terrain included), cell size divided
+        by `factor`; no geo-reference.
         """
         if int(factor) != factor or factor < 1:
             raise InputError(f"a refinement factor must be a whole number >= 1, got {factor}")

@@ -201,8 +201,10 @@ class _Unreachable(Exception):
 
 
 def _probe(url: str, seconds: float) -> None:
-    """A HEAD request before GDAL opens the file, for clear errors: TimeoutError when the server does
-    not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx, FetchError on 404.
+    """A HEAD request before GDAL opens the file, for clear errors.
+
+    TimeoutError when the server does not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx,
+    FetchError on 404.
     """
     import socket
     import urllib.error
@@ -234,9 +236,7 @@ def _probe(url: str, seconds: float) -> None:
 
 
 def _call_within(op, seconds: float):
-    """op() on a helper thread; `_Deadline` when it has not returned after `seconds` (GDAL cannot be
-    interrupted; its own per-request timeout, set to the same deadline, ends the abandoned thread).
-    """
+    """op() on a helper thread; `_Deadline` when it has not returned after `seconds` (GDAL cannot be interrupted; its own per-request timeout, set to the same deadline, ends the abandoned thread)."""
     box: dict = {}
 
     def target():
@@ -256,8 +256,10 @@ def _call_within(op, seconds: float):
 
 
 def _remote(url: str, what: str, op, timeout: float):
-    """op() for one remote file within one overall deadline of `timeout` seconds; transient failures
-    are tried again after a backoff (0.5 s, then 1 s, ...) that never runs past the deadline.
+    """op() for one remote file within one overall deadline of `timeout` seconds.
+
+    Transient failures are tried again after a backoff (0.5 s, then 1 s, ...) that never runs past the
+    deadline.
     """
     deadline = time.monotonic() + timeout
     delay = FIRST_BACKOFF
@@ -296,8 +298,9 @@ def _remote(url: str, what: str, op, timeout: float):
 
 
 def _window(src, bbox) -> tuple[Window, list[float], int]:
-    """(cell window of a lon/lat box in an open raster, rounded outward and clipped; the source's
-    coverage in lon/lat; the cells of the box before clipping); an error if the box is all outside.
+    """(cell window of a lon/lat box in an open raster, rounded outward and clipped; the source's coverage in lon/lat; the cells of the box before clipping).
+
+    An error if the box is all outside.
     """
     crs = src.crs
     if crs is None:
@@ -501,9 +504,7 @@ def _same_request(record: dict | None, bbox, source: Source) -> bool:
 
 
 def _seed_from(committed: dict, out: Path, stage: Path) -> dict:
-    """A record of the layers of a complete earlier fetch of the same box whose files are intact,
-    linked into the staging folder (a rerun then fetches only the missing or damaged ones).
-    """
+    """A record of the layers of a complete earlier fetch of the same box whose files are intact, linked into the staging folder (a rerun then fetches only the missing or damaged ones)."""
     import shutil
 
     record = {**committed, "layers": {}}

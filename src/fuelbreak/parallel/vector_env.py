@@ -99,9 +99,11 @@ class FuelBreakVectorEnv(VectorEnv):
         options: dict | None = None,
         episode_index: Sequence[int] | None = None,
     ):
-        """Reset every environment. With an int seed, episode j of environment i is seeded from
-        (seed, i, j) for the whole run, autoresets included, so a run resumed with the saved
-        `episode_index` replays exactly the episodes it would have played.
+        """Reset every environment.
+
+        With an int seed, episode j of environment i is seeded from (seed, i, j) for the whole run, autoresets
+        included, so a run resumed with the saved `episode_index` replays exactly the episodes it would have
+        played.
         """
         if episode_index is not None:
             if not isinstance(seed, int | np.integer):
