@@ -65,10 +65,12 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> Path:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically (`atomic_write`); returns the path."""
     return atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` as UTF-8, atomically (`atomic_write`); returns the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 

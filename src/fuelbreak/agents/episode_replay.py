@@ -40,6 +40,7 @@ LAYOUT = "first_obs_hwc"
 
 @dataclass
 class Batch:
+    """A batch of transitions sampled from the replay: shapes and units are in the field comments."""
     obs: torch.Tensor  # (B, C, H, W) float32, channels-last in memory (what the networks read)
     actions: np.ndarray  # (B, k) int64
     returns: np.ndarray  # (B,) n-step discounted return
@@ -159,6 +160,11 @@ class EpisodeReplay:
         return int(self.length.sum())
 
     def sample(self, batch_size: int, beta: float = 0.4) -> Batch:
+        """Sample `batch_size` transitions, by priority (with importance weights to the power `beta`) or uniformly.
+
+        Raises:
+            ConfigError: the replay is empty.
+        """
         n = len(self)
         if n == 0:
             raise ConfigError("cannot sample from an empty replay")
@@ -198,6 +204,7 @@ class EpisodeReplay:
         )
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray, eps: float = 1e-4) -> None:
+        """Set the priorities of the transitions `indices` to their absolute TD errors plus `eps`."""
         pr = np.abs(np.asarray(td_errors, dtype=np.float64)) + eps
         self.priority.ravel()[indices] = pr
         self.max_priority = max(self.max_priority, float(pr.max()))
@@ -273,6 +280,7 @@ class EpisodeReplay:
         return None if slot is None else int(self.length[slot])
 
     def nbytes(self) -> int:
+        """Bytes the replay's arrays take in memory."""
         arrays = (self.first_obs, self.breaks, self.plan_obs, self.actions, self.rewards, self.priority)
         return sum(a.nbytes for a in arrays)
 

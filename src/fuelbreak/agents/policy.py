@@ -82,6 +82,11 @@ class PlanStep:
 
 @dataclass
 class DQNPolicy:
+    """A trained Q-network as a planner: places `cells_per_step` cells of highest Q at a time.
+
+    `bp_fires` observation fires per training tile of `fire_cells` cells (scaled to larger tiles);
+    `plan_aware`: the fire channels follow the plan, as in training; `source`: where it was loaded from.
+    """
     model: QNet
     cells_per_step: int
     source: str = ""
@@ -245,6 +250,10 @@ class DQNPolicy:
     def plan(
         self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
     ) -> np.ndarray:
+        """The plan of `budget` cells (flat indices, in placement order) on `landscape` under `weather`.
+
+        `seed` draws the observation fires; `existing_breaks` are kept and not counted in the budget.
+        """
         steps = self.rollout(landscape, weather, budget, seed, existing_breaks)
         return np.concatenate([s.cells for s in steps]).astype(np.int64)
 

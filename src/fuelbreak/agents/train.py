@@ -74,30 +74,37 @@ VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED
 # ---------------------------------------------------------------------------------------- the run folder
 @dataclass
 class RunFiles:
+    """The paths of a training run's files under its output folder `root`."""
     root: Path
 
     @property
     def config(self) -> Path:
+        """The run's configuration, config.toml."""
         return self.root / "config.toml"
 
     @property
     def metrics(self) -> Path:
+        """The run's JSON-lines log, metrics.jsonl."""
         return self.root / "metrics.jsonl"
 
     @property
     def checkpoints(self) -> Path:
+        """The folder of the run's checkpoints."""
         return self.root / "checkpoints"
 
     @property
     def last(self) -> Path:
+        """The latest checkpoint, written periodically (what a resume reads)."""
         return self.checkpoints / "last.pt"
 
     @property
     def best(self) -> Path:
+        """The checkpoint of the best validation reduction so far."""
         return self.checkpoints / "best.pt"
 
     @property
     def replay(self) -> Path:
+        """The replay memory saved with `last`."""
         return self.checkpoints / "replay.npz"
 
 
@@ -114,6 +121,7 @@ class MetricsLog:
             self.writer = SummaryWriter(str(files.root / "tb"))
 
     def write(self, record: dict) -> None:
+        """Append `record` as one JSON line, and its numbers to TensorBoard under its `kind` at its `env_steps`."""
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         self.lines += 1
@@ -142,16 +150,19 @@ class MetricsLog:
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def close(self) -> None:
+        """Close the TensorBoard writer, if any."""
         if self.writer is not None:
             self.writer.close()
 
 
 # ---------------------------------------------------------------------------------------- environments
 def weather_of(cfg: TrainConfig) -> Weather:
+    """The training weather of `cfg`."""
     return cfg.weather.to_weather()
 
 
 def env_kwargs(cfg: TrainConfig, split: str) -> dict:
+    """Keyword arguments of `FuelBreakEnv` for `cfg`'s environments on the dataset split `split`."""
     e = cfg.env
     return dict(
         data=open_dataset(e.data_dir or None, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed),
@@ -168,6 +179,11 @@ def env_kwargs(cfg: TrainConfig, split: str) -> dict:
 
 
 def make_vector_env(cfg: TrainConfig) -> FuelBreakVectorEnv:
+    """The vector of `cfg.run.n_envs` training environments on `cfg.run.executor`.
+
+    Raises:
+        ConfigError: `run.ray_address` is set for an executor other than ray.
+    """
     kind = cfg.run.executor
     options = {"timeout": cfg.run.step_timeout}
     if kind == "process":
@@ -243,6 +259,7 @@ def validate(model, envs: Sequence[FuelBreakEnv], episodes, k: int) -> float:
 
 
 def validate_random(env: FuelBreakEnv, episodes, k: int, seed: int) -> float:
+    """Mean reduction (percent of the tile) of random plans of `k` cells a step over validation `episodes`."""
     rng = np.random.default_rng(seed)
     chooser = lambda obs, mask: rng.choice(np.flatnonzero(mask), size=k, replace=False)  # noqa: E731
     return float(np.mean([run_episode(env, s, o, chooser) for s, o in episodes]))
@@ -302,12 +319,14 @@ class State:
     episode_index: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The counters as plain data for a checkpoint (an infinite `best_val` as None)."""
         d = dict(self.__dict__)
         d["best_val"] = float(self.best_val) if np.isfinite(self.best_val) else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> State:
+        """The state `to_dict` wrote."""
         d = dict(d)
         d["best_val"] = -np.inf if d.get("best_val") is None else float(d["best_val"])
         return cls(**d)
@@ -373,10 +392,12 @@ class Learner:
         self._begun = None  # (batch, future of its targets): the step in flight
 
     def can_step(self) -> bool:
+        """Whether the replay holds a batch's worth of transitions."""
         return len(self.replay) >= self.d.batch_size
 
     @property
     def in_flight(self) -> bool:
+        """Whether a batch's targets are being computed (`begin` called, `finish` not yet)."""
         return self._begun is not None
 
     def begin(self) -> None:
@@ -480,6 +501,7 @@ class Learner:
         self._helper.shutdown(wait=True)
 
     def mean_loss(self) -> float | None:
+        """Mean loss of the last (up to 100) gradient steps, or None before the first."""
         return float(np.mean(self.losses)) if self.losses else None
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -545,6 +567,7 @@ class Run:
 
     @property
     def model(self):
+        """The online Q-network."""
         return self.learner.model
 
     # -- before the loop -----------------------------------------------------------------------
@@ -744,6 +767,7 @@ class Run:
         )
 
     def summary(self, t_launch: float) -> dict:
+        """The run's summary: counters, best validation, failures, seconds since `t_launch` and peak memory (MiB)."""
         state = self.state
         return {
             "fuelbreak_version": __version__,

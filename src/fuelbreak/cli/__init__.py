@@ -25,6 +25,7 @@ COMMANDS = ("data", "simulate", "train", "evaluate", "visualize", "plan", "polic
 
 
 def exit_codes_text() -> str:
+    """The epilog that lists the exit codes (`fuelbreak.errors.EXIT_CODES`)."""
     import textwrap
 
     from fuelbreak.errors import EXIT_CODES
@@ -36,6 +37,7 @@ def exit_codes_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `fuelbreak` command's parser, with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="fuelbreak",
         description="Learn where to put wildfire fuel breaks.",

@@ -42,6 +42,7 @@ def count_int(minimum: int = 1):
 
 
 def finite_float(text: str) -> float:
+    """Argparse type of a finite number."""
     try:
         value = float(text)
     except ValueError:
@@ -52,6 +53,7 @@ def finite_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
+    """Argparse type of a finite number more than 0."""
     value = finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{value:g} must be more than 0")
@@ -130,6 +132,11 @@ def weather_label(args: argparse.Namespace) -> str:
 
 
 def weather_from_args(args: argparse.Namespace) -> Weather:
+    """The weather of the command's flags: --weather (a preset or file) with the scenario flags overriding its fields.
+
+    Raises:
+        ConfigError: the flags give an invalid scenario.
+    """
     from dataclasses import replace
 
     from fuelbreak.errors import ConfigError
