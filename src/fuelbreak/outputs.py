@@ -123,6 +123,12 @@ class OutputSet:
             self._created.append(q)
 
     def open(self) -> OutputSet:
+        """Lock the target and make the staging folder; returns self.
+
+        Raises:
+            OutputError: the target is of the wrong kind (file or folder) or cannot be written.
+            OutputBusyError: another run holds the target's lock.
+        """
         if self.folder and self.target.exists() and not self.target.is_dir():
             raise OutputError(f"{self.flag} {self.target} is a file; it must be a folder (or not exist yet)")
         if not self.folder and self.target.is_dir() and self.target.name in self.files:
@@ -238,6 +244,7 @@ class OutputSet:
         self._created = []
 
     def release(self) -> None:
+        """Release the target's lock, if held."""
         if self._lock is not None:
             _unlock(self._lock, self.lock_path)
             self._lock = None

@@ -34,6 +34,7 @@ class StepResult:
 
     @property
     def mean_area(self) -> float:
+        """Mean burned cells per episode fire (0 without fires)."""
         return float(self.areas.mean()) if self.areas.size else 0.0
 
 

@@ -68,6 +68,7 @@ class Evaluation:
 
     @property
     def markdown(self) -> str:
+        """The summary as Markdown tables (`summary_markdown`)."""
         return summary_markdown(self.summary, self.methods, self.info)
 
 

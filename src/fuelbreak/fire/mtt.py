@@ -502,6 +502,7 @@ class BurnResult:
 
     @property
     def burned(self) -> np.ndarray:
+        """Bool (K, H, W): the cells each fire reached within its duration."""
         return np.isfinite(self.arrival)
 
     @property
@@ -532,6 +533,11 @@ def as_flat_ignitions(ignitions, shape: tuple[int, int]) -> np.ndarray:
 
 
 def check_breaks(breaks, shape: tuple[int, int]) -> np.ndarray:
+    """`breaks` as a bool mask of `shape` (None: no breaks).
+
+    Raises:
+        InputError: the mask's shape is not the landscape's.
+    """
     if breaks is None:
         return np.zeros(shape, dtype=bool)
     breaks = np.asarray(breaks)
@@ -591,6 +597,7 @@ class MTTEngine:
 
     @property
     def stencil(self) -> tuple[tuple[int, int], ...]:
+        """The engine's neighbour moves (row, column offsets): 8 or 16 directions."""
         return STENCIL16 if len(self._counts) == 16 else STENCIL8
 
     def _blocked(self, breaks: np.ndarray) -> np.ndarray:

@@ -116,6 +116,7 @@ class Landscape:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the grid."""
         return (
             self.layers[LAYERS[0]].shape
             if LAYERS[0] in self.layers
@@ -124,6 +125,7 @@ class Landscape:
 
     @property
     def n_cells(self) -> int:
+        """Number of cells of the grid."""
         h, w = self.shape
         return h * w
 

@@ -44,6 +44,7 @@ REQUIRED_KEYS = ("format", "source", "layers", "size", "count", "tiles")
 
 
 def tile_file(index: int) -> str:
+    """The file name of tile `index` in a dataset folder."""
     return f"tile_{index:05d}.tif"
 
 

@@ -62,6 +62,7 @@ class Source:
     about: str = ""
 
     def file_url(self, layer: str) -> str:
+        """The URL of `layer`'s raster at this source."""
         return self.url.rstrip("/") + "/" + self.files[layer]
 
 
@@ -148,6 +149,11 @@ def source_of(spec: str | None, scalings: dict[str, float] | None = None) -> Sou
 
 
 def check_bbox(bbox) -> tuple[float, float, float, float]:
+    """`bbox` (lon_min, lat_min, lon_max, lat_max, degrees) as floats.
+
+    Raises:
+        ConfigError: the box is not in range or a min is not below its max.
+    """
     lon_min, lat_min, lon_max, lat_max = (float(v) for v in bbox)
     if not (-180.0 <= lon_min < lon_max <= 180.0 and -90.0 <= lat_min < lat_max <= 90.0):
         raise ConfigError(
