@@ -75,7 +75,10 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, names: tuple[str, ...] = ("*",)) -> list[Path]:
-    """Remove the temporary files `atomic_path` left in `folder` for the files `names` (glob patterns) when its process was killed mid-write (`.NAME.XXXX.tmp`).
+    """Remove the temporary files `atomic_path` left in `folder` for the files `names` (glob patterns).
+
+    Such files (`.NAME.XXXX.tmp`) remain when a process is killed mid-write; they are removed only where no
+    other process is writing those files.
 
     Only where no other process is writing those files. Returns what was removed.
     """

@@ -1,4 +1,6 @@
-"""A plan as GIS files: a GeoTIFF aligned cell for cell with its tile, and GeoJSON polygons (treatment units: one feature per contiguous patch of break cells; or one square per cell).
+"""A plan as GIS files: a GeoTIFF aligned cell for cell with its tile, and GeoJSON polygons.
+
+Treatment units: one feature per contiguous patch of break cells; or one square per cell.
 
 Both keep the tile's CRS and transform so the plan opens in QGIS on top of the input rasters. A
 synthetic tile has no geo-reference: its GeoJSON then uses cell coordinates (x = column, y = -row,

@@ -165,7 +165,11 @@ def td_loss(
 
 
 def _cat_rows(obs: torch.Tensor, rows: torch.Tensor, *more: torch.Tensor) -> torch.Tensor:
-    """Rows `rows` of `obs` followed by the tensors `more`, channels-last in memory as the networks read them (index_select and cat of channels-last tensors return the default layout, which the network would copy again)."""
+    """Rows `rows` of `obs` followed by the tensors `more`, channels-last in memory as the networks read them.
+
+    index_select and cat of channels-last tensors return the default layout, which the network would copy
+    again.
+    """
     nhwc = [obs.permute(0, 2, 3, 1).index_select(0, rows), *(m.permute(0, 2, 3, 1) for m in more)]
     return torch.cat(nhwc).permute(0, 3, 1, 2)
 

@@ -168,7 +168,9 @@ class DQNPolicy:
         return self._traced(tuple(x.shape), self.model.eval(), x)
 
     def _traced(self, key, module: torch.nn.Module, example):
-        """`module` traced on `example`, frozen and optimised, kept under `key` (and, for other copies of the same weights in this process, in `_TRACED`).
+        """`module` traced on `example`, frozen and optimised, kept under `key`.
+
+        It is also kept in `_TRACED` for other copies of the same weights in this process.
 
         `module` itself where tracing is not possible.
         """
@@ -202,7 +204,9 @@ class DQNPolicy:
         return key
 
     def plan_q(self, static: np.ndarray):
-        """A function from an observation of one plan to its Q map (H, W), for observations whose channels other than those that follow the plan are `static`'s.
+        """A function from an observation of one plan to its Q map (H, W).
+
+        It takes observations whose channels other than those that follow the plan are `static`'s.
 
         The network's input layers see the static channels once (`StaticSplit`); each call then
         convolves only the channels the plan changes: the same values as `q_map` to float rounding,

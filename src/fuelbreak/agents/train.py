@@ -282,7 +282,11 @@ def demo_specs(env: FuelBreakEnv, cfg: TrainConfig) -> list[DemoSpec]:
 def add_demonstrations(
     replay: EpisodeReplay, cfg: TrainConfig, executor=None, stopped=lambda: False, progress: bool = False
 ) -> int:
-    """Episodes placed by the teacher (cached plans; missing ones computed on `executor`), put in the replay before learning starts, observation by observation as the agent would have seen them."""
+    """Episodes placed by the teacher, put in the replay before learning starts.
+
+    The plans are cached (missing ones computed on `executor`) and put in the replay observation by
+    observation, as the agent would have seen them.
+    """
     env = FuelBreakEnv(**env_kwargs(cfg, "train"))
     k = cfg.env.cells_per_step
     specs = demo_specs(env, cfg)
@@ -496,7 +500,11 @@ class Learner:
         self._start(batch)
 
     def close(self) -> None:
-        """End the helper thread (after the targets it is computing, if a step is in flight, which are dropped: an error in them does not hide the one that stopped the run)."""
+        """End the helper thread.
+
+        If a step is in flight, it ends after the targets it is computing, which are dropped: an error in
+        them does not hide the one that stopped the run.
+        """
         self._begun = None
         self._helper.shutdown(wait=True)
 

@@ -45,7 +45,10 @@ def tree_greedy_plan(
     prune_rounds: int = 0,
     swap: int | None = None,
 ) -> np.ndarray:
-    """Place `budget` cells at the largest mean tree bound of `n_fires` planning fires, burning the fires again after every `cells_per_update` cells (1: after each cell; more: the best few of one score map).
+    """Place `budget` cells at the largest mean tree bound of `n_fires` planning fires.
+
+    The fires are burned again after every `cells_per_update` cells (1: after each cell; more: the best few of
+    one score map).
 
     Then `prune_rounds` rounds of prune and refill on the same fires (`fuelbreak.baselines.local_search`,
     `swap` breaks a round; 0: none, tree-greedy as it was).

@@ -327,7 +327,11 @@ class FuelBreakEnv(gym.Env):
         return self._obs(), float(reward), terminated, False, self._info(burned_before=before, cells=cells)
 
     def step(self, action):
-        """Run the step's task here; with mtt engines, the episode's fires are kept through its breaks and updated (`EpisodeFires`: the same result as the task, a fraction of its work)."""
+        """Run the step's task here.
+
+        With mtt engines, the episode's fires are kept through its breaks and updated (`EpisodeFires`: the
+        same result as the task, a fraction of its work).
+        """
         self._begin_step(action)
         if self._fires is None and EpisodeFires.supports(self.tile_fire.engine, self._observer):
             tf, breaks = self.tile_fire, self.breaks

@@ -25,7 +25,10 @@ INTENSITY_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
 
 @dataclass
 class StepResult:
-    """Burned cells of each episode fire, how many of those fires burn each cell, and the observation fires' burn probability and downstream area through the same breaks."""
+    """Burned cells of each episode fire and how many of those fires burn each cell.
+
+    Also the observation fires' burn probability and downstream area through the same breaks.
+    """
 
     areas: np.ndarray  # (K,) burned cells per fire
     burn_count: np.ndarray  # (H, W) number of fires that burned the cell

@@ -38,7 +38,11 @@ def frontier_methods(
     efforts: dict[str, Sequence[int]] | None = None,
     references: bool = True,
 ) -> tuple[list[str], dict[str, dict]]:
-    """The method labels of a frontier ('tree_greedy@256', 'dqn', 'tree_greedy@in-sample', ...) and their options ({label: {"n_fires": 256}}, {label: {"in_sample": True}})."""
+    """The method labels of a frontier and their options.
+
+    Labels such as 'tree_greedy@256', 'dqn' or 'tree_greedy@in-sample'; options such as
+    {label: {"n_fires": 256}} or {label: {"in_sample": True}}.
+    """
     planners = list(planners or EFFORTS)
     unknown = [p for p in planners if p not in EFFORTS]
     if unknown:

@@ -350,7 +350,9 @@ def crowning_cells(
     intensity,
     fire_type,
 ):
-    """Directional ray speeds (horizontal, m/min), intensities (kW/m) and fire type of cells whose head fire crowns, as `behavior._crowning_cell` computes them through pyretechnics.
+    """Directional ray speeds (horizontal, m/min), intensities (kW/m) and fire type of cells whose head fire crowns.
+
+    The values are those `behavior._crowning_cell` computes through pyretechnics.
 
     For each index j in `cells`, writes ros/intensity (K, H, W) and fire_type (H, W) at the cell's
     (rows[j], cols[j]).

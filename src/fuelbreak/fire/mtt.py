@@ -237,7 +237,10 @@ def _block_breaks_stacked(travel, blocked, breaks, offsets, counts, wp):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _copy_out(settled, n_settled, f, wp, pad, best, came, state, arrival, via, track):
-    """Write fire f's settled cells (flat padded indices) into arrival[f] (and via[f] when `track`), and reset the search's scratch arrays there (`state`: -1, never reached) for the next fire."""
+    """Write fire f's settled cells (flat padded indices) into arrival[f] (and via[f] when `track`).
+
+    Also reset the search's scratch arrays there (`state`: -1, never reached) for the next fire.
+    """
     for i in range(n_settled):
         u = settled[i]
         r, c = u // wp - pad, u % wp - pad

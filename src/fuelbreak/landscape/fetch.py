@@ -242,7 +242,11 @@ def _probe(url: str, seconds: float) -> None:
 
 
 def _call_within(op, seconds: float):
-    """op() on a helper thread; `_Deadline` when it has not returned after `seconds` (GDAL cannot be interrupted; its own per-request timeout, set to the same deadline, ends the abandoned thread)."""
+    """op() on a helper thread; `_Deadline` when it has not returned after `seconds`.
+
+    GDAL cannot be interrupted; its own per-request timeout, set to the same deadline, ends the abandoned
+    thread.
+    """
     box: dict = {}
 
     def target():
@@ -304,7 +308,10 @@ def _remote(url: str, what: str, op, timeout: float):
 
 
 def _window(src, bbox) -> tuple[Window, list[float], int]:
-    """(cell window of a lon/lat box in an open raster, rounded outward and clipped; the source's coverage in lon/lat; the cells of the box before clipping).
+    """The cell window of a lon/lat box in an open raster, its coverage and the box's cells.
+
+    A tuple: (cell window of the box, rounded outward and clipped; the source's coverage in lon/lat; the cells
+    of the box before clipping).
 
     An error if the box is all outside.
     """
@@ -510,7 +517,10 @@ def _same_request(record: dict | None, bbox, source: Source) -> bool:
 
 
 def _seed_from(committed: dict, out: Path, stage: Path) -> dict:
-    """A record of the layers of a complete earlier fetch of the same box whose files are intact, linked into the staging folder (a rerun then fetches only the missing or damaged ones)."""
+    """A record of the layers of a complete earlier fetch of the same box whose files are intact.
+
+    They are linked into the staging folder (a rerun then fetches only the missing or damaged ones).
+    """
     import shutil
 
     record = {**committed, "layers": {}}
