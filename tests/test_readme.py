@@ -84,6 +84,7 @@ def test_ci_runs_the_readme_set_up_and_test_commands_and_builds_the_docs():
         assert line in ci, line
     assert "python3 -m venv .venv" in ci and ". .venv/bin/activate" in ci
     assert any(line.startswith("mkdocs build --strict") for line in ci)
+    assert "ruff check src tests scripts docs" in ci  # lint and docstrings (pydocstyle)
 
 
 def test_every_long_command_is_still_in_the_readme():

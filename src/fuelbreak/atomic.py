@@ -65,17 +65,23 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> Path:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically (`atomic_write`); returns the path."""
     return atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` as UTF-8, atomically (`atomic_write`); returns the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, names: tuple[str, ...] = ("*",)) -> list[Path]:
-    """Remove the temporary files `atomic_path` left in `folder` for the files `names` (glob patterns)
-    when its process was killed mid-write (`.NAME.XXXX.tmp`); only where no other process is writing
-    those files. Returns what was removed."""
+    """Remove the temporary files `atomic_path` left in `folder` for the files `names` (glob patterns).
+
+    Such files (`.NAME.XXXX.tmp`) remain when a process is killed mid-write; they are removed only where no
+    other process is writing those files.
+
+    Only where no other process is writing those files. Returns what was removed.
+    """
     removed = []
     for tmp in (t for name in names for t in Path(folder).glob(f".{name}.*.tmp")):
         with contextlib.suppress(FileNotFoundError):

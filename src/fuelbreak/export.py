@@ -1,5 +1,6 @@
-"""A plan as GIS files: a GeoTIFF aligned cell for cell with its tile, and GeoJSON polygons
-(treatment units: one feature per contiguous patch of break cells; or one square per cell).
+"""A plan as GIS files: a GeoTIFF aligned cell for cell with its tile, and GeoJSON polygons.
+
+Treatment units: one feature per contiguous patch of break cells; or one square per cell.
 
 Both keep the tile's CRS and transform so the plan opens in QGIS on top of the input rasters. A
 synthetic tile has no geo-reference: its GeoJSON then uses cell coordinates (x = column, y = -row,
@@ -216,8 +217,11 @@ def write_patches_geojson(path, landscape: Landscape, cells, properties: dict | 
 
 
 def _plan_values(path: Path, values: np.ndarray) -> np.ndarray:
-    """A break mask from plan values: numbers 0 (no break) or 1 (break), or booleans; anything else
-    (NaN, strings, other numbers) is an InputError naming the file, never a guess."""
+    """A break mask from plan values.
+
+    Numbers 0 (no break) or 1 (break), or booleans; anything else (NaN, strings, other numbers) is an
+    InputError naming the file, never a guess.
+    """
     if values.dtype == bool:
         return values
     if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):

@@ -123,6 +123,12 @@ class OutputSet:
             self._created.append(q)
 
     def open(self) -> OutputSet:
+        """Lock the target and make the staging folder; returns self.
+
+        Raises:
+            OutputError: the target is of the wrong kind (file or folder) or cannot be written.
+            OutputBusyError: another run holds the target's lock.
+        """
         if self.folder and self.target.exists() and not self.target.is_dir():
             raise OutputError(f"{self.flag} {self.target} is a file; it must be a folder (or not exist yet)")
         if not self.folder and self.target.is_dir() and self.target.name in self.files:
@@ -238,14 +244,18 @@ class OutputSet:
         self._created = []
 
     def release(self) -> None:
+        """Release the target's lock, if held."""
         if self._lock is not None:
             _unlock(self._lock, self.lock_path)
             self._lock = None
 
 
 def _lock(path: Path) -> int | str:
-    """Take the lock file `path` (flock, so a dead holder's lock is free): its descriptor, or the text
-    of the holder's process id when another process (or another set in this one) holds it."""
+    """Take the lock file `path` (flock, so a dead holder's lock is free).
+
+    Its descriptor, or the text of the holder's process id when another process (or another set in this one)
+    holds it.
+    """
     import fcntl
 
     while True:
@@ -296,8 +306,10 @@ def output_set(
     owned: Iterable[str] = (),
     keep_partial: bool = False,
 ) -> Iterator[OutputSet]:
-    """Open an `OutputSet` on `target` (a folder, or with folder=False a file or prefix whose folder
-    receives `files`); commit when the block succeeds, abort when it raises. See the module docstring."""
+    """Open an `OutputSet` on `target` (a folder, or with folder=False a file or prefix whose folder receives `files`).
+
+    Commit when the block succeeds, abort when it raises. See the module docstring.
+    """
     out = OutputSet(
         Path(target), folder=folder, flag=flag, files=files, owned=owned, keep_partial=keep_partial
     ).open()

@@ -18,8 +18,10 @@ CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
 
 
 def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
-    """The CPU's model name and its arithmetic features of note, from /proc/cpuinfo (Linux); the
-    platform's processor string elsewhere."""
+    """The CPU's model name and its arithmetic features of note, from /proc/cpuinfo (Linux).
+
+    The platform's processor string elsewhere.
+    """
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
@@ -36,8 +38,11 @@ def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
 
 
 def machine_record(torch_threads: int | None = None) -> dict:
-    """The machine and software a result was made with: CPU model and features, cores, torch's version
-    and thread count, numpy's, Python's and fuelbreak's versions."""
+    """The machine and software a result was made with.
+
+    CPU model and features, cores, torch's version and thread count, numpy's, Python's and fuelbreak's
+    versions.
+    """
     import os
 
     import numpy as np

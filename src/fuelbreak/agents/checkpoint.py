@@ -67,6 +67,7 @@ def generator_state(rng: np.random.Generator) -> str:
 
 
 def set_generator_state(rng: np.random.Generator, state: str) -> None:
+    """Set `rng`'s bit generator state from the JSON text `capture_rng_state` wrote."""
     rng.bit_generator.state = json.loads(state)
 
 
@@ -193,14 +194,17 @@ class Checkpoint:
 
     @property
     def model_type(self) -> str:
+        """The model type the checkpoint's network is ("basic", "enhanced" or "dueling")."""
         return self.data["model_type"]
 
     @property
     def obs_channels(self) -> list[str]:
+        """The names of the observation channels the network reads, in order."""
         return list(self.data["obs_channels"])
 
     @property
     def counters(self) -> dict:
+        """The training counters of the checkpoint (env steps, gradient steps, episodes), a copy."""
         return dict(self.data["counters"])
 
 

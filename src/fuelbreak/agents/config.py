@@ -27,6 +27,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass
 class EnvConfig:
+    """The training environment: tiles, budget, fires per episode and spread engine (`[env]` of a config)."""
     tile_size: int = 50  # cells per side of a synthetic tile (30 m cells)
     budget_fraction: float = 0.05  # share of a tile's cells that may be treated in an episode
     cells_per_step: int = 1  # cells per action (the best of one Q map); the observation follows the plan after each
@@ -42,6 +43,11 @@ class EnvConfig:
 
 @dataclass
 class WeatherConfig:
+    """The weather of training: a preset or scenario file, or one scenario from these fields (`[weather]`).
+
+    Wind speed in km/h at 10 m, direction in degrees the wind blows from, dead (m1h, m10h, m100h),
+    live (herb, woody) and foliar moistures as fractions, fire duration in minutes.
+    """
     preset: str = "broad"  # a preset (default, seed, dry-windy, broad), a .csv/.toml scenario file, or "single"
     wind_speed: float = 20.0  # km/h at 10 m
     wind_direction: float = 270.0  # degrees the wind blows FROM
@@ -66,12 +72,14 @@ class WeatherConfig:
 
 @dataclass
 class ModelConfig:
+    """The Q-network: its type and overrides of its hyperparameters (`[model]`)."""
     type: str = "basic"  # "basic", "enhanced" or "dueling"
     hparams: dict = field(default_factory=lambda: {"width": 8, "skip": True})  # overrides of its defaults
 
 
 @dataclass
 class DQNConfig:
+    """The DQN learner's settings (`[dqn]`): discount, n-step returns, optimiser, replay, exploration, demonstrations."""
     gamma: float = 0.99
     n_step: int = 5
     lr: float = 3e-4
@@ -104,6 +112,10 @@ class DQNConfig:
 
 @dataclass
 class RunConfig:
+    """How a training run runs (`[run]`): env steps, environments, executor, checkpoints, validation, seed, outdir.
+
+    `step_timeout` is in seconds; the intervals are in env steps.
+    """
     total_env_steps: int = 20000
     n_envs: int = 4
     executor: str = "process"  # "serial", "process" or "ray"
@@ -122,6 +134,7 @@ class RunConfig:
 
 @dataclass
 class TrainConfig:
+    """A whole training configuration: one section per dataclass, as in a config TOML file."""
     env: EnvConfig = field(default_factory=EnvConfig)
     weather: WeatherConfig = field(default_factory=WeatherConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -129,6 +142,7 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict:
+        """The configuration as nested plain dicts (what is written to a run's config.toml)."""
         return dataclasses.asdict(self)
 
 
@@ -325,6 +339,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
 
 
 def default_config_path() -> Path:
+    """The path of the default training configuration shipped in the package."""
     return packaged_config_path("default")
 
 

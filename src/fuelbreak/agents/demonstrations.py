@@ -65,6 +65,11 @@ class DemoSpec:
     seed: int
 
     def key(self) -> str:
+        """A hex digest naming this demonstration in the cache.
+
+        It covers the landscape's layers and cell size, the scenario, budget, method, options, seed and the
+        engine's version, so a change to any of them computes the plan again.
+        """
         h = hashlib.sha256()
         for name in sorted(self.landscape.layers):
             h.update(name.encode())
@@ -107,6 +112,11 @@ class DemoCache:
         return folder / f"{key}.npy"
 
     def get(self, spec: DemoSpec) -> np.ndarray | None:
+        """The cached plan (flat cell indices) of `spec`, or None when no cache folder holds it.
+
+        Raises:
+            ConfigError: a cached file is unreadable or does not hold a plan of `spec.budget` cells.
+        """
         key = spec.key()
         for folder in (self.folder, *self.read_only):
             path = self._path(key, folder)
@@ -126,6 +136,11 @@ class DemoCache:
         return None
 
     def put(self, spec: DemoSpec, cells: np.ndarray) -> Path:
+        """Cache `cells`, the plan of `spec`, atomically; returns the file written.
+
+        Raises:
+            ConfigError: the cache folder cannot be created.
+        """
         path = self._path(spec.key(), self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -77,8 +77,9 @@ def td_targets(
     demo_margin: float = 0.0,
     demo_weight: float = 0.0,
 ) -> Targets:
-    """The TD targets of a batch (and, for a network with a finite reach, the cells the margin loss
-    picks): everything of a gradient step that needs whole Q maps, which need no gradients.
+    """The TD targets of a batch (and, for a network with a finite reach, the cells the margin loss picks).
+
+    Everything of a gradient step that needs whole Q maps, which need no gradients.
 
     y = G_n + gamma^m * sum_{c in A'} q_target(s', c), A' the k best legal cells of q_online(s')
     (of q_target(s') without `double`); a state with fewer than k legal cells left does not bootstrap.
@@ -164,9 +165,11 @@ def td_loss(
 
 
 def _cat_rows(obs: torch.Tensor, rows: torch.Tensor, *more: torch.Tensor) -> torch.Tensor:
-    """Rows `rows` of `obs` followed by the tensors `more`, channels-last in memory as the networks
-    read them (index_select and cat of channels-last tensors return the default layout, which the
-    network would copy again)."""
+    """Rows `rows` of `obs` followed by the tensors `more`, channels-last in memory as the networks read them.
+
+    index_select and cat of channels-last tensors return the default layout, which the network would copy
+    again.
+    """
     nhwc = [obs.permute(0, 2, 3, 1).index_select(0, rows), *(m.permute(0, 2, 3, 1) for m in more)]
     return torch.cat(nhwc).permute(0, 3, 1, 2)
 
@@ -184,8 +187,10 @@ def _demo_rows(batch: Batch, demo_weight: float, device) -> torch.Tensor | None:
 
 
 def _margin_scores(q: torch.Tensor, batch: Batch, shown: torch.Tensor, margin: float) -> torch.Tensor:
-    """Q (D, N) of the demonstrations' cells plus `margin` on every cell not in `shown` (D, k), the
-    illegal cells at -inf: the margin loss's best action is their top k."""
+    """Q (D, N) of the demonstrations' cells plus `margin` on every cell not in `shown` (D, k), the illegal cells at -inf.
+
+    The margin loss's best action is their top k.
+    """
     scores = q + torch.full_like(q, margin).scatter(1, shown, 0.0)
     if batch.legal is not None:
         legal = torch.as_tensor(batch.legal[batch.demo], device=q.device)
@@ -194,7 +199,7 @@ def _margin_scores(q: torch.Tensor, batch: Batch, shown: torch.Tensor, margin: f
 
 
 def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target (tau = 1: copy)."""
+    """Target <- tau * online + (1 - tau) * target (tau = 1: copy)."""
     with torch.no_grad():
         for t, o in zip(target.parameters(), online.parameters(), strict=True):
             t.mul_(1.0 - tau).add_(o, alpha=tau)

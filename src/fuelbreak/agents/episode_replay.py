@@ -40,6 +40,7 @@ LAYOUT = "first_obs_hwc"
 
 @dataclass
 class Batch:
+    """A batch of transitions sampled from the replay: shapes and units are in the field comments."""
     obs: torch.Tensor  # (B, C, H, W) float32, channels-last in memory (what the networks read)
     actions: np.ndarray  # (B, k) int64
     returns: np.ndarray  # (B,) n-step discounted return
@@ -159,6 +160,11 @@ class EpisodeReplay:
         return int(self.length.sum())
 
     def sample(self, batch_size: int, beta: float = 0.4) -> Batch:
+        """Sample `batch_size` transitions, by priority (with importance weights to the power `beta`) or uniformly.
+
+        Raises:
+            ConfigError: the replay is empty.
+        """
         n = len(self)
         if n == 0:
             raise ConfigError("cannot sample from an empty replay")
@@ -198,6 +204,7 @@ class EpisodeReplay:
         )
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray, eps: float = 1e-4) -> None:
+        """Set the priorities of the transitions `indices` to their absolute TD errors plus `eps`."""
         pr = np.abs(np.asarray(td_errors, dtype=np.float64)) + eps
         self.priority.ravel()[indices] = pr
         self.max_priority = max(self.max_priority, float(pr.max()))
@@ -253,9 +260,11 @@ class EpisodeReplay:
         self.rng.bit_generator.state = json.loads(meta["rng"])
 
     def save_generation(self, path, step: dict) -> None:
-        """Save for the checkpoint of `step`, which the caller writes next: the file saved before is
-        kept as `previous_replay(path)` until `drop_previous_replay` (after that checkpoint), so that
-        a kill before the checkpoint is written leaves the older pair whole."""
+        """Save for the checkpoint of `step`, which the caller writes next.
+
+        The file saved before is kept as `previous_replay(path)` until `drop_previous_replay` (after that
+        checkpoint), so that a kill before the checkpoint is written leaves the older pair whole.
+        """
         from fuelbreak.atomic import atomic_path
 
         path = Path(path)
@@ -271,6 +280,7 @@ class EpisodeReplay:
         return None if slot is None else int(self.length[slot])
 
     def nbytes(self) -> int:
+        """Bytes the replay's arrays take in memory."""
         arrays = (self.first_obs, self.breaks, self.plan_obs, self.actions, self.rewards, self.priority)
         return sum(a.nbytes for a in arrays)
 
@@ -319,9 +329,11 @@ def drop_previous_replay(path) -> None:
 
 
 def paired_replay(path, step: dict) -> Path:
-    """The memory saved for the checkpoint of `step`: `path`, or the file `save_generation` kept
-    before it when a kill came between a memory and its checkpoint (the older pair wins; the newer
-    memory is dropped). Afterwards `path` holds it. A CheckpointError when neither belongs to `step`.
+    """The memory saved for the checkpoint of `step`.
+
+    `path`, or the file `save_generation` kept before it when a kill came between a memory and its checkpoint
+    (the older pair wins; the newer memory is dropped). Afterwards `path` holds it. A CheckpointError when
+    neither belongs to `step`.
     """
     path, previous = Path(path), previous_replay(path)
     want = {k: int(v) for k, v in step.items()}

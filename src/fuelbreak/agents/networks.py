@@ -88,6 +88,7 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Linear(hidden, channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x` (B, C, H, W) scaled channel by channel by a gate from its mean over the tile."""
         g = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3))))))
         return x * g[:, :, None, None]
 
@@ -102,6 +103,7 @@ class ResidualBlock(nn.Module):
         self.se = SqueezeExcite(channels, se_reduction) if se_reduction > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
+        """The block applied to `x` (B, C, H, W); the same shape."""
         return F.relu(x + self.se(self.conv2(F.relu(self.conv1(x)))))
 
 
@@ -113,9 +115,11 @@ class GlobalContext(nn.Module):
         self.fc = nn.Linear(2 * channels, channels)
 
     def pooled(self, x: Tensor) -> Tensor:
+        """Mean and max of `x` (B, C, H, W) over the tile, concatenated: (B, 2C)."""
         return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """`x` (B, C, H, W) with the tile's context features appended to every cell: (B, 2C, H, W)."""
         g = F.relu(self.fc(self.pooled(x)))
         return torch.cat([x, g[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
 
@@ -129,6 +133,7 @@ class ResidualTrunk(nn.Module):
         self.blocks = nn.Sequential(*[ResidualBlock(width, int(d), se_reduction) for d in dilations])
 
     def forward(self, x: Tensor) -> Tensor:
+        """The trunk's features (B, width, H, W) of `x` (B, in_channels, H, W)."""
         return self.blocks(F.relu(self.stem(x)))
 
 
@@ -155,6 +160,11 @@ class QNet(nn.Module):
         self.n_inputs = len(index)
 
     def forward(self, obs: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Q maps (B, H, W) of observations `obs` (B, C, H, W); `mask` (legal cells, bool) where the network uses it.
+
+        Raises:
+            ValueError: `obs` does not have the network's channels, or `mask` is not bool of one value per cell.
+        """
         if obs.ndim != 4 or obs.shape[1] != self.in_channels:
             raise ValueError(
                 f"{self.model_type} Q-network expects obs (B, {self.in_channels}, H, W), got {tuple(obs.shape)}"
@@ -194,7 +204,7 @@ class QNet(nn.Module):
         raise NotImplementedError
 
     def _channels_last(self) -> None:
-        """oneDNN convolutions on the CPU ran 20-30 % faster in channels-last layout."""
+        """On the CPU, oneDNN convolutions ran 20-30 % faster in channels-last layout."""
         self.to(memory_format=torch.channels_last)
 
 
@@ -274,9 +284,11 @@ class BasicQNet(QNet):
         self._channels_last()
 
     def first_layers(self) -> tuple[nn.Conv2d, nn.Conv2d | None]:
+        """The layers linear in the input: the first convolution and the skip path (None without one), for `StaticSplit`."""
         return self.body[0], self.skip
 
     def from_first(self, first: Tensor, skip: Tensor | None, mask: Tensor | None) -> Tensor:
+        """Q maps (B, H, W) from the first convolution's output and the skip path's (`first_layers`)."""
         q = self.head(self.body[1:](first))
         if skip is not None:
             q = q + skip
@@ -368,9 +380,11 @@ class EnhancedQNet(QNet):
         return q.squeeze(1)
 
     def first_layers(self) -> tuple[nn.Conv2d, nn.Conv2d | None]:
+        """The layers linear in the input: the trunk's stem and the skip path (None without one), for `StaticSplit`."""
         return self.trunk.stem, self.skip
 
     def from_first(self, first: Tensor, skip: Tensor | None, mask: Tensor | None) -> Tensor:
+        """Q maps (B, H, W) from the stem's output and the skip path's (`first_layers`)."""
         return self._per_cell(self.trunk.blocks(F.relu(first)), skip)
 
 
@@ -410,6 +424,7 @@ class DuelingQNet(EnhancedQNet):
         return value, self._per_cell(h, skip)
 
     def from_first(self, first: Tensor, skip: Tensor | None, mask: Tensor | None) -> Tensor:
+        """Q maps (B, H, W) from the stem's output and the skip path's: V + A - mean(A), the mean over `mask`'s cells."""
         value, adv = self._streams(first, skip)
         if mask is None:
             mean = adv.mean(dim=(1, 2))
@@ -451,6 +466,7 @@ class StaticSplit(nn.Module):
         return first(x), skip_out
 
     def forward(self, x_dynamic: Tensor, first_static: Tensor, skip_static: Tensor) -> Tensor:
+        """Q maps (B, H, W) from the dynamic channels and the static channels' precomputed first layers."""
         skip = skip_static + self.skip(x_dynamic) if self.skip is not None else None
         return self.model.from_first(first_static + self.first(x_dynamic), skip, None)
 

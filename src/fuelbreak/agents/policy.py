@@ -45,9 +45,12 @@ PLAN_FOLLOWING = (*PLAN_CHANNELS, CHANNEL_INDEX["breaks"])  # the channels a pla
 def observation_fires(
     landscape: Landscape, weather: Weather, n_fires: int = BP_FIRES, seed: int = 0, existing_breaks=None
 ) -> tuple[np.ndarray, PlanFires]:
-    """What planning observes of fire on a landscape: the fireline intensity toward N, E, S, W (4, H, W)
-    in kW/m, weighted over the weather's scenarios, and `n_fires` observation fires drawn from the
-    weather (seeded), burned through `existing_breaks`, ready to follow the plan."""
+    """What planning observes of fire on a landscape.
+
+    The fireline intensity toward N, E, S, W (4, H, W) in kW/m, weighted over the weather's scenarios, and
+    `n_fires` observation fires drawn from the weather (seeded), burned through `existing_breaks`, ready to
+    follow the plan.
+    """
     behaviors = behaviors_for(landscape, weather)
     intensity = np.zeros((4, *landscape.shape))
     for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
@@ -79,6 +82,11 @@ class PlanStep:
 
 @dataclass
 class DQNPolicy:
+    """A trained Q-network as a planner: places `cells_per_step` cells of highest Q at a time.
+
+    `bp_fires` observation fires per training tile of `fire_cells` cells (scaled to larger tiles);
+    `plan_aware`: the fire channels follow the plan, as in training; `source`: where it was loaded from.
+    """
     model: QNet
     cells_per_step: int
     source: str = ""
@@ -116,10 +124,12 @@ class DQNPolicy:
         )
 
     def n_fires_for(self, landscape: Landscape) -> int:
-        """Observation fires for `landscape`: `bp_fires` per training tile's area, so that every part of
-        a larger landscape is covered by as many fires as a training tile was (a fixed number would
-        leave most cells of a large tile with no fire through them, and their scores all zero); at
-        most `MAX_FIRE_CELLS` fire-cells, at least `bp_fires`."""
+        """Observation fires for `landscape`.
+
+        `bp_fires` per training tile's area, so that every part of a larger landscape is covered by as many
+        fires as a training tile was (a fixed number would leave most cells of a large tile with no fire
+        through them, and their scores all zero); at most `MAX_FIRE_CELLS` fire-cells, at least `bp_fires`.
+        """
         if self.fire_cells is None:
             return self.bp_fires
         scaled = int(np.ceil(self.bp_fires * landscape.n_cells / self.fire_cells))
@@ -150,16 +160,20 @@ class DQNPolicy:
             torch.set_num_threads(threads)
 
     def _inference(self, x: torch.Tensor):
-        """The network traced, frozen and optimised for inference (oneDNN convolutions with packed
-        weights) for one observation shape: the same values to float rounding (1e-6), and on one
-        small observation about half the time of eager calls; the network itself where tracing is
-        not possible."""
+        """The network traced, frozen and optimised for inference (oneDNN convolutions with packed weights) for one observation shape.
+
+        The same values to float rounding (1e-6), and on one small observation about half the time of eager
+        calls; the network itself where tracing is not possible.
+        """
         return self._traced(tuple(x.shape), self.model.eval(), x)
 
     def _traced(self, key, module: torch.nn.Module, example):
-        """`module` traced on `example`, frozen and optimised, kept under `key` (and, for other
-        copies of the same weights in this process, in `_TRACED`); `module` itself where tracing is
-        not possible."""
+        """`module` traced on `example`, frozen and optimised, kept under `key`.
+
+        It is also kept in `_TRACED` for other copies of the same weights in this process.
+
+        `module` itself where tracing is not possible.
+        """
         fn = self._frozen.get(key)
         if fn is None:
             shared = (self._weights_key(), key)
@@ -190,8 +204,9 @@ class DQNPolicy:
         return key
 
     def plan_q(self, static: np.ndarray):
-        """A function from an observation of one plan to its Q map (H, W), for observations whose
-        channels other than those that follow the plan are `static`'s.
+        """A function from an observation of one plan to its Q map (H, W).
+
+        It takes observations whose channels other than those that follow the plan are `static`'s.
 
         The network's input layers see the static channels once (`StaticSplit`); each call then
         convolves only the channels the plan changes: the same values as `q_map` to float rounding,
@@ -239,6 +254,10 @@ class DQNPolicy:
     def plan(
         self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
     ) -> np.ndarray:
+        """The plan of `budget` cells (flat indices, in placement order) on `landscape` under `weather`.
+
+        `seed` draws the observation fires; `existing_breaks` are kept and not counted in the budget.
+        """
         steps = self.rollout(landscape, weather, budget, seed, existing_breaks)
         return np.concatenate([s.cells for s in steps]).astype(np.int64)
 
@@ -321,11 +340,13 @@ def resolve_policy(
     cells_per_step: int | None = None,
     bp_fires: int | None = None,
 ) -> DQNPolicy:
-    """A loaded policy: `checkpoint` is a path or a loaded `DQNPolicy` (None: the shipped one);
-    `cells_per_step` overrides how many cells each Q map places and `bp_fires` how many observation
-    fires it plans with, on any tile (by default the policy's training count, scaled with the tile's
-    area: `DQNPolicy.n_fires_for`). Both channels that carry the fires are means over them, so more
-    fires give the same quantities with less sampling noise."""
+    """A loaded policy: `checkpoint` is a path or a loaded `DQNPolicy` (None: the shipped one).
+
+    `cells_per_step` overrides how many cells each Q map places and `bp_fires` how many observation fires it
+    plans with, on any tile (by default the policy's training count, scaled with the tile's area:
+    `DQNPolicy.n_fires_for`). Both channels that carry the fires are means over them, so more fires give the
+    same quantities with less sampling noise.
+    """
     if checkpoint is None:
         from fuelbreak.agents.shipped import shipped_policy_path
 

@@ -53,9 +53,12 @@ def search_rollout(
     candidates: int = CANDIDATES,
     fires: FireSet | None = None,
 ) -> list[PlanStep]:
-    """Place `budget` cells one at a time: of the `candidates` cells of largest mean tree bound over
-    the `n_fires` planning fires (as tree-greedy's, on any tile; or the given `fires`), the one of
-    highest Q. Every step's Q map (NaN on illegal cells) and cell."""
+    """Place `budget` cells one at a time.
+
+    Of the `candidates` cells of largest mean tree bound over the `n_fires` planning fires (as tree-greedy's,
+    on any tile; or the given `fires`), the one of highest Q. Every step's Q map (NaN on illegal cells) and
+    cell.
+    """
     return _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires).steps(
         budget
     )
@@ -130,11 +133,13 @@ def dqn_search_plan(
     swap: int | None = None,
     fires: FireSet | None = None,
 ) -> np.ndarray:
-    """The baselines' signature for the search: `checkpoint` is a path or a loaded `DQNPolicy` (None:
-    the shipped one); `n_fires` the planning fires (its effort), `candidates` the proposals a step,
-    `bp_fires` overrides the policy's observation fires; `prune_rounds` rounds of prune and refill
-    on the planning fires, `swap` breaks a round (default a tenth of the budget); `fires` replaces
-    the planning fires."""
+    """The baselines' signature for the search.
+
+    `checkpoint` is a path or a loaded `DQNPolicy` (None: the shipped one); `n_fires` the planning fires (its
+    effort), `candidates` the proposals a step, `bp_fires` overrides the policy's observation fires;
+    `prune_rounds` rounds of prune and refill on the planning fires, `swap` breaks a round (default a tenth of
+    the budget); `fires` replaces the planning fires.
+    """
     policy = resolve_policy(checkpoint, model_type, bp_fires=bp_fires)
     search = _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires)
     plan = np.concatenate([s.cells for s in search.steps(budget)]).astype(np.int64)

@@ -32,6 +32,7 @@ SHIPPED_NAME = "default"
 
 
 def policies_dir() -> Path:
+    """The package folder that holds the shipped policies."""
     return Path(str(resources.files("fuelbreak") / "policies"))
 
 
@@ -56,6 +57,7 @@ def shipped_record(name: str = SHIPPED_NAME) -> dict:
 
 
 def sha256_of(path: str | Path) -> str:
+    """The SHA-256 hex digest of the file at `path`, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -74,30 +74,37 @@ VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED
 # ---------------------------------------------------------------------------------------- the run folder
 @dataclass
 class RunFiles:
+    """The paths of a training run's files under its output folder `root`."""
     root: Path
 
     @property
     def config(self) -> Path:
+        """The run's configuration, config.toml."""
         return self.root / "config.toml"
 
     @property
     def metrics(self) -> Path:
+        """The run's JSON-lines log, metrics.jsonl."""
         return self.root / "metrics.jsonl"
 
     @property
     def checkpoints(self) -> Path:
+        """The folder of the run's checkpoints."""
         return self.root / "checkpoints"
 
     @property
     def last(self) -> Path:
+        """The latest checkpoint, written periodically (what a resume reads)."""
         return self.checkpoints / "last.pt"
 
     @property
     def best(self) -> Path:
+        """The checkpoint of the best validation reduction so far."""
         return self.checkpoints / "best.pt"
 
     @property
     def replay(self) -> Path:
+        """The replay memory saved with `last`."""
         return self.checkpoints / "replay.npz"
 
 
@@ -114,6 +121,7 @@ class MetricsLog:
             self.writer = SummaryWriter(str(files.root / "tb"))
 
     def write(self, record: dict) -> None:
+        """Append `record` as one JSON line, and its numbers to TensorBoard under its `kind` at its `env_steps`."""
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         self.lines += 1
@@ -125,9 +133,11 @@ class MetricsLog:
             self.writer.flush()
 
     def truncate_after(self, env_steps: int, lines: int | None = None) -> None:
-        """On resume: drop lines logged after the checkpoint, which the resumed run will log again:
-        all but the first `lines` (the checkpoint's count), or, for a checkpoint that has no count,
-        those of later env steps. A torn last line (a kill during an append) goes with a warning."""
+        """On resume: drop lines logged after the checkpoint, which the resumed run will log again.
+
+        All but the first `lines` (the checkpoint's count), or, for a checkpoint that has no count, those of
+        later env steps. A torn last line (a kill during an append) goes with a warning.
+        """
         if not self.path.exists():
             self.lines = 0
             return
@@ -140,16 +150,19 @@ class MetricsLog:
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def close(self) -> None:
+        """Close the TensorBoard writer, if any."""
         if self.writer is not None:
             self.writer.close()
 
 
 # ---------------------------------------------------------------------------------------- environments
 def weather_of(cfg: TrainConfig) -> Weather:
+    """The training weather of `cfg`."""
     return cfg.weather.to_weather()
 
 
 def env_kwargs(cfg: TrainConfig, split: str) -> dict:
+    """Keyword arguments of `FuelBreakEnv` for `cfg`'s environments on the dataset split `split`."""
     e = cfg.env
     return dict(
         data=open_dataset(e.data_dir or None, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed),
@@ -166,6 +179,11 @@ def env_kwargs(cfg: TrainConfig, split: str) -> dict:
 
 
 def make_vector_env(cfg: TrainConfig) -> FuelBreakVectorEnv:
+    """The vector of `cfg.run.n_envs` training environments on `cfg.run.executor`.
+
+    Raises:
+        ConfigError: `run.ray_address` is set for an executor other than ray.
+    """
     kind = cfg.run.executor
     options = {"timeout": cfg.run.step_timeout}
     if kind == "process":
@@ -241,6 +259,7 @@ def validate(model, envs: Sequence[FuelBreakEnv], episodes, k: int) -> float:
 
 
 def validate_random(env: FuelBreakEnv, episodes, k: int, seed: int) -> float:
+    """Mean reduction (percent of the tile) of random plans of `k` cells a step over validation `episodes`."""
     rng = np.random.default_rng(seed)
     chooser = lambda obs, mask: rng.choice(np.flatnonzero(mask), size=k, replace=False)  # noqa: E731
     return float(np.mean([run_episode(env, s, o, chooser) for s, o in episodes]))
@@ -263,8 +282,11 @@ def demo_specs(env: FuelBreakEnv, cfg: TrainConfig) -> list[DemoSpec]:
 def add_demonstrations(
     replay: EpisodeReplay, cfg: TrainConfig, executor=None, stopped=lambda: False, progress: bool = False
 ) -> int:
-    """Episodes placed by the teacher (cached plans; missing ones computed on `executor`), put in the
-    replay before learning starts, observation by observation as the agent would have seen them."""
+    """Episodes placed by the teacher, put in the replay before learning starts.
+
+    The plans are cached (missing ones computed on `executor`) and put in the replay observation by
+    observation, as the agent would have seen them.
+    """
     env = FuelBreakEnv(**env_kwargs(cfg, "train"))
     k = cfg.env.cells_per_step
     specs = demo_specs(env, cfg)
@@ -301,12 +323,14 @@ class State:
     episode_index: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The counters as plain data for a checkpoint (an infinite `best_val` as None)."""
         d = dict(self.__dict__)
         d["best_val"] = float(self.best_val) if np.isfinite(self.best_val) else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> State:
+        """The state `to_dict` wrote."""
         d = dict(d)
         d["best_val"] = -np.inf if d.get("best_val") is None else float(d["best_val"])
         return cls(**d)
@@ -372,10 +396,12 @@ class Learner:
         self._begun = None  # (batch, future of its targets): the step in flight
 
     def can_step(self) -> bool:
+        """Whether the replay holds a batch's worth of transitions."""
         return len(self.replay) >= self.d.batch_size
 
     @property
     def in_flight(self) -> bool:
+        """Whether a batch's targets are being computed (`begin` called, `finish` not yet)."""
         return self._begun is not None
 
     def begin(self) -> None:
@@ -443,8 +469,11 @@ class Learner:
         self._begun = (batch, self._helper.submit(td_targets, *args))
 
     def in_flight_state(self) -> dict | None:
-        """The step in flight, for a checkpoint: its batch and the weights its targets are made with
-        (its targets are computed again on resume: the same values)."""
+        """The step in flight, for a checkpoint.
+
+        Its batch and the weights its targets are made with (its targets are computed again on resume: the
+        same values).
+        """
         if self._begun is None:
             return None
         batch = self._begun[0]
@@ -471,17 +500,24 @@ class Learner:
         self._start(batch)
 
     def close(self) -> None:
-        """End the helper thread (after the targets it is computing, if a step is in flight, which
-        are dropped: an error in them does not hide the one that stopped the run)."""
+        """End the helper thread.
+
+        If a step is in flight, it ends after the targets it is computing, which are dropped: an error in
+        them does not hide the one that stopped the run.
+        """
         self._begun = None
         self._helper.shutdown(wait=True)
 
     def mean_loss(self) -> float | None:
+        """Mean loss of the last (up to 100) gradient steps, or None before the first."""
         return float(np.mean(self.losses)) if self.losses else None
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """Weights, optimiser and the step in flight from a training checkpoint; a checkpoint that
-        does not fit this run's network or holds a malformed step is a CheckpointError naming it."""
+        """Weights, optimiser and the step in flight from a training checkpoint.
+
+        A checkpoint that does not fit this run's network or holds a malformed step is a CheckpointError
+        naming it.
+        """
         try:
             self.model.load_state_dict(ckpt["model_state"])
             self.target.load_state_dict(ckpt["target_state"])
@@ -539,6 +575,7 @@ class Run:
 
     @property
     def model(self):
+        """The online Q-network."""
         return self.learner.model
 
     # -- before the loop -----------------------------------------------------------------------
@@ -711,8 +748,7 @@ class Run:
             self._save(self.files.best)
 
     def checkpoint_when_due(self) -> None:
-        """A periodic checkpoint, at an episode boundary when possible, so that a resume replays no
-        partial episode."""
+        """A periodic checkpoint, at an episode boundary when possible, so that a resume replays no partial episode."""
         state = self.state
         aligned = all(len(env.placed) == 0 for env in self.venv.envs)
         overdue = state.env_steps >= state.next_ckpt + 2 * self.steps_per_episode * self.n_envs
@@ -739,6 +775,7 @@ class Run:
         )
 
     def summary(self, t_launch: float) -> dict:
+        """The run's summary: counters, best validation, failures, seconds since `t_launch` and peak memory (MiB)."""
         state = self.state
         return {
             "fuelbreak_version": __version__,

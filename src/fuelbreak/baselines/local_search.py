@@ -66,9 +66,11 @@ def prune_refill(
     existing_breaks=None,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """`plan` improved by at most `rounds` rounds of prune and refill on `fires` (see the module);
-    `swap` breaks a round (default a tenth of the plan, at least 1). Existing breaks are never taken
-    out. Returns a plan of the same size; equal removal losses are broken in `rng`'s order."""
+    """`plan` improved by at most `rounds` rounds of prune and refill on `fires` (see the module).
+
+    `swap` breaks a round (default a tenth of the plan, at least 1). Existing breaks are never taken out.
+    Returns a plan of the same size; equal removal losses are broken in `rng`'s order.
+    """
     plan = np.asarray(plan, dtype=np.int64).copy()
     rounds = check_positive_int("prune_rounds", rounds, minimum=0)
     swap = max(1, round(0.1 * plan.size)) if swap is None else check_positive_int("swap", swap)
@@ -102,8 +104,11 @@ def prune_refill(
 
 
 def bound_refill(landscape: Landscape, fires: FireSet, tie_rng: np.random.Generator) -> Refill:
-    """Tree-greedy's rule as a refill: the legal cell of largest mean tree bound of `fires` through the
-    plan, one at a time (ties in `tie_rng`'s order)."""
+    """Tree-greedy's rule as a refill.
+
+    The legal cell of largest mean tree bound of `fires` through the plan, one at a time (ties in `tie_rng`'s
+    order).
+    """
     ties = tie_rng.random(landscape.n_cells)
 
     def refill(breaks: np.ndarray, m: int) -> np.ndarray:

@@ -45,10 +45,14 @@ def tree_greedy_plan(
     prune_rounds: int = 0,
     swap: int | None = None,
 ) -> np.ndarray:
-    """Place `budget` cells at the largest mean tree bound of `n_fires` planning fires, burning the fires
-    again after every `cells_per_update` cells (1: after each cell; more: the best few of one score map);
-    then `prune_rounds` rounds of prune and refill on the same fires (`fuelbreak.baselines.local_search`,
-    `swap` breaks a round; 0: none, tree-greedy as it was)."""
+    """Place `budget` cells at the largest mean tree bound of `n_fires` planning fires.
+
+    The fires are burned again after every `cells_per_update` cells (1: after each cell; more: the best few of
+    one score map).
+
+    Then `prune_rounds` rounds of prune and refill on the same fires (`fuelbreak.baselines.local_search`,
+    `swap` breaks a round; 0: none, tree-greedy as it was).
+    """
     legal = legal_mask(landscape, existing_breaks).ravel().copy()
     budget = check_budget(budget, int(legal.sum()))
     n_fires = check_positive_int("n_fires", n_fires)
@@ -81,9 +85,11 @@ def tree_greedy_on(
     existing_breaks=None,
     cells_per_update: int = 1,
 ) -> np.ndarray:
-    """Tree-greedy on given fires instead of its own planning fires. With the very fires that score a
-    plan it is a reference, not a method: it tells how well tree-greedy does when it knows the fires
-    (an in-sample plan; `fuelbreak evaluate --frontier` labels it so)."""
+    """Tree-greedy on given fires instead of its own planning fires.
+
+    With the very fires that score a plan it is a reference, not a method: it tells how well tree-greedy does
+    when it knows the fires (an in-sample plan; `fuelbreak evaluate --frontier` labels it so).
+    """
     legal = legal_mask(landscape, existing_breaks).ravel().copy()
     budget = check_budget(budget, int(legal.sum()))
     k = check_positive_int("cells_per_update", cells_per_update)

@@ -28,6 +28,7 @@ SIGMAS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 
 
 def parse_args() -> argparse.Namespace:
+    """The command line's options (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tiles", type=int, default=10, help="number of synthetic tiles")
     p.add_argument("--size", type=int, default=50, help="tile side, cells")
@@ -51,6 +52,7 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 
 def main() -> None:
+    """Score each method and DomiRank sigma on the synthetic tiles and print the table."""
     args = parse_args()
     weather = default_weather()
     sigmas = [float(s) for s in args.sigmas.split(",")]

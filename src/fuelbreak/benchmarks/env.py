@@ -56,13 +56,17 @@ class CpuClock:
         return out
 
     def seconds(self) -> float:
+        """CPU seconds the watched processes have used since the start."""
         self._last.update(self._read())
         return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._last.items())
 
 
 def _time_steps(venv, seconds: float, seed: int, masks_of) -> dict:
-    """Step with random legal actions for about `seconds`: env steps per second, and the CPU time
-    an env step costs in all processes together (this one and its workers)."""
+    """Step with random legal actions for about `seconds`.
+
+    Env steps per second, and the CPU time an env step costs in all processes together (this one and its
+    workers).
+    """
     rng = np.random.default_rng(seed)
     _, info = venv.reset(seed=seed)
     masks = masks_of(venv, info)
@@ -92,6 +96,10 @@ def _gym_masks(venv, info):
 
 
 def run_env_benchmark(seconds: float = 10.0, n_envs: int = 2, seed: int = 0, progress=None) -> dict:
+    """Env steps per second and CPU time per env step of each vector env for about `seconds` each.
+
+    `progress` (a callable of one string), when given, is told as each one is done.
+    """
     make = functools.partial(FuelBreakEnv, **WORKLOAD)
     out = {}
     venv = FuelBreakVectorEnv([make] * n_envs, executor=SerialExecutor())
@@ -120,6 +128,7 @@ def run_env_benchmark(seconds: float = 10.0, n_envs: int = 2, seed: int = 0, pro
 
 
 def format_env_report(result: dict) -> str:
+    """`run_env_benchmark`'s result as a Markdown table with its workload and machine."""
     w = result["workload"]
     lines = [
         f"Workload: {w['n_envs']} envs, {w['tile_size']}x{w['tile_size']} synthetic tiles, {w['n_ignitions']} ignitions "

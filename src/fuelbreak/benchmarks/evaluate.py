@@ -25,6 +25,10 @@ DEFAULTS = ["--max-tiles", "20", "--budget", "0.05", "--fires", "200", "--outdir
 
 
 def main(argv: list[str]) -> int:
+    """Run `fuelbreak evaluate` with the benchmark's defaults plus `argv`; print its time per tile.
+
+    Returns the exit code (a FuelbreakError's, printed as one line).
+    """
     parser = argparse.ArgumentParser(prog="fuelbreak")
     evaluate_cli.register(parser.add_subparsers(dest="command", required=True))
     full = ["evaluate", *DEFAULTS, *argv]

@@ -166,8 +166,11 @@ def _reduction(area_none: np.ndarray, area_plan: np.ndarray) -> float:
 
 
 def _plan_rows(land, scenario, fires: int, plans, refine: int, seed: int, i: int) -> tuple[dict, list[dict]]:
-    """Tile `i` in one weather, a pure task: its open-land row (burned cells of its fires with no plan,
-    summed, under each engine) and its plan rows (tile, plan, reduction under each engine)."""
+    """Tile `i` in one weather, a pure task.
+
+    Its open-land row (burned cells of its fires with no plan, summed, under each engine) and its plan rows
+    (tile, plan, reduction under each engine).
+    """
     from fuelbreak.baselines import plan as baseline_plan
     from fuelbreak.fire.scenario import Weather
 
@@ -284,10 +287,12 @@ def _engine_label(name: str) -> str:
 
 
 def format_plan_report(plans: dict) -> str:
-    """The plan-level agreement as Markdown tables (reductions in percent of burned area): per weather,
-    each method's mean reduction under every engine and mtt's difference from each level set; the
-    open-land burned area of the tiles' fires, mtt's over each level set's (mean over tiles, range);
-    then the agreement of every pair of engines over all plans."""
+    """The plan-level agreement as Markdown tables (reductions in percent of burned area).
+
+    Per weather, each method's mean reduction under every engine and mtt's difference from each level set; the
+    open-land burned area of the tiles' fires, mtt's over each level set's (mean over tiles, range); then the
+    agreement of every pair of engines over all plans.
+    """
     lines = []
     for label, r in plans.items():
         refs = r["engines"][1:]
@@ -347,9 +352,11 @@ def format_plan_report(plans: dict) -> str:
 
 @numba.njit(cache=True, nogil=True)
 def _relax_in_order(travel, step, order, counts, duration, w, pad, arrival):
-    """The floor of a search: each burned cell of each fire relaxes its moves once, in the order of its
-    arrival, with no queue. order[f, :counts[f]] are fire f's burned cells (flat padded indices) by
-    arrival time, its ignition first; arrival[f] gets the times (which equal the search's)."""
+    """The floor of a search: each burned cell of each fire relaxes its moves once, in the order of its arrival, with no queue.
+
+    order[f, :counts[f]] are fire f's burned cells (flat padded indices) by arrival time, its ignition first;
+    arrival[f] gets the times (which equal the search's).
+    """
     best = np.full(travel.shape[0], np.inf, dtype=np.float32)
     wp = w + 2 * pad
     for f in range(order.shape[0]):
@@ -370,8 +377,10 @@ def _relax_in_order(travel, step, order, counts, duration, w, pad, arrival):
 
 
 def search_floor(engine: MTTEngine, fires: BurnResult) -> tuple[float, bool]:
-    """Seconds `_relax_in_order` takes for `fires` (burned by `engine`, no plan), and whether it gave
-    the same arrival times: what any label-setting search on this stencil must spend beyond its queue."""
+    """Seconds `_relax_in_order` takes for `fires` (burned by `engine`, no plan), and whether it gave the same arrival times.
+
+    What any label-setting search on this stencil must spend beyond its queue.
+    """
     h, w = engine.shape
     pad = (engine.padded_width - w) // 2
     _, travel = engine.moves_through(None)

@@ -82,6 +82,10 @@ def run_scale_benchmark(
     ray_address: str | None = None,
     progress=None,
 ) -> dict:
+    """Tasks per second of evaluation and env steps on each executor for each number of `workers`.
+
+    About `seconds` each; with `ray`, Ray too (on `ray_address`, or a private local cluster).
+    """
     dataset = open_dataset(None, n=64, size=TILE_SIZE, seed=0)
     rows = []
 
@@ -135,6 +139,7 @@ def run_scale_benchmark(
 
 
 def format_scale_report(result: dict) -> str:
+    """`run_scale_benchmark`'s result as a Markdown table with its workload."""
     w = result["workload"]
     lines = [
         f"Evaluation tiles: {w['tile_size']}x{w['tile_size']}, random + burn-probability plans at 5 %, "

@@ -18,6 +18,7 @@ from fuelbreak.agents.train import train
 
 
 def run_train_benchmark(seconds: float = 240.0, overrides: tuple[str, ...] = (), progress=None) -> dict:
+    """Train with the default config (plus `overrides`) for about `seconds`; its throughput and memory."""
     with tempfile.TemporaryDirectory(prefix="fuelbreak-bench-") as tmp:
         cfg = load_config(
             None, [f"run.outdir={Path(tmp) / 'run'}", "run.total_env_steps=1000000", *overrides]
@@ -59,6 +60,7 @@ def run_train_benchmark(seconds: float = 240.0, overrides: tuple[str, ...] = (),
 
 
 def format_train_report(r: dict) -> str:
+    """`run_train_benchmark`'s result as Markdown."""
     c = r["config"]
     q = ", ".join(f"{v:.0f}" for v in r["rss_mb_at_25_50_75_100_percent"])
     changed = f", with {' '.join(c['overrides'])}" if c.get("overrides") else ""

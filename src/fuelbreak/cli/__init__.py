@@ -25,6 +25,7 @@ COMMANDS = ("data", "simulate", "train", "evaluate", "visualize", "plan", "polic
 
 
 def exit_codes_text() -> str:
+    """The epilog that lists the exit codes (`fuelbreak.errors.EXIT_CODES`)."""
     import textwrap
 
     from fuelbreak.errors import EXIT_CODES
@@ -36,6 +37,7 @@ def exit_codes_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `fuelbreak` command's parser, with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="fuelbreak",
         description="Learn where to put wildfire fuel breaks.",
@@ -55,9 +57,11 @@ _MAIN_PID = os.getpid()
 
 
 def _on_sigterm(signum, frame):
-    """SIGTERM in the command's own process raises Terminated (cleaned up like Ctrl-C). A worker forked
-    from it (a process pool stops its workers with SIGTERM) inherits this handler: there, SIGTERM keeps
-    its default meaning and ends the worker at once."""
+    """SIGTERM in the command's own process raises Terminated (cleaned up like Ctrl-C).
+
+    A worker forked from it (a process pool stops its workers with SIGTERM) inherits this handler: there,
+    SIGTERM keeps its default meaning and ends the worker at once.
+    """
     if os.getpid() != _MAIN_PID:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
@@ -66,9 +70,11 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; return its exit code (see `fuelbreak --help`). Never lets a traceback out:
-    a FuelbreakError prints its one-line message, anything else is reported as an internal error
-    (exit 70; FUELBREAK_DEBUG=1 re-raises it)."""
+    """Run one command; return its exit code (see `fuelbreak --help`).
+
+    Never lets a traceback out: a FuelbreakError prints its one-line message, anything else is reported as an
+    internal error (exit 70; FUELBREAK_DEBUG=1 re-raises it).
+    """
     from fuelbreak.outputs import take_notes
 
     parser = build_parser()

@@ -8,6 +8,7 @@ import sys
 
 
 def register(sub) -> None:
+    """Add `fuelbreak bench` to the subparsers `sub`."""
     p = sub.add_parser("bench", help="measure speed and agreement against the references")
     p.add_argument(
         "what",
@@ -91,6 +92,11 @@ def _progress(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `fuelbreak bench`; returns the exit code.
+
+    Raises:
+        ConfigError: a flag that does not apply to the benchmark chosen, or an invalid value.
+    """
     from fuelbreak.errors import ConfigError
 
     if args.set and args.what != "train":

@@ -21,7 +21,7 @@ def _int(text: str) -> int:
 
 
 def seed_int(text: str) -> int:
-    """argparse type of a seed: a whole number 0 .. 2**63 - 1 (numpy refuses negative seeds)."""
+    """Argparse type of a seed: a whole number 0 .. 2**63 - 1 (numpy refuses negative seeds)."""
     value = _int(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value} is not a seed: a seed is a whole number from 0 to 2**63 - 1")
@@ -29,7 +29,7 @@ def seed_int(text: str) -> int:
 
 
 def count_int(minimum: int = 1):
-    """argparse type of a whole number >= `minimum`."""
+    """Argparse type of a whole number >= `minimum`."""
 
     def parse(text: str) -> int:
         value = _int(text)
@@ -42,6 +42,7 @@ def count_int(minimum: int = 1):
 
 
 def finite_float(text: str) -> float:
+    """Argparse type of a finite number."""
     try:
         value = float(text)
     except ValueError:
@@ -52,6 +53,7 @@ def finite_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
+    """Argparse type of a finite number more than 0."""
     value = finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{value:g} must be more than 0")
@@ -59,7 +61,7 @@ def positive_float(text: str) -> float:
 
 
 def direction_float(text: str) -> float:
-    """argparse type of a wind direction: degrees in [0, 360) (360 is written 0)."""
+    """Argparse type of a wind direction: degrees in [0, 360) (360 is written 0)."""
     value = finite_float(text)
     if not 0.0 <= value < 360.0:
         raise argparse.ArgumentTypeError(
@@ -130,6 +132,11 @@ def weather_label(args: argparse.Namespace) -> str:
 
 
 def weather_from_args(args: argparse.Namespace) -> Weather:
+    """The weather of the command's flags: --weather (a preset or file) with the scenario flags overriding its fields.
+
+    Raises:
+        ConfigError: the flags give an invalid scenario.
+    """
     from dataclasses import replace
 
     from fuelbreak.errors import ConfigError
@@ -170,8 +177,11 @@ def weather_text(weather) -> str:
 def add_executor_args(
     parser: argparse.ArgumentParser, what: str, timeout: float, timeout_help: str
 ) -> argparse._ArgumentGroup:
-    """The "running" group shared by commands whose tasks run on an executor: --executor, --workers,
-    --ray-address, --task-timeout (`what` says what runs there); returns the group for more flags."""
+    """The "running" group shared by commands whose tasks run on an executor.
+
+    --executor, --workers, --ray-address, --task-timeout (`what` says what runs there); returns the group for
+    more flags.
+    """
     r = parser.add_argument_group("running")
     r.add_argument(
         "--executor", default="serial", choices=["serial", "process", "ray"], help=f"{what} (default serial)"
@@ -227,8 +237,11 @@ def load_tile(args: argparse.Namespace):
 
 
 def out_file(text: str, flag: str):
-    """The Path of an output-file flag; an OutputError when it names a folder (one that exists, or a
-    path ending in /), rather than a guess at a file name in or beside it."""
+    """The Path of an output-file flag.
+
+    An OutputError when it names a folder (one that exists, or a path ending in /), rather than a guess at a
+    file name in or beside it.
+    """
     from pathlib import Path
 
     from fuelbreak.errors import OutputError

@@ -35,7 +35,7 @@ from fuelbreak.outputs import output_set
 
 
 def _key_value(kind: str):
-    """argparse type for KEY=VALUE flags whose KEY is a layer name."""
+    """Argparse type for KEY=VALUE flags whose KEY is a layer name."""
 
     def parse(text: str) -> tuple[str, str]:
         key, sep, value = text.partition("=")
@@ -82,6 +82,7 @@ def _positive_int(text: str) -> int:
 
 
 def register(subparsers) -> None:
+    """Add `fuelbreak data` and its actions to `subparsers`."""
     parser = subparsers.add_parser("data", help="make and inspect datasets of landscape tiles")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     sub.required = True
@@ -220,6 +221,7 @@ def register(subparsers) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    """Run `fuelbreak data synth`: write a dataset of synthetic tiles as one output set; returns 0."""
     start = time.perf_counter()
     tiles = (
         synthetic_tile(
@@ -239,6 +241,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    """Run `fuelbreak data fetch`: download the layers of --bbox from --source; returns 0."""
     from fuelbreak.landscape.fetch import fetch, source_of
 
     start = time.perf_counter()
@@ -265,6 +268,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_tile(args: argparse.Namespace) -> int:
+    """Run `fuelbreak data tile`: cut fetched rasters into a dataset of tiles as one output set; returns 0."""
     start = time.perf_counter()
 
     check_target(args.out, args.overwrite)
@@ -354,6 +358,11 @@ def summary(path: Path, split_seed: int = 0) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """Run `fuelbreak data info`: print a dataset's summary and write its split map; returns 0.
+
+    Raises:
+        ConfigError: contradictory map flags, or --map for a dataset without spatial blocks.
+    """
     if args.map is not None and args.no_map:
         raise ConfigError("--map and --no-map contradict each other; give one")
     info = summary(args.path, args.split_seed)

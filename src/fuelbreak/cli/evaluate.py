@@ -24,6 +24,7 @@ FRONTIER_FILES = ("frontier.csv", "frontier.md", "frontier.png")
 
 
 def register(sub) -> None:
+    """Add `fuelbreak evaluate` to the subparsers `sub`."""
     p = sub.add_parser(
         "evaluate",
         help="compare plans of the baselines (and a trained DQN) on held-out tiles",
@@ -139,8 +140,11 @@ def parse_options(items: list[str]) -> dict[str, dict]:
 
 
 def checkpoint_methods(ckpts: list[str] | None) -> dict[str, str]:
-    """--ckpt values as {method: path}: one checkpoint is `dqn` (or `dqn:LABEL` when labelled), several
-    are `dqn:LABEL` each, LABEL given as LABEL=PATH or else the name of the run folder."""
+    """--ckpt values as {method: path}.
+
+    One checkpoint is `dqn` (or `dqn:LABEL` when labelled), several are `dqn:LABEL` each, LABEL given as
+    LABEL=PATH or else the name of the run folder.
+    """
     from fuelbreak.errors import ConfigError, InputError
 
     out: dict[str, str] = {}
@@ -163,8 +167,10 @@ def checkpoint_methods(ckpts: list[str] | None) -> dict[str, str]:
 
 
 def choose_methods(args: argparse.Namespace) -> list[str]:
-    """--methods (default: the baselines and dqn); dqn plans with each --ckpt, else with the shipped
-    policy. Sets `args.checkpoints` ({method: path}) for every dqn method evaluated."""
+    """--methods (default: the baselines and dqn); dqn plans with each --ckpt, else with the shipped policy.
+
+    Sets `args.checkpoints` ({method: path}) for every dqn method evaluated.
+    """
     from fuelbreak.agents.shipped import shipped_policy_path
     from fuelbreak.errors import ConfigError
 
@@ -187,6 +193,11 @@ def choose_methods(args: argparse.Namespace) -> list[str]:
 
 
 def make_executor_from_args(args: argparse.Namespace):
+    """The executor of --executor, --workers, --ray-address and --task-timeout (seconds).
+
+    Raises:
+        ConfigError: a flag that does not apply to the executor chosen.
+    """
     from fuelbreak.errors import ConfigError
     from fuelbreak.parallel import make_executor
 
@@ -217,6 +228,13 @@ def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) 
 
 
 def check_checkpoint_not_trained_on(ckpt: str, args: argparse.Namespace, indices: list[int], dataset) -> None:
+    """Refuse a checkpoint trained on any of the evaluation tiles `indices` of `dataset`.
+
+    Its run's split is read from the checkpoint's config; where it cannot be rebuilt, a warning on stderr.
+
+    Raises:
+        ConfigError: the checkpoint was trained on some of the tiles (or, on a spatial split, on ground they cover).
+    """
     from fuelbreak.agents.checkpoint import load_checkpoint
     from fuelbreak.errors import ConfigError
     from fuelbreak.evaluation.leakage import trained_tiles
@@ -259,9 +277,12 @@ def check_checkpoint_not_trained_on(ckpt: str, args: argparse.Namespace, indices
 
 
 def frontier_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]:
-    """The methods and options of `--frontier`: each planner's efforts and the in-sample references;
-    `--option PLANNER.KEY=VALUE` applies to every effort of that planner; a policy's planners use
-    --ckpt (one) or the shipped policy. Sets `args.checkpoints` for the leakage check."""
+    """The methods and options of `--frontier`.
+
+    Each planner's efforts and the in-sample references; `--option PLANNER.KEY=VALUE` applies to every effort
+    of that planner; a policy's planners use --ckpt (one) or the shipped policy. Sets `args.checkpoints` for
+    the leakage check.
+    """
     from fuelbreak.agents.shipped import shipped_policy_path
     from fuelbreak.errors import ConfigError
     from fuelbreak.evaluation.frontier import frontier_methods, parse_efforts
@@ -285,6 +306,7 @@ def frontier_plan(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `fuelbreak evaluate`: the methods of --methods (or of --frontier) on the held-out tiles; returns 0."""
     if args.frontier:
         methods, options = frontier_plan(args)
         return run_evaluation(args, methods, options, frontier=True)
@@ -308,6 +330,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, frontier: bool = False) -> int:
+    """Plan with `methods` (with their `options`) on the selected tiles, score and write the results as one set.
+
+    With `frontier`, the results are a frontier of reduction against seconds a plan. Returns 0.
+
+    Raises:
+        ConfigError: a budget larger than the tiles, or a checkpoint trained on the evaluation tiles.
+        SimulationError: no plan could be scored.
+    """
     from fuelbreak.errors import ConfigError, SimulationError
     from fuelbreak.evaluation import select_tiles
     from fuelbreak.landscape.dataset import open_dataset

@@ -47,6 +47,7 @@ OUT_SUFFIXES = (".tif", ".tiff", ".geojson", ".json")
 
 
 def register(sub) -> None:
+    """Add `fuelbreak plan` to the subparsers `sub`."""
     p = sub.add_parser(
         "plan",
         help="plan fuel breaks on a tile with a trained policy or a baseline; write GeoTIFF and GeoJSON",
@@ -98,6 +99,7 @@ def register(sub) -> None:
 
 
 def add_model_type_arg(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """Add --model-type (the model type a checkpoint must hold; `default` when not given) to `parser`."""
     parser.add_argument(
         "--model-type",
         choices=MODEL_TYPES,
@@ -107,6 +109,7 @@ def add_model_type_arg(parser: argparse.ArgumentParser, default: str | None = "a
 
 
 def add_fires_arg(parser: argparse.ArgumentParser) -> None:
+    """Add --fires (random fires that score the plan, default 200) to `parser`."""
     parser.add_argument(
         "--fires", type=count_int(1), default=200, help="random fires that score the plan (default 200)"
     )
@@ -155,6 +158,11 @@ def budget_of(budget: float, landscape, flag: str = "--budget") -> int:
 
 
 def check_fires(n_fires: int) -> int:
+    """`n_fires` as an int.
+
+    Raises:
+        ConfigError: `n_fires` is less than 1.
+    """
     if n_fires < 1:
         raise ConfigError(f"--fires must be at least 1, got {n_fires}")
     return int(n_fires)
@@ -169,6 +177,7 @@ def scoring_fires(landscape, weather, n_fires: int, seed: int):
 
 
 def break_mask(cells, shape: tuple[int, int]) -> np.ndarray:
+    """A bool mask of `shape` that is True at the flat indices `cells`."""
     mask = np.zeros(shape[0] * shape[1], dtype=bool)
     mask[np.asarray(cells, dtype=np.int64)] = True
     return mask.reshape(shape)
@@ -227,6 +236,11 @@ def plan_files(prefix: Path) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `fuelbreak plan`: plan on the tile and write PREFIX.tif, .geojson and .png as one set; returns 0.
+
+    Raises:
+        ConfigError: not exactly one planner, an unknown method, or a flag that does not apply to the planner.
+    """
     from fuelbreak.outputs import output_set
 
     if (args.ckpt is None) == (args.method is None):

@@ -8,6 +8,7 @@ import re
 
 
 def register(sub) -> None:
+    """Add `fuelbreak policy` and its actions (info, export, demos) to the subparsers `sub`."""
     p = sub.add_parser(
         "policy",
         help="the shipped policy: show its record, or export a trained checkpoint as a policy",
@@ -36,6 +37,7 @@ def register(sub) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """Run `fuelbreak policy info`: print the shipped policy's path and record; returns 0."""
     from fuelbreak.agents.shipped import shipped_policy_path, shipped_record
 
     print(f"shipped policy: {shipped_policy_path()}")
@@ -48,6 +50,12 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """Run `fuelbreak policy export`: write a checkpoint's policy (weights, config, record, log) as one set; returns 0.
+
+    Raises:
+        ConfigError: --name is not a plain file name.
+        CheckpointError: the checkpoint cannot be loaded.
+    """
     from pathlib import Path
 
     from fuelbreak.agents.checkpoint import load_checkpoint
@@ -74,6 +82,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_demos(args: argparse.Namespace) -> int:
+    """Run `fuelbreak policy demos`: compute the config's demonstration plans and cache them in --out; returns 0."""
     from fuelbreak.agents.config import load_config
     from fuelbreak.agents.demonstrations import DemoCache, demo_plans, shipped_cache_dir
     from fuelbreak.agents.train import demo_specs, env_kwargs

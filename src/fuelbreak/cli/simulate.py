@@ -23,6 +23,7 @@ from fuelbreak.cli.common import (
 
 
 def register(sub) -> None:
+    """Add `fuelbreak simulate` to the subparsers `sub`."""
     p = sub.add_parser(
         "simulate",
         help="score a tile (and a plan) against random ignitions; write a burn-probability map",
@@ -63,6 +64,13 @@ def burn_on(executor, fires, land, engine_name: str, breaks) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `fuelbreak simulate`: burn the random fires with and without the plan, write the burn-probability map.
+
+    Returns 0.
+
+    Raises:
+        ConfigError: --ignitions is less than 1.
+    """
     from fuelbreak.cli.common import out_file
     from fuelbreak.errors import ConfigError
     from fuelbreak.export import read_plan

@@ -27,6 +27,7 @@ SHORTHANDS = {
 
 
 def register(sub) -> None:
+    """Add `fuelbreak train` to the subparsers `sub`."""
     p = sub.add_parser(
         "train",
         help="train a Q-network to place breaks (default: synthetic tiles, 50x50, budget 5 %%, wind scenarios)",
@@ -79,6 +80,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `fuelbreak train` (a new run, --resume or --supervise) and print the run's summary; returns 0."""
     from fuelbreak.agents.config import apply_overrides, load_config
     from fuelbreak.agents.train import load_run_config, train
 

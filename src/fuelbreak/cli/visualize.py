@@ -50,6 +50,7 @@ IMAGES = (OVERLAY, QVALUES, TRAINING, BURN_PROBABILITY, GIF)
 
 
 def register(sub) -> None:
+    """Add `fuelbreak visualize` to the subparsers `sub`."""
     p = sub.add_parser(
         "visualize",
         help="draw a trained policy's plan, Q maps, burn probability and training curves (PNG, GIF)",
@@ -158,6 +159,10 @@ def metrics_path(args: argparse.Namespace, ckpt_path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `fuelbreak visualize`: roll the policy out on one tile and write its images into --outdir as one set.
+
+    Returns 0.
+    """
     from fuelbreak.outputs import output_set
 
     if args.ckpt is None:

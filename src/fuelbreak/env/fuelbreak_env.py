@@ -51,6 +51,7 @@ class Task:
     args: tuple
 
     def run(self):
+        """The function called on its arguments; its result."""
         return self.fn(*self.args)
 
 
@@ -208,6 +209,7 @@ class FuelBreakEnv(gym.Env):
 
     @property
     def n_tiles(self) -> int:
+        """Number of tiles in the environment's split."""
         return len(self.tile_indices)
 
     # ----------------------------------------------------------------------------------------- reset
@@ -251,6 +253,7 @@ class FuelBreakEnv(gym.Env):
         return Task(start_episode, args)
 
     def complete_reset(self, result: tuple[TileFire, StepResult]) -> tuple[np.ndarray, dict]:
+        """Finish a reset with the result of `reset_task`'s task: the first observation and its info."""
         tile_fire, start = result
         key = (self.tile_index, self.scenario_index)
         self._cache[key] = tile_fire
@@ -269,6 +272,7 @@ class FuelBreakEnv(gym.Env):
         return self._obs(), self._info(burned_before=self.area, cells=np.zeros(0, dtype=np.int64))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode in this process (Gymnasium's reset): the observation and info, with its action mask."""
         return self.complete_reset(self.reset_task(seed, options).run())
 
     # ------------------------------------------------------------------------------------------ step
@@ -302,6 +306,10 @@ class FuelBreakEnv(gym.Env):
         return Task(simulate_step, (tf.engine, breaks, self.ignitions, self._observer, tf.bp_ignitions))
 
     def complete_step(self, result: StepResult):
+        """Finish a step with the result of `step_task`'s task (Gymnasium's step tuple).
+
+        The reward is the drop in mean burned cells per fire, as a fraction of the tile's cells.
+        """
         cells = self._pending
         self._pending = None
         self.breaks.flat[cells] = True
@@ -319,8 +327,11 @@ class FuelBreakEnv(gym.Env):
         return self._obs(), float(reward), terminated, False, self._info(burned_before=before, cells=cells)
 
     def step(self, action):
-        """Run the step's task here; with mtt engines, the episode's fires are kept through its breaks
-        and updated (`EpisodeFires`: the same result as the task, a fraction of its work)."""
+        """Run the step's task here.
+
+        With mtt engines, the episode's fires are kept through its breaks and updated (`EpisodeFires`: the
+        same result as the task, a fraction of its work).
+        """
         self._begin_step(action)
         if self._fires is None and EpisodeFires.supports(self.tile_fire.engine, self._observer):
             tf, breaks = self.tile_fire, self.breaks
@@ -379,6 +390,7 @@ class FuelBreakEnv(gym.Env):
         }
 
     def action_mask(self) -> np.ndarray:
+        """Bool (H*W,): the cells that may still be chosen, a copy."""
         return self._legal.copy()
 
     def episode_fires(self, breaks: np.ndarray | None = None) -> StepResult:

@@ -25,8 +25,10 @@ INTENSITY_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
 
 @dataclass
 class StepResult:
-    """Burned cells of each episode fire, how many of those fires burn each cell, and the
-    observation fires' burn probability and downstream area through the same breaks."""
+    """Burned cells of each episode fire and how many of those fires burn each cell.
+
+    Also the observation fires' burn probability and downstream area through the same breaks.
+    """
 
     areas: np.ndarray  # (K,) burned cells per fire
     burn_count: np.ndarray  # (H, W) number of fires that burned the cell
@@ -35,6 +37,7 @@ class StepResult:
 
     @property
     def mean_area(self) -> float:
+        """Mean burned cells per episode fire (0 without fires)."""
         return float(self.areas.mean()) if self.areas.size else 0.0
 
 
@@ -53,8 +56,11 @@ class TileFire:
 def simulate_step(
     engine, breaks: np.ndarray, ignitions: np.ndarray, observer=None, bp_ignitions=None
 ) -> StepResult:
-    """Burn the ignitions through the breaks, one independent fire each; with an `observer` engine,
-    also the observation fires `bp_ignitions` (their burn probability and downstream area)."""
+    """Burn the ignitions through the breaks, one independent fire each.
+
+    With an `observer` engine, also the observation fires `bp_ignitions` (their burn probability and
+    downstream area).
+    """
     burned = engine.burn(ignitions, breaks).burned
     result = StepResult(burned.reshape(len(ignitions), -1).sum(axis=1).astype(np.float64), burned.sum(axis=0))
     if observer is not None:
@@ -63,11 +69,12 @@ def simulate_step(
 
 
 class EpisodeFires:
-    """An episode's fires kept through its breaks, updated step by step: each step updates only the
-    fires the new breaks touch, and in each only what they cut off (`PlanFires`,
-    `MTTEngine.reburn`), where `simulate_step` burns every fire again. Value for value the same
-    `StepResult`; mtt engines only (`supports`). Kept in this process by an environment stepped in
-    place (validation, `FuelBreakEnv.step`), or in a worker between an episode's tasks (`held_step`).
+    """An episode's fires kept through its breaks, updated step by step.
+
+    Each step updates only the fires the new breaks touch, and in each only what they cut off (`PlanFires`,
+    `MTTEngine.reburn`), where `simulate_step` burns every fire again. Value for value the same `StepResult`;
+    mtt engines only (`supports`). Kept in this process by an environment stepped in place (validation,
+    `FuelBreakEnv.step`), or in a worker between an episode's tasks (`held_step`).
 
     engine       scores the episode: its `ignitions` burn through `breaks`
     observer     burns the observation fires `bp_ignitions` (None: no plan-aware channels)

@@ -19,6 +19,7 @@ class CellSpace(spaces.Discrete):
         self.legal = np.ones(n, dtype=bool)
 
     def sample(self, mask: np.ndarray | None = None, probability: np.ndarray | None = None) -> np.int64:
+        """A legal cell index, or one drawn with Gymnasium's `mask` or `probability` when given."""
         if mask is None and probability is None:
             mask = self.legal.astype(np.int8)
         return super().sample(mask=mask, probability=probability)
@@ -33,6 +34,7 @@ class CellsSpace(spaces.MultiDiscrete):
         self.legal = np.ones(n, dtype=bool)
 
     def sample(self, mask=None, probability=None) -> np.ndarray:
+        """`k` distinct legal cell indices (with repeats only when fewer are legal), or Gymnasium's draw with `mask` or `probability`."""
         if mask is not None or probability is not None:
             return super().sample(mask=mask, probability=probability)
         legal = np.flatnonzero(self.legal)

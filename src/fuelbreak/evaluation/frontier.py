@@ -38,8 +38,11 @@ def frontier_methods(
     efforts: dict[str, Sequence[int]] | None = None,
     references: bool = True,
 ) -> tuple[list[str], dict[str, dict]]:
-    """The method labels of a frontier ('tree_greedy@256', 'dqn', 'tree_greedy@in-sample', ...) and
-    their options ({label: {"n_fires": 256}}, {label: {"in_sample": True}})."""
+    """The method labels of a frontier and their options.
+
+    Labels such as 'tree_greedy@256', 'dqn' or 'tree_greedy@in-sample'; options such as
+    {label: {"n_fires": 256}} or {label: {"in_sample": True}}.
+    """
     planners = list(planners or EFFORTS)
     unknown = [p for p in planners if p not in EFFORTS]
     if unknown:
@@ -88,8 +91,11 @@ def parse_efforts(items: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
 
 
 def frontier_rows(summary: Sequence[dict], options: dict[str, dict]) -> list[dict]:
-    """One row per frontier point: planner, effort, kind (method or reference), reduction with its
-    interval and seconds a plan, from an evaluation's summary (its first budget)."""
+    """One row per frontier point.
+
+    Planner, effort, kind (method or reference), reduction with its interval and seconds a plan, from an
+    evaluation's summary (its first budget).
+    """
     budget = summary[0]["budget"] if summary else math.nan
     rows = []
     for r in summary:
@@ -157,8 +163,10 @@ def frontier_markdown(rows: Sequence[dict], info: dict) -> str:
 
 
 def frontier_figure(rows: Sequence[dict], info: dict):
-    """Reduction (with its CI) against seconds a plan, one line per planner through its efforts; the
-    in-sample references as hollow markers. A matplotlib Figure (Agg)."""
+    """Reduction (with its CI) against seconds a plan, one line per planner through its efforts.
+
+    The in-sample references as hollow markers. A matplotlib Figure (Agg).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

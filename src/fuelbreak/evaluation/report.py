@@ -68,6 +68,7 @@ def _cell(value):
 
 
 def summary_columns(methods: Sequence[str]) -> tuple[str, ...]:
+    """The summary table's columns, with one `win_vs_METHOD` column per method."""
     return (*SUMMARY_COLUMNS, *(f"win_vs_{m}" for m in methods))
 
 
@@ -152,6 +153,7 @@ def _span(a: float, b: float) -> float:
 
 
 def save_png(fig, path: Path) -> Path:
+    """Save `fig` as a PNG (120 dpi) at `path`, atomically; returns the path."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", facecolor="white")
     atomic_write_bytes(path, buf.getvalue())
@@ -159,5 +161,6 @@ def save_png(fig, path: Path) -> Path:
 
 
 def write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` as UTF-8, atomically; returns the path."""
     atomic_write_bytes(path, text.encode())
     return path

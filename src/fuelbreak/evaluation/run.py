@@ -68,6 +68,7 @@ class Evaluation:
 
     @property
     def markdown(self) -> str:
+        """The summary as Markdown tables (`summary_markdown`)."""
         return summary_markdown(self.summary, self.methods, self.info)
 
 
@@ -229,8 +230,10 @@ def evaluate(
 
 
 def shared_options(options: dict):
-    """The method options (a loaded DQN policy among them) as `Shared` state: sent to each worker
-    once, not with every tile; keyed by the content of their pickle."""
+    """The method options (a loaded DQN policy among them) as `Shared` state.
+
+    Sent to each worker once, not with every tile; keyed by the content of their pickle.
+    """
     import hashlib
     import pickle
 

@@ -81,11 +81,12 @@ def make_plan(
     options: dict,
     fires: FireSet | None = None,
 ) -> np.ndarray:
-    """A method's plan; 'dqn' (or 'dqn:LABEL') and 'dqn_search' take their policy from
-    `options['checkpoint']` (a loaded DQNPolicy). A method's label may carry a suffix after '@' (e.g.
-    'tree_greedy@256', one of several efforts of a frontier): the method is what precedes it.
-    `fires`, when given, are the planning fires (an in-sample reference: tree-greedy and the search
-    only)."""
+    """A method's plan; 'dqn' (or 'dqn:LABEL') and 'dqn_search' take their policy from `options['checkpoint']` (a loaded DQNPolicy).
+
+    A method's label may carry a suffix after '@' (e.g. 'tree_greedy@256', one of several efforts of a
+    frontier): the method is what precedes it. `fires`, when given, are the planning fires (an in-sample
+    reference: tree-greedy and the search only).
+    """
     base = base_method(method)
     extra = {} if fires is None else {"fires": fires}
     if base == "dqn_search":
@@ -192,8 +193,10 @@ def check_same_fires(tile: dict) -> None:
 
 
 def known_methods() -> tuple[str, ...]:
-    """The baselines, `dqn` and `dqn_search`; several trained policies are evaluated as `dqn:LABEL`
-    (see `is_dqn`)."""
+    """The baselines, `dqn` and `dqn_search`.
+
+    Several trained policies are evaluated as `dqn:LABEL` (see `is_dqn`).
+    """
     return (*BASELINES, "dqn", "dqn_search")
 
 

@@ -107,7 +107,7 @@ def ray_speed(max_spread_rate: float, eccentricity: float, cos_w: float) -> floa
 
 
 def _surface_max(fuel: int, slope: float, aspect: float, cc: float, ch: float, scenario: Scenario) -> dict:
-    """pyretechnics' surface fire in its direction of maximum spread, for one cell's inputs."""
+    """Pyretechnics' surface fire in its direction of maximum spread, for one cell's inputs."""
     import pyretechnics.conversion as conv
     import pyretechnics.fuel_models as fm
     import pyretechnics.surface_fire as sf

@@ -48,7 +48,7 @@ MIN_FIELDS = (
 
 @lru_cache(maxsize=4096)
 def fuel_constants(fuel: int, m1h: float, m10h: float, m100h: float, herb: float, woody: float) -> tuple:
-    """pyretechnics' no-wind-no-slope surface fire of one fuel model under one set of moistures.
+    """Pyretechnics' no-wind-no-slope surface fire of one fuel model under one set of moistures.
 
     Returns the 8 FireBehaviorMin fields (m/min, kW/m, m/min, then unitless and m/min
     intermediates), the fuel bed depth delta (ft) and the crown heat of combustion (kJ/kg,
@@ -203,8 +203,7 @@ def calc_surface_fire_behavior_max(fmin, midflame_wind_speed, upwind_direction, 
 
 @numba.njit(cache=True, inline="always")
 def front_adjustment(eccentricity, cos_w):
-    """The factor on the head rate/intensity for a front facing cos_w off the head (both pyretechnics'
-    `calc_*_fire_behavior_in_direction`)."""
+    """The factor on the head rate/intensity for a front facing cos_w off the head (both pyretechnics' `calc_*_fire_behavior_in_direction`)."""
     e1i = f32(1.0 / (1.0 + np.float64(eccentricity)))
     e_cos_w = eccentricity * cos_w
     sq = e_cos_w * e1i
@@ -251,8 +250,7 @@ def cruz_active_crown_fire_spread_rate(wind_speed_10m, canopy_bulk_density, fine
 
 @numba.njit(cache=True, inline="always")
 def cruz_crown_fire_spread_info(wind_speed_10m, canopy_bulk_density, fine_fuel_moisture):
-    """(fire type 2 passive / 3 active, crown spread rate m/min), Cruz et al. 2005 with Van Wagner's
-    critical rate 3/cbd."""
+    """(fire type 2 passive / 3 active, crown spread rate m/min), Cruz et al. 2005 with Van Wagner's critical rate 3/cbd."""
     active = cruz_active_crown_fire_spread_rate(wind_speed_10m, canopy_bulk_density, fine_fuel_moisture)
     critical = f32(3.0 / np.float64(canopy_bulk_density))
     if active > critical:
@@ -352,8 +350,9 @@ def crowning_cells(
     intensity,
     fire_type,
 ):
-    """Directional ray speeds (horizontal, m/min), intensities (kW/m) and fire type of cells whose head
-    fire crowns, as `behavior._crowning_cell` computes them through pyretechnics.
+    """Directional ray speeds (horizontal, m/min), intensities (kW/m) and fire type of cells whose head fire crowns.
+
+    The values are those `behavior._crowning_cell` computes through pyretechnics.
 
     For each index j in `cells`, writes ros/intensity (K, H, W) and fire_type (H, W) at the cell's
     (rows[j], cols[j]).

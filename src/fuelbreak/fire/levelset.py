@@ -58,6 +58,13 @@ class LevelSetEngine:
         return self._cubes_cache[1]
 
     def burn(self, ignitions, breaks=None, duration: float | None = None) -> BurnResult:
+        """Burn one fire per ignition through `breaks` with pyretechnics' level set, for `duration` minutes.
+
+        `duration` defaults to the scenario's; arrival times are in minutes (inf where not reached).
+
+        Raises:
+            InputError: the break mask does not fit the landscape, or an ignition is outside it.
+        """
         from pyretechnics.eulerian_level_set import SpreadState, spread_fire_with_phi_field
 
         breaks = check_breaks(breaks, self.shape)

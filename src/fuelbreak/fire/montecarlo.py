@@ -70,9 +70,11 @@ class FireSet:
 
     @property
     def n_fires(self) -> int:
+        """Number of fires, over all scenario groups."""
         return int(sum(len(g) for g in self.groups))
 
     def ignitions(self) -> np.ndarray:
+        """Ignition cells (flat indices) of every fire, group after group."""
         return np.concatenate(self.groups) if self.groups else np.zeros(0, dtype=np.int64)
 
     def fire_index(self) -> tuple[np.ndarray, np.ndarray]:

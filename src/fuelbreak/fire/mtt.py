@@ -119,9 +119,11 @@ def _open_moves(ros, lengths, offsets, fractions, counts, blocked, pad, out):
 def open_moves(
     behavior: FireBehavior, cell_size: float, blocked: np.ndarray, pad: int
 ) -> tuple[np.ndarray, float, float]:
-    """Minutes of each move the `blocked` cells allow (`_open_moves`), on the grid padded by `pad`
-    blocked cells: a (padded cells, directions) float32 array, cell-major as the search reads it,
-    and the shortest and longest of those moves (minutes)."""
+    """Minutes of each move the `blocked` cells allow (`_open_moves`), on the grid padded by `pad` blocked cells.
+
+    A (padded cells, directions) float32 array, cell-major as the search reads it, and the shortest and
+    longest of those moves (minutes).
+    """
     offsets, fractions, counts = _stencil_tables(behavior.stencil)
     n, h, w = behavior.ros.shape
     lengths = np.array([cell_size * math.hypot(dr, dc) for dr, dc in behavior.stencil])
@@ -235,8 +237,10 @@ def _block_breaks_stacked(travel, blocked, breaks, offsets, counts, wp):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _copy_out(settled, n_settled, f, wp, pad, best, came, state, arrival, via, track):
-    """Write fire f's settled cells (flat padded indices) into arrival[f] (and via[f] when `track`),
-    and reset the search's scratch arrays there (`state`: -1, never reached) for the next fire."""
+    """Write fire f's settled cells (flat padded indices) into arrival[f] (and via[f] when `track`).
+
+    Also reset the search's scratch arrays there (`state`: -1, never reached) for the next fire.
+    """
     for i in range(n_settled):
         u = settled[i]
         r, c = u // wp - pad, u % wp - pad
@@ -289,9 +293,10 @@ def _burn(travel, step, starts, duration, wp, pad, arrival, via):
 
 @numba.njit(cache=True, nogil=True)
 def _burn_buckets(travel, step, starts, duration, wp, pad, arrival, via, width, n_buckets):
-    """`_burn` with a bucket queue (Dial 1969) instead of the binary heap: the same arrival times and
-    spread trees, value for value, at about 2 times the search floor against the heap's 2.7
-    (`fuelbreak bench fire`).
+    """`_burn` with a bucket queue (Dial 1969) instead of the binary heap.
+
+    The same arrival times and spread trees, value for value, at about 2 times the search floor against the
+    heap's 2.7 (`fuelbreak bench fire`).
 
     A cell reached at t minutes waits in bucket floor(t / width), kept in a ring of `n_buckets`
     doubly linked lists (a faster path moves it to its new bucket in O(1)); the search empties the
@@ -500,6 +505,7 @@ class BurnResult:
 
     @property
     def burned(self) -> np.ndarray:
+        """Bool (K, H, W): the cells each fire reached within its duration."""
         return np.isfinite(self.arrival)
 
     @property
@@ -530,6 +536,11 @@ def as_flat_ignitions(ignitions, shape: tuple[int, int]) -> np.ndarray:
 
 
 def check_breaks(breaks, shape: tuple[int, int]) -> np.ndarray:
+    """`breaks` as a bool mask of `shape` (None: no breaks).
+
+    Raises:
+        InputError: the mask's shape is not the landscape's.
+    """
     if breaks is None:
         return np.zeros(shape, dtype=bool)
     breaks = np.asarray(breaks)
@@ -589,6 +600,7 @@ class MTTEngine:
 
     @property
     def stencil(self) -> tuple[tuple[int, int], ...]:
+        """The engine's neighbour moves (row, column offsets): 8 or 16 directions."""
         return STENCIL16 if len(self._counts) == 16 else STENCIL8
 
     def _blocked(self, breaks: np.ndarray) -> np.ndarray:
@@ -644,8 +656,10 @@ class MTTEngine:
         return BurnResult(arrival, duration, via if trees else None)
 
     def _buckets(self, duration: float) -> tuple[float, int]:
-        """Width (minutes) and number of the bucket queue's buckets for fires of `duration` minutes:
-        half the shortest move, and enough to hold the moves a fire can still make (`_burn_buckets`)."""
+        """Width (minutes) and number of the bucket queue's buckets for fires of `duration` minutes.
+
+        Half the shortest move, and enough to hold the moves a fire can still make (`_burn_buckets`).
+        """
         if not np.isfinite(self._shortest_move):
             return 1.0, 3  # no move at all: each fire is its ignition
         width = 0.5 * self._shortest_move
@@ -653,17 +667,20 @@ class MTTEngine:
         return width, int(span / width) + 3 if np.isfinite(span) else MAX_BUCKETS + 1
 
     def moves_through(self, breaks) -> tuple[np.ndarray, np.ndarray]:
-        """The blocked mask of the padded grid and the moves (padded cells, directions) allowed
-        through `breaks`: fresh arrays, for a plan that grows with `forbid` and burns with
-        `reburn_stacked`."""
+        """The blocked mask of the padded grid and the moves (padded cells, directions) allowed through `breaks`.
+
+        Fresh arrays, for a plan that grows with `forbid` and burns with `reburn_stacked`.
+        """
         breaks = check_breaks(breaks, self.shape)
         blocked = self._blocked(breaks).copy()
         travel = self._moves(breaks, blocked)
         return blocked, (travel.copy() if travel is self._travel_open else travel)
 
     def forbid(self, travel: np.ndarray, blocked: np.ndarray, cells) -> None:
-        """Add breaks at flat `cells` to a `moves_through` pair, in place; `travel` may stack the
-        moves of several engines on this landscape (G, padded cells, directions)."""
+        """Add breaks at flat `cells` to a `moves_through` pair, in place.
+
+        `travel` may stack the moves of several engines on this landscape (G, padded cells, directions).
+        """
         h, w = self.shape
         cells = np.asarray(cells, dtype=np.int64).reshape(-1)
         if cells.size and (cells.min() < 0 or cells.max() >= h * w):
@@ -675,9 +692,11 @@ class MTTEngine:
         _block_breaks_stacked(stack, blocked, burnable, self._offsets, self._counts, self.padded_width)
 
     def reburn_stacked(self, travel, blocked, durations, group, arrival, via, rows) -> None:
-        """`reburn` for fires of several engines on this landscape at once: fire f burned on
-        travel[group[f]] for durations[group[f]] minutes; `travel` and `blocked` now hold the breaks
-        (`moves_through`, `forbid`). No checks: callers keep the arrays as `PlanFires` does."""
+        """`reburn` for fires of several engines on this landscape at once.
+
+        Fire f burned on travel[group[f]] for durations[group[f]] minutes; `travel` and `blocked` now hold the
+        breaks (`moves_through`, `forbid`). No checks: callers keep the arrays as `PlanFires` does.
+        """
         _reburn(travel, blocked.ravel(), self.step, durations, group, self.padded_width, self._pad, arrival, via, rows)  # fmt: skip
 
     def reburn(self, breaks, arrival: np.ndarray, via: np.ndarray, rows=None) -> None:

@@ -88,6 +88,7 @@ PRESETS: dict[str, tuple[Callable[[], Weather], str]] = {
 
 
 def preset_help() -> str:
+    """The weather presets and what each is, for help texts."""
     return "; ".join(f"{name}: {about}" for name, (_, about) in PRESETS.items())
 
 

@@ -34,6 +34,7 @@ def in_range(key: str, value: float) -> bool:
 
 
 def range_text(key: str) -> str:
+    """The accepted range of scenario field `key` as text, e.g. "[0, 360)"."""
     lo, hi = RANGES[key]
     return f"[{lo:g}, {hi:g}{')' if key in OPEN_ABOVE else ']'}"
 
@@ -70,6 +71,7 @@ class Scenario:
                 raise ConfigError(f"scenario {key}={value!r} is outside {range_text(key)}{hint}")
 
     def to_dict(self) -> dict:
+        """The scenario's fields as a plain dict."""
         return asdict(self)
 
 
@@ -92,16 +94,24 @@ class Weather:
 
     @classmethod
     def single(cls, scenario: Scenario) -> Weather:
+        """A distribution of one scenario, with probability 1."""
         return cls((scenario,), (1.0,))
 
     def sample(self, rng: np.random.Generator) -> Scenario:
+        """One scenario drawn from `rng` with the distribution's probabilities."""
         return self.scenarios[int(rng.choice(len(self.scenarios), p=self.weights))]
 
     def to_dict(self) -> dict:
+        """The scenarios and weights as plain data (`from_dict` reads it back)."""
         return {"scenarios": [s.to_dict() for s in self.scenarios], "weights": list(self.weights)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Weather:
+        """The distribution `to_dict` wrote.
+
+        Raises:
+            ConfigError: a scenario field is out of range, or the weights are invalid.
+        """
         return cls(tuple(Scenario(**s) for s in d["scenarios"]), tuple(d["weights"]))
 
 

@@ -114,6 +114,7 @@ class PlanFires:
 
     @property
     def n_fires(self) -> int:
+        """Number of fires, over all scenario groups."""
         return self.fires.n_fires
 
     def burn(self, which: np.ndarray, breaks, trees: bool = False) -> list[tuple[np.ndarray, BurnResult]]:

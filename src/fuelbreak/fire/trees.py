@@ -32,9 +32,13 @@ from fuelbreak.fire.mtt import BurnResult, MTTEngine, crossed_cells
 
 @dataclass(frozen=True)
 class MoveTables:
-    """Per stencil direction: the move and its 'support', the cells other than origin and target whose
-    blocking can forbid it (a knight move's middle cells, any one of them; a diagonal's two side
-    cells, both together). Offsets are relative to the move's origin."""
+    """Per stencil direction: the move and its 'support'.
+
+    The support is the cells other than origin and target whose blocking can forbid it (a knight move's middle
+    cells, any one of them; a diagonal's two side cells, both together).
+
+    Offsets are relative to the move's origin.
+    """
 
     steps: np.ndarray  # (K, 2) int64 (d_row, d_col)
     support: np.ndarray  # (K, S, 2) int64

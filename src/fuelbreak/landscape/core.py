@@ -116,6 +116,7 @@ class Landscape:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the grid."""
         return (
             self.layers[LAYERS[0]].shape
             if LAYERS[0] in self.layers
@@ -124,6 +125,7 @@ class Landscape:
 
     @property
     def n_cells(self) -> int:
+        """Number of cells of the grid."""
         h, w = self.shape
         return h * w
 
@@ -189,8 +191,11 @@ class Landscape:
         return replace(self, layers=layers, meta=dict(self.meta))
 
     def refined(self, factor: int) -> Landscape:
-        """The same land on a grid `factor` times finer: each cell split into factor x factor cells
-        that keep its values (terrain included), cell size divided by `factor`; no geo-reference."""
+        """The same land on a grid `factor` times finer.
+
+        Each cell split into factor x factor cells that keep its values (terrain included), cell size divided
+        by `factor`; no geo-reference.
+        """
         if int(factor) != factor or factor < 1:
             raise InputError(f"a refinement factor must be a whole number >= 1, got {factor}")
         k = int(factor)

@@ -44,6 +44,7 @@ REQUIRED_KEYS = ("format", "source", "layers", "size", "count", "tiles")
 
 
 def tile_file(index: int) -> str:
+    """The file name of tile `index` in a dataset folder."""
     return f"tile_{index:05d}.tif"
 
 
@@ -470,9 +471,11 @@ def spatial_split(
 
 
 def dataset_split(dataset, seed: int, with_dropped: bool = False) -> dict[str, list[int]]:
-    """The train/val/test split of a dataset: spatial blocks for tiles cut from real rasters
-    (`spatial_split`, block side from the manifest's `split_block` or `default_split_block`),
-    `split_indices` over tile indices for synthetic tiles and plain sequences of landscapes.
+    """The train/val/test split of a dataset.
+
+    Spatial blocks for tiles cut from real rasters (`spatial_split`, block side from the manifest's
+    `split_block` or `default_split_block`), `split_indices` over tile indices for synthetic tiles and plain
+    sequences of landscapes.
     """
     manifest = getattr(dataset, "manifest", None)
     if not is_spatial(manifest):

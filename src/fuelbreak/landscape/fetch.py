@@ -62,6 +62,7 @@ class Source:
     about: str = ""
 
     def file_url(self, layer: str) -> str:
+        """The URL of `layer`'s raster at this source."""
         return self.url.rstrip("/") + "/" + self.files[layer]
 
 
@@ -148,6 +149,11 @@ def source_of(spec: str | None, scalings: dict[str, float] | None = None) -> Sou
 
 
 def check_bbox(bbox) -> tuple[float, float, float, float]:
+    """`bbox` (lon_min, lat_min, lon_max, lat_max, degrees) as floats.
+
+    Raises:
+        ConfigError: the box is not in range or a min is not below its max.
+    """
     lon_min, lat_min, lon_max, lat_max = (float(v) for v in bbox)
     if not (-180.0 <= lon_min < lon_max <= 180.0 and -90.0 <= lat_min < lat_max <= 90.0):
         raise ConfigError(
@@ -201,8 +207,11 @@ class _Unreachable(Exception):
 
 
 def _probe(url: str, seconds: float) -> None:
-    """A HEAD request before GDAL opens the file, for clear errors: TimeoutError when the server does
-    not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx, FetchError on 404."""
+    """A HEAD request before GDAL opens the file, for clear errors.
+
+    TimeoutError when the server does not answer in `seconds`, `_Unreachable` when it refuses or answers 5xx,
+    FetchError on 404.
+    """
     import socket
     import urllib.error
     import urllib.request
@@ -233,8 +242,11 @@ def _probe(url: str, seconds: float) -> None:
 
 
 def _call_within(op, seconds: float):
-    """op() on a helper thread; `_Deadline` when it has not returned after `seconds` (GDAL cannot be
-    interrupted; its own per-request timeout, set to the same deadline, ends the abandoned thread)."""
+    """op() on a helper thread; `_Deadline` when it has not returned after `seconds`.
+
+    GDAL cannot be interrupted; its own per-request timeout, set to the same deadline, ends the abandoned
+    thread.
+    """
     box: dict = {}
 
     def target():
@@ -254,8 +266,11 @@ def _call_within(op, seconds: float):
 
 
 def _remote(url: str, what: str, op, timeout: float):
-    """op() for one remote file within one overall deadline of `timeout` seconds; transient failures
-    are tried again after a backoff (0.5 s, then 1 s, ...) that never runs past the deadline."""
+    """op() for one remote file within one overall deadline of `timeout` seconds.
+
+    Transient failures are tried again after a backoff (0.5 s, then 1 s, ...) that never runs past the
+    deadline.
+    """
     deadline = time.monotonic() + timeout
     delay = FIRST_BACKOFF
     too_slow = FetchError(
@@ -293,8 +308,13 @@ def _remote(url: str, what: str, op, timeout: float):
 
 
 def _window(src, bbox) -> tuple[Window, list[float], int]:
-    """(cell window of a lon/lat box in an open raster, rounded outward and clipped; the source's
-    coverage in lon/lat; the cells of the box before clipping); an error if the box is all outside."""
+    """The cell window of a lon/lat box in an open raster, its coverage and the box's cells.
+
+    A tuple: (cell window of the box, rounded outward and clipped; the source's coverage in lon/lat; the cells
+    of the box before clipping).
+
+    An error if the box is all outside.
+    """
     crs = src.crs
     if crs is None:
         raise FetchError(
@@ -497,8 +517,10 @@ def _same_request(record: dict | None, bbox, source: Source) -> bool:
 
 
 def _seed_from(committed: dict, out: Path, stage: Path) -> dict:
-    """A record of the layers of a complete earlier fetch of the same box whose files are intact,
-    linked into the staging folder (a rerun then fetches only the missing or damaged ones)."""
+    """A record of the layers of a complete earlier fetch of the same box whose files are intact.
+
+    They are linked into the staging folder (a rerun then fetches only the missing or damaged ones).
+    """
     import shutil
 
     record = {**committed, "layers": {}}

@@ -175,8 +175,10 @@ def _open(path: Path, quiet_georef: bool = False):
 
 
 def _read_pixels(ds, path: Path, read):
-    """`read()` on an open raster, a failure being an InputError: a header that reads with pixels that
-    do not is a truncated or corrupt file."""
+    """`read()` on an open raster, a failure being an InputError.
+
+    A header that reads with pixels that do not is a truncated or corrupt file.
+    """
     try:
         return read()
     except RasterioIOError as exc:

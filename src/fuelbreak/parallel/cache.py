@@ -115,6 +115,7 @@ def shared_keys(args) -> list:
 
 
 def has_shared(args) -> bool:
+    """Whether `args` holds any `Shared` or `SharedRef` item."""
     return bool(shared_keys(args))
 
 

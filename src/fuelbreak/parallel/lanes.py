@@ -240,8 +240,11 @@ class LaneExecutor(Executor):
             self._lose_head(lane, TIMEOUT, f"timeout after {lane.sent[0][1].timeout:g} s")
 
     def _lose_head(self, lane: _Lane, kind: str, reason: str) -> None:
-        """The running task failed with its worker: replace the worker; the task runs again if
-        allowed, the tasks queued behind it (which never started) go again as they were."""
+        """The running task failed with its worker.
+
+        Replace the worker; the task runs again if allowed, the tasks queued behind it (which never started)
+        go again as they were.
+        """
         (batch, task, _), behind = lane.sent[0], list(lane.sent)[1:]
         lane.sent.clear()
         for entry in reversed(behind):

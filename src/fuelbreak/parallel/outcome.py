@@ -53,6 +53,7 @@ def describe_exception(exc: BaseException) -> str:
 
 
 def task_name(fn: Callable) -> str:
+    """The module-qualified name of `fn`, for messages."""
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
@@ -84,6 +85,11 @@ class Batch:
 
 
 def check_timeout(timeout: float | None, name: str = "timeout", allow_none: bool = True) -> float | None:
+    """`timeout` (seconds) as a float, or None where `allow_none`.
+
+    Raises:
+        ConfigError: not a positive finite number; the message names `name`.
+    """
     if timeout is None and allow_none:
         return None
     if (
@@ -97,6 +103,11 @@ def check_timeout(timeout: float | None, name: str = "timeout", allow_none: bool
 
 
 def check_count(value: int, name: str, minimum: int) -> int:
+    """`value`, an int at least `minimum`.
+
+    Raises:
+        ConfigError: not an int (bools refused) or below `minimum`; the message names `name`.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
@@ -254,6 +265,11 @@ def failure_text(task: Task) -> str:
 
 
 def raise_for_failures(fn: Callable, outcomes: Sequence[Outcome]) -> None:
+    """Raise for the first failed outcome of a batch of `fn`, if any.
+
+    Raises:
+        SimulationError: naming the first failed task, its attempts and error, and how many others failed.
+    """
     failed = [i for i, o in enumerate(outcomes) if not o.ok]
     if not failed:
         return

@@ -257,8 +257,9 @@ class RayExecutor(Executor):
         self._check_health()
 
     def _check_health(self, force: bool = False) -> None:
-        """Every HEALTH_S seconds of use (or now, with `force`), check that the cluster's head still
-        answers a TCP connect; a head that fails HEALTH_FAILURES tries in a row is lost.
+        """Every HEALTH_S seconds of use (or now, with `force`), check that the cluster's head still answers a TCP connect.
+
+        A head that fails HEALTH_FAILURES tries in a row is lost.
 
         Tasks may go on finishing on live nodes for a while after the head is gone, and calls that
         need the head (the cluster's size) would then block for a minute before Ray ends the

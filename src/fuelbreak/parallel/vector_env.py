@@ -99,9 +99,12 @@ class FuelBreakVectorEnv(VectorEnv):
         options: dict | None = None,
         episode_index: Sequence[int] | None = None,
     ):
-        """Reset every environment. With an int seed, episode j of environment i is seeded from
-        (seed, i, j) for the whole run, autoresets included, so a run resumed with the saved
-        `episode_index` replays exactly the episodes it would have played."""
+        """Reset every environment.
+
+        With an int seed, episode j of environment i is seeded from (seed, i, j) for the whole run, autoresets
+        included, so a run resumed with the saved `episode_index` replays exactly the episodes it would have
+        played.
+        """
         if episode_index is not None:
             if not isinstance(seed, int | np.integer):
                 raise ConfigError("reset with episode_index needs an int seed")
@@ -160,6 +163,11 @@ class FuelBreakVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------------------------------ step
     def step_async(self, actions) -> None:
+        """Send each environment's step with `actions` (one per environment) to the executor.
+
+        Raises:
+            ConfigError: a step is already in flight, or not one action per environment.
+        """
         if self._batch is not None:
             raise ConfigError("step_async called twice without step_wait")
         actions = np.asarray(actions)
@@ -171,6 +179,13 @@ class FuelBreakVectorEnv(VectorEnv):
         self._batch = self.executor.submit_batch(run_task, args, self.timeout, affinity=range(self.num_envs))
 
     def step_wait(self):
+        """The results of the step in flight (Gymnasium's step tuple); finished episodes are reset.
+
+        A failed simulation truncates its episode (info `sim_failed`, with its error).
+
+        Raises:
+            ConfigError: no step is in flight.
+        """
         if self._batch is None:
             raise ConfigError("step_wait called without step_async")
         batch, self._batch = self._batch, None
@@ -208,6 +223,7 @@ class FuelBreakVectorEnv(VectorEnv):
         return np.stack(self._obs), rewards, terminated, truncated, stacked
 
     def step(self, actions):
+        """`step_async` then `step_wait`."""
         self.step_async(actions)
         return self.step_wait()
 
@@ -257,12 +273,14 @@ class FuelBreakVectorEnv(VectorEnv):
         return out
 
     def close_extras(self, **kwargs) -> None:
+        """Drop the step in flight and close the executor if the vector env made it."""
         if self._batch is not None:
             self._batch = None
         if self.own_executor:
             self.executor.close()
 
     def close(self, **kwargs) -> None:
+        """Close the vector env once (later calls do nothing)."""
         if not self.closed:
             self.closed = True
             self.close_extras(**kwargs)

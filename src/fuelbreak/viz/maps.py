@@ -162,6 +162,7 @@ def draw_break_network(ax, cells: np.ndarray, grid: Grid, fill: bool = True) -> 
 
 
 def probability_legend(ax, landscape: Landscape | None, outlined: bool, n_breaks: int) -> None:
+    """A legend under `ax` for the breaks (filled or outlined) and the non-burnable cells, where the map has them."""
     handles = []
     if n_breaks:
         if outlined:

@@ -100,6 +100,7 @@ PROBABILITY_CMAP = "YlOrRd"
 # Burn probability is always drawn on 0-1 (comparable between maps and tiles); the square-root scale
 # spreads the low probabilities that most cells have over more of the colour ramp.
 def probability_norm() -> PowerNorm:
+    """The colour scale of burn probability: 0-1, square root."""
     return PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
 
 
@@ -116,15 +117,16 @@ class Grid:
 
     @classmethod
     def of(cls, landscape: Landscape | None, shape: tuple[int, int]) -> Grid:
+        """The grid of `shape` cells, in metres when `landscape` gives a cell size, else in cell indices."""
         return cls(tuple(shape), None if landscape is None else float(landscape.cell_size))
 
     def x(self, col) -> np.ndarray:
-        """x of a column edge (col may be fractional: col + 0.5 is a cell centre)."""
+        """X of a column edge (col may be fractional: col + 0.5 is a cell centre)."""
         col = np.asarray(col, dtype=np.float64)
         return col * self.cell_size if self.cell_size else col - 0.5
 
     def y(self, row) -> np.ndarray:
-        """y of a row edge (row 0 is the north edge)."""
+        """Y of a row edge (row 0 is the north edge)."""
         row = np.asarray(row, dtype=np.float64)
         return (self.shape[0] - row) * self.cell_size if self.cell_size else row - 0.5
 
@@ -139,6 +141,7 @@ class Grid:
         return self.x(cols + 0.5), self.y(rows + 0.5)
 
     def label(self, ax, ylabel: bool = True) -> None:
+        """Label `ax`'s axes in metres or cells (the y label only with `ylabel`)."""
         if self.cell_size:
             ax.set_xlabel("x (m, west → east)")
             if ylabel:
