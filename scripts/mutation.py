@@ -79,7 +79,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "agents.policy": (
         "src/fuelbreak/agents/policy.py",
         [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_policy.py",
-         C + "test_the_shipped_policy_plans_better_than_random_on_held_out_tiles", M],
+         C + "test_the_shipped_policy_plans_better_than_random_on_held_out_tiles", M, "tests/test_search.py"],
     ),  # fmt: skip
     "agents.checkpoint": (
         "src/fuelbreak/agents/checkpoint.py",

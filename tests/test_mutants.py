@@ -199,3 +199,18 @@ def test_a_policy_file_keeps_the_runs_notes_but_not_its_step_in_flight():
     payload = policy_payload(Checkpoint(None, data))
     assert payload["extra"]["source_extra"] == {"best": 1, "state": {"env_steps": 4}, "zz": 2}
     assert payload["kind"] == "policy"
+
+
+def test_a_fire_digest_is_sixteen_hex_digits_of_the_fires_content():
+    """The digest written beside every score: 16 hex digits, the same for the same fires, another for
+    other ignitions (a longer or shorter digest would not match earlier evaluations' files)."""
+    from fuelbreak.evaluation.tile import fires_digest
+    from fuelbreak.landscape.synthetic import synthetic_tile
+
+    land = synthetic_tile(12, seed=1).validate()
+    scenario = Scenario(wind_speed=10.0, wind_direction=270.0, duration=120.0)
+    engine = make_engine("mtt", land, scenario)
+    a = fires_digest(FireSet([scenario], [np.array([5, 40])], [engine]))
+    assert len(a) == 16 and int(a, 16) >= 0
+    assert a == fires_digest(FireSet([scenario], [np.array([5, 40])], [engine]))
+    assert a != fires_digest(FireSet([scenario], [np.array([5, 41])], [engine]))
