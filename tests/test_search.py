@@ -147,3 +147,15 @@ def test_tree_greedy_on_its_own_planning_fires_is_tree_greedy(tile):
     rng, _ = planning_streams(9)
     fires = planning_fires(tile, WEATHER, 40, rng)
     np.testing.assert_array_equal(tree_greedy_on(tile, fires, 20, 9), tree_greedy_plan(tile, WEATHER, 20, 9, n_fires=40))
+
+
+def test_in_sample_tree_greedy_takes_tree_greedys_options_on_the_given_fires(tile):
+    """An in-sample reference row gets the planner's options (`--option tree_greedy.X` applies to every
+    tree_greedy row of a frontier): n_fires is the given fires', prune_rounds runs on them."""
+    from fuelbreak.baselines.tree_greedy import tree_greedy_on
+    from fuelbreak.evaluation.tile import make_plan
+
+    rng, _ = planning_streams(3)
+    fires = planning_fires(tile, WEATHER, 30, rng)
+    got = make_plan("tree_greedy@in-sample", tile, WEATHER, 12, 3, {"n_fires": 999, "prune_rounds": 1}, fires)
+    np.testing.assert_array_equal(got, tree_greedy_on(tile, fires, 12, 3, prune_rounds=1))

@@ -84,8 +84,10 @@ def tree_greedy_on(
     seed: int,
     existing_breaks=None,
     cells_per_update: int = 1,
+    prune_rounds: int = 0,
+    swap: int | None = None,
 ) -> np.ndarray:
-    """Tree-greedy on given fires instead of its own planning fires.
+    """Tree-greedy on given fires instead of its own planning fires (its options as `tree_greedy_plan`'s).
 
     With the very fires that score a plan it is a reference, not a method: it tells how well tree-greedy does
     when it knows the fires (an in-sample plan; `fuelbreak evaluate --frontier` labels it so).
@@ -94,7 +96,12 @@ def tree_greedy_on(
     budget = check_budget(budget, int(legal.sum()))
     k = check_positive_int("cells_per_update", cells_per_update)
     _, tie_rng = planning_streams(seed)
-    return _place(landscape, fires, legal, budget, k, tie_rng, existing_breaks)
+    plan = _place(landscape, fires, legal, budget, k, tie_rng, existing_breaks)
+    if prune_rounds:
+        refill = bound_refill(landscape, fires, tie_rng)
+        existing = existing_mask(landscape, existing_breaks)
+        plan = prune_refill(landscape, fires, plan, refill, prune_rounds, swap, existing, tie_rng)
+    return plan
 
 
 def _place(landscape, fires: FireSet, legal: np.ndarray, budget: int, k: int, tie_rng, existing_breaks):

@@ -102,7 +102,8 @@ def make_plan(
             raise SimulationError(f"{method}: only tree_greedy and dqn_search plan on given fires")
         from fuelbreak.baselines.tree_greedy import tree_greedy_on
 
-        return tree_greedy_on(landscape, fires, budget, seed, **{k: v for k, v in options.items() if k != "n_fires"})
+        known = ("existing_breaks", "cells_per_update", "prune_rounds", "swap")  # n_fires: the fires given
+        return tree_greedy_on(landscape, fires, budget, seed, **{k: v for k, v in options.items() if k in known})
     return baseline_plan(base, landscape, weather, budget, seed, **options)
 
 
