@@ -53,28 +53,12 @@ def tree_greedy_plan(
     Then `prune_rounds` rounds of prune and refill on the same fires (`fuelbreak.baselines.local_search`,
     `swap` breaks a round; 0: none, tree-greedy as it was).
     """
-    legal = legal_mask(landscape, existing_breaks).ravel().copy()
-    budget = check_budget(budget, int(legal.sum()))
     n_fires = check_positive_int("n_fires", n_fires)
-    k = check_positive_int("cells_per_update", cells_per_update)
-    fire_rng, tie_rng = planning_streams(seed)
+    fire_rng, _ = planning_streams(seed)
     fires = planning_fires(
         landscape, weather, n_fires, fire_rng, ignition_weights, behaviors, existing_breaks
     )
-    plan = _place(landscape, fires, legal.copy(), budget, k, tie_rng, existing_breaks)
-    if prune_rounds:
-        refill = bound_refill(landscape, fires, tie_rng)
-        plan = prune_refill(
-            landscape,
-            fires,
-            plan,
-            refill,
-            prune_rounds,
-            swap,
-            existing_mask(landscape, existing_breaks),
-            tie_rng,
-        )
-    return plan
+    return tree_greedy_on(landscape, fires, budget, seed, existing_breaks, cells_per_update, prune_rounds, swap)
 
 
 def tree_greedy_on(
