@@ -85,7 +85,7 @@ def register(sub) -> None:
         "planning fires, greedy 50/200, dqn_search 256/512/1024, dqn as shipped; --methods chooses among these "
         "planners), plus "
         "in-sample reference rows (tree_greedy and dqn_search planned on the scoring fires: not methods); "
-        "writes frontier.csv, frontier.md and frontier.png beside the usual tables",
+        "writes frontier.csv, frontier.md and frontier.png (at the first --budget) beside the usual tables",
     )
     m.add_argument(
         "--frontier-efforts",
