@@ -71,16 +71,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def register(subparsers) -> None:
     """Add `fuelbreak data` and its actions to `subparsers`."""
     parser = subparsers.add_parser("data", help="make and inspect datasets of landscape tiles")
@@ -88,7 +78,7 @@ def register(subparsers) -> None:
     sub.required = True
 
     p = sub.add_parser("synth", help="write a dataset of synthetic tiles")
-    p.add_argument("--n", type=_positive_int, default=500, help="number of tiles (default 500)")
+    p.add_argument("--n", type=count_int(1), default=500, help="number of tiles (default 500)")
     p.add_argument("--size", type=count_int(4), default=50, help="tile side, cells, at least 4 (default 50)")
     p.add_argument(
         "--seed", type=seed_int, default=0, help="random seed; tile i is the same whatever --n (default 0)"
@@ -114,7 +104,7 @@ def register(subparsers) -> None:
         metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
         help="crop to this box in degrees (EPSG:4326); default: the whole raster",
     )
-    p.add_argument("--size", type=_positive_int, default=50, help="tile side, cells (default 50)")
+    p.add_argument("--size", type=count_int(1), default=50, help="tile side, cells (default 50)")
     p.add_argument(
         "--overlap", type=count_int(0), default=25, help="overlap of neighbouring tiles, cells (default 25)"
     )
@@ -147,7 +137,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--split-block",
-        type=_positive_int,
+        type=count_int(1),
         help="side, in cells, of the square blocks the train/val/test split is drawn by (default: a whole "
         "number of tile steps, at least twice the tile side); tiles straddling blocks of two splits are dropped",
     )

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 
 from fuelbreak.errors import ConfigError
+from fuelbreak.evaluation.report import _num, _span
 from fuelbreak.evaluation.stats import CI_METHOD, CONFIDENCE
 
 # planner -> its efforts (planning fires a plan); None: the planner as it is
@@ -147,9 +148,9 @@ def frontier_markdown(rows: Sequence[dict], info: dict) -> str:
     for r in sorted(rows, key=lambda r: (r["kind"] == "reference", r["plan_seconds"])):
         name = r["planner"] + (" *(in-sample reference, not a method)*" if r["kind"] == "reference" else "")
         effort = "the scoring fires" if r["kind"] == "reference" else r["effort"]
-        ci = f"[{_num(r['reduction_ci_low'])}, {_num(r['reduction_ci_high'])}]"
+        ci = f"[{_num(r['reduction_ci_low'], '.1f')}, {_num(r['reduction_ci_high'], '.1f')}]"
         lines.append(
-            f"| {name} | {effort} | {_num(r['reduction_pct'])} {ci} | {_num(r['plan_seconds'], '.3g')} |"
+            f"| {name} | {effort} | {_num(r['reduction_pct'], '.1f')} {ci} | {_num(r['plan_seconds'], '.3g')} |"
         )
     lines += [
         "",
@@ -185,8 +186,8 @@ def frontier_figure(rows: Sequence[dict], info: dict):
             x = [r["plan_seconds"] for r in pts]
             y = [r["reduction_pct"] for r in pts]
             err = [
-                [_arm(r["reduction_pct"], r["reduction_ci_low"]) for r in pts],
-                [_arm(r["reduction_ci_high"], r["reduction_pct"]) for r in pts],
+                [_span(r["reduction_pct"], r["reduction_ci_low"]) for r in pts],
+                [_span(r["reduction_ci_high"], r["reduction_pct"]) for r in pts],
             ]
             if kind == "method":
                 line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=planner)
@@ -215,14 +216,6 @@ def frontier_figure(rows: Sequence[dict], info: dict):
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
-
-
-def _arm(a: float, b: float) -> float:
-    return 0.0 if math.isnan(a) or math.isnan(b) else a - b
-
-
-def _num(value: float, fmt: str = ".1f") -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
 def write_frontier(ev, options: dict[str, dict], outdir) -> dict:
