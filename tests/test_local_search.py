@@ -8,7 +8,8 @@ import pytest
 
 from fuelbreak.baselines import tree_greedy_plan
 from fuelbreak.baselines.common import planning_fires, planning_streams
-from fuelbreak.baselines.local_search import bound_refill, prune_refill, removal_losses
+from fuelbreak.baselines.local_search import prune_refill, removal_losses
+from fuelbreak.baselines.tree_greedy import bound_refill
 from fuelbreak.fire.montecarlo import FireSet, burned_areas, make_engine
 from fuelbreak.fire.scenario import Scenario, Weather
 from fuelbreak.fire.through_plan import PlanFires

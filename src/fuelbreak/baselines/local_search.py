@@ -101,26 +101,3 @@ def prune_refill(
             break
         plan, state, burned = candidate, new_state, new_burned
     return plan
-
-
-def bound_refill(landscape: Landscape, fires: FireSet, tie_rng: np.random.Generator) -> Refill:
-    """Tree-greedy's rule as a refill.
-
-    The legal cell of largest mean tree bound of `fires` through the plan, one at a time (ties in `tie_rng`'s
-    order).
-    """
-    ties = tie_rng.random(landscape.n_cells)
-
-    def refill(breaks: np.ndarray, m: int) -> np.ndarray:
-        state = PlanFires(fires, breaks, neutral_roots=True)
-        legal = (landscape.burnable & ~breaks).ravel()
-        out = np.empty(m, dtype=np.int64)
-        for i in range(m):
-            score = np.where(legal, state.score(), -np.inf)
-            cell = int(np.lexsort((-ties, -score))[0])
-            out[i] = cell
-            legal[cell] = False
-            state.place([cell])
-        return out
-
-    return refill

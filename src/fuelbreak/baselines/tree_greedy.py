@@ -24,7 +24,7 @@ from fuelbreak.baselines.common import (
     planning_fires,
     planning_streams,
 )
-from fuelbreak.baselines.local_search import bound_refill, prune_refill
+from fuelbreak.baselines.local_search import Refill, prune_refill
 from fuelbreak.fire.behavior import FireBehavior
 from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.scenario import Scenario, Weather
@@ -80,7 +80,7 @@ def tree_greedy_on(
     budget = check_budget(budget, int(legal.sum()))
     k = check_positive_int("cells_per_update", cells_per_update)
     _, tie_rng = planning_streams(seed)
-    plan = _place(landscape, fires, legal, budget, k, tie_rng, existing_breaks)
+    plan = _place(landscape, fires, legal, budget, k, tie_rng.random(landscape.n_cells), existing_breaks)
     if prune_rounds:
         refill = bound_refill(landscape, fires, tie_rng)
         existing = existing_mask(landscape, existing_breaks)
@@ -88,10 +88,27 @@ def tree_greedy_on(
     return plan
 
 
-def _place(landscape, fires: FireSet, legal: np.ndarray, budget: int, k: int, tie_rng, existing_breaks):
-    """Place `budget` cells, `k` a burn, at the largest mean tree bound of `fires` through the plan."""
-    state = PlanFires(fires, existing_mask(landscape, existing_breaks), neutral_roots=True)
+def bound_refill(landscape: Landscape, fires: FireSet, tie_rng: np.random.Generator) -> Refill:
+    """Tree-greedy's rule as prune and refill's refill (`fuelbreak.baselines.local_search`).
+
+    The legal cell of largest mean tree bound of `fires` through the plan, one at a time (ties in
+    `tie_rng`'s order, drawn once for every refill).
+    """
     ties = tie_rng.random(landscape.n_cells)
+
+    def refill(breaks: np.ndarray, m: int) -> np.ndarray:
+        legal = (landscape.burnable & ~breaks).ravel()
+        return _place(landscape, fires, legal, m, 1, ties, breaks)
+
+    return refill
+
+
+def _place(landscape, fires: FireSet, legal: np.ndarray, budget: int, k: int, ties: np.ndarray, existing_breaks):
+    """Place `budget` cells, `k` a burn, at the largest mean tree bound of `fires` through the plan.
+
+    Equal scores go in the order of `ties` (one random number a cell). `legal` is updated in place.
+    """
+    state = PlanFires(fires, existing_mask(landscape, existing_breaks), neutral_roots=True)
     plan = np.empty(budget, dtype=np.int64)
     for i in range(0, budget, k):
         score = np.where(legal, state.score(), -np.inf)
