@@ -43,15 +43,20 @@ PLAN_FOLLOWING = (*PLAN_CHANNELS, CHANNEL_INDEX["breaks"])  # the channels a pla
 
 
 def observation_fires(
-    landscape: Landscape, weather: Weather, n_fires: int = BP_FIRES, seed: int = 0, existing_breaks=None
+    landscape: Landscape,
+    weather: Weather,
+    n_fires: int = BP_FIRES,
+    seed: int = 0,
+    existing_breaks=None,
+    behaviors: dict | None = None,
 ) -> tuple[np.ndarray, PlanFires]:
     """What planning observes of fire on a landscape.
 
     The fireline intensity toward N, E, S, W (4, H, W) in kW/m, weighted over the weather's scenarios, and
     `n_fires` observation fires drawn from the weather (seeded), burned through `existing_breaks`, ready to
-    follow the plan.
+    follow the plan. `behaviors` (`behaviors_for(landscape, weather)`) when the caller has them already.
     """
-    behaviors = behaviors_for(landscape, weather)
+    behaviors = behaviors_for(landscape, weather) if behaviors is None else behaviors
     intensity = np.zeros((4, *landscape.shape))
     for scenario, weight in zip(weather.scenarios, weather.weights, strict=True):
         b = behaviors[scenario]
@@ -137,11 +142,14 @@ class DQNPolicy:
         return max(self.bp_fires, min(scaled, cap))
 
     def observation_fires(
-        self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None
+        self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None, behaviors=None
     ) -> tuple[np.ndarray, PlanFires]:
-        """The static channels (no breaks yet) and the observation fires, drawn from the weather."""
+        """The static channels (no breaks yet) and the observation fires, drawn from the weather.
+
+        `behaviors` (`behaviors_for(landscape, weather)`) when the caller has them already.
+        """
         n = self.n_fires_for(landscape)
-        intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks)
+        intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks, behaviors)
         return static_channels(landscape, intensity, *fires.view()), fires
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:

@@ -71,12 +71,12 @@ class _Search:
         n_fires = check_positive_int("dqn_search.n_fires", n_fires)
         self.candidates = check_positive_int("dqn_search.candidates", candidates)
         self.policy, self.landscape = policy, landscape
-        self.static, observing = policy.observation_fires(landscape, weather, seed, existing_breaks)
+        behaviors = behaviors_for(landscape, weather)  # once, for both fire sets
+        self.static, observing = policy.observation_fires(landscape, weather, seed, existing_breaks, behaviors)
         self.observation = observing.fires
         self.existing = observing.breaks.copy()
         if fires is None:
             fire_rng, _ = planning_streams(seed)
-            behaviors = behaviors_for(landscape, weather)
             fires = planning_fires(landscape, weather, n_fires, fire_rng, None, behaviors, existing_breaks)
         self.fires = fires
         self._observing = observing
