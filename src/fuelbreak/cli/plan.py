@@ -382,16 +382,20 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
     return np.asarray(cells, dtype=np.int64), weather, about
 
 
+# A planner's parameters that are not --option: the policy (the shipped one), and arrays the command makes
+NOT_OPTIONS = ("checkpoint", "model_type", "fires", "existing_breaks", "ignition_weights", "behaviors")
+
+
 def planner_options(args: argparse.Namespace, takes) -> dict:
     """--option KEY=VALUE items of the --method planner (values as Python literals), checked by name."""
     from fuelbreak.cli.evaluate import parse_options
 
     items = [f"{args.method}.{item}" for item in args.option]
     options = parse_options(items).get(args.method, {})
-    unknown = sorted(set(options) - set(takes) - {"checkpoint", "model_type"} - {"fires"})
-    unknown += sorted(set(options) & {"checkpoint", "model_type", "fires"})
+    allowed = [t for t in takes if t not in NOT_OPTIONS]
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ConfigError(f"--option {', '.join(unknown)}: {args.method} takes {', '.join(t for t in takes if t not in ('checkpoint', 'model_type'))}")
+        raise ConfigError(f"--option {', '.join(unknown)}: {args.method} takes {', '.join(allowed)}")
     return options
 
 
