@@ -20,13 +20,22 @@ import time
 
 import numpy as np
 
-from fuelbreak.baselines import BASELINES
-from fuelbreak.baselines import plan as baseline_plan
 from fuelbreak.env import budget_cells
 from fuelbreak.errors import FuelbreakError, SimulationError
 from fuelbreak.fire.montecarlo import FireSet, behaviors_for, burned_areas, draw_fires
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.core import Landscape
+from fuelbreak.planning.planners import base_method, is_dqn, known_methods, plan_cells, uses_policy
+
+__all__ = [
+    "base_method",
+    "check_same_fires",
+    "evaluate_tile",
+    "is_dqn",
+    "known_methods",
+    "make_plan",
+    "uses_policy",
+]
 
 EVAL_TAG = 0x4556414C  # "EVAL": evaluation fires, apart from planning (PLAN) and training streams
 PLAN_SEED_TAG = 0x53454544  # "SEED": derives a tile's planning seed from (seed, tile index)
@@ -81,30 +90,8 @@ def make_plan(
     options: dict,
     fires: FireSet | None = None,
 ) -> np.ndarray:
-    """A method's plan; 'dqn' (or 'dqn:LABEL') and 'dqn_search' take their policy from `options['checkpoint']` (a loaded DQNPolicy).
-
-    A method's label may carry a suffix after '@' (e.g. 'tree_greedy@256', one of several efforts of a
-    frontier): the method is what precedes it. `fires`, when given, are the planning fires (an in-sample
-    reference: tree-greedy and the search only).
-    """
-    base = base_method(method)
-    extra = {} if fires is None else {"fires": fires}
-    if base == "dqn_search":
-        from fuelbreak.agents.search import dqn_search_plan
-
-        return dqn_search_plan(landscape, weather, budget, seed, **options, **extra)
-    if is_dqn(base):
-        from fuelbreak.agents.policy import dqn_plan
-
-        return dqn_plan(landscape, weather, budget, seed, **options)
-    if fires is not None:
-        if base != "tree_greedy":
-            raise SimulationError(f"{method}: only tree_greedy and dqn_search plan on given fires")
-        from fuelbreak.baselines.tree_greedy import tree_greedy_on
-
-        known = ("existing_breaks", "cells_per_update", "prune_rounds", "swap")  # n_fires: the fires given
-        return tree_greedy_on(landscape, fires, budget, seed, **{k: v for k, v in options.items() if k in known})
-    return baseline_plan(base, landscape, weather, budget, seed, **options)
+    """A method's plan (see `fuelbreak.planning.plan_cells`); `fires`, when given, are the planning fires."""
+    return plan_cells(method, landscape, weather, budget, seed, options, fires)
 
 
 def check_plan_cells(method: str, cells: np.ndarray, landscape: Landscape, budget: int) -> np.ndarray:
@@ -191,27 +178,3 @@ def check_same_fires(tile: dict) -> None:
             f"tile {tile['tile_index']} ({tile['tile_name']}): {who} not scored on the tile's evaluation "
             f"fires {tile['fires_digest']}; methods must be compared on identical ignitions and scenarios"
         )
-
-
-def known_methods() -> tuple[str, ...]:
-    """The baselines, `dqn` and `dqn_search`.
-
-    Several trained policies are evaluated as `dqn:LABEL` (see `is_dqn`).
-    """
-    return (*BASELINES, "dqn", "dqn_search")
-
-
-def base_method(method: str) -> str:
-    """The method a label names: the label without its '@' suffix ('tree_greedy@256' -> 'tree_greedy')."""
-    return method.partition("@")[0]
-
-
-def is_dqn(method: str) -> bool:
-    """Whether `method` plans with a trained policy alone: `dqn`, or `dqn:LABEL` when several are compared."""
-    method = base_method(method)
-    return method == "dqn" or (method.startswith("dqn:") and len(method) > 4)
-
-
-def uses_policy(method: str) -> bool:
-    """Whether `method` needs a trained policy's checkpoint: `dqn`, `dqn:LABEL` or `dqn_search`."""
-    return is_dqn(method) or base_method(method) == "dqn_search"
