@@ -55,6 +55,19 @@ VALID_FUELS: frozenset[int] = SB40_BURNABLE | NONBURNABLE
 
 DEFAULT_BREAK_FUEL = 91
 
+# The planner's own layers, each optional, on the landscape's grid (see `Landscape.planner_layer`):
+#   value     value at risk of a cell, any unit >= 0 (absent: the objective counts burned cells)
+#   ignition  relative chance that a fire starts in the cell, >= 0 (absent: uniform over burnable cells)
+#   cost      cost of treating the cell, any unit >= 0 (absent: no cost limit can be given)
+#   exclude   1 where a break may not go (wilderness, riparian buffer, habitat), else 0
+PLANNER_LAYERS: tuple[str, ...] = ("value", "ignition", "cost", "exclude")
+PLANNER_UNITS: dict[str, str] = {
+    "value": "value at risk per cell (the user's unit)",
+    "ignition": "relative ignition density",
+    "cost": "cost of treating the cell (the user's unit)",
+    "exclude": "1 = may not be treated",
+}
+
 
 @dataclass
 class Landscape:
@@ -164,6 +177,7 @@ class Landscape:
                         f"layer '{key}'{where} has {int(out.sum())} value(s) outside [{lo:g}, {hi:g}] {UNITS[key]}, "
                         f"first {arr[r, c]:g} at row {r}, col {c}"
                     )
+        self._validate_planner_layers(shape, where)
         fuel = self.layers["fbfm"]
         if (fuel != np.round(fuel)).any():
             raise InputError(f"layer 'fbfm'{where} holds non-integer fuel codes")
@@ -177,6 +191,68 @@ class Landscape:
         if not (np.isfinite(self.cell_size) and self.cell_size > 0):
             raise InputError(f"cell size{where} must be a positive number of metres, got {self.cell_size}")
         return self
+
+    def _validate_planner_layers(self, shape: tuple[int, int], where: str) -> None:
+        """Raise `InputError` for a planner layer of another shape, NaN, a negative value or a non-0/1 exclusion."""
+        unknown = sorted(set(self.layers) - set(LAYERS) - set(PLANNER_LAYERS))
+        if unknown:
+            raise InputError(
+                f"unknown layer(s) {', '.join(unknown)}{where}; layers are {' '.join(LAYERS)} and the optional "
+                f"planner layers {' '.join(PLANNER_LAYERS)}"
+            )
+        for key in PLANNER_LAYERS:
+            if key not in self.layers:
+                continue
+            arr = self.layers[key]
+            if arr.shape != shape:
+                raise InputError(f"planner layer '{key}'{where} has shape {arr.shape}, but 'dem' has {shape}")
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise InputError(
+                    f"planner layer '{key}'{where} has {int(bad.sum())} NaN or infinite value(s), first at row {r}, col {c}"
+                )
+            neg = arr < 0
+            if neg.any():
+                r, c = np.argwhere(neg)[0]
+                raise InputError(
+                    f"planner layer '{key}'{where} has {int(neg.sum())} negative value(s), first {arr[r, c]:g} at "
+                    f"row {r}, col {c}; {PLANNER_UNITS[key]} must be >= 0"
+                )
+            if key == "exclude" and not np.isin(arr, (0.0, 1.0)).all():
+                raise InputError(f"planner layer 'exclude'{where} must hold 0 (may be treated) or 1 (may not)")
+        if "ignition" in self.layers:
+            fuel = self.layers["fbfm"].astype(np.int32)
+            burnable = np.isin(fuel, sorted(SB40_BURNABLE))
+            if not (self.layers["ignition"][burnable] > 0).any():
+                raise InputError(f"planner layer 'ignition'{where} is 0 on every burnable cell: no fire can start")
+
+    def planner_layer(self, key: str) -> np.ndarray | None:
+        """The planner layer `key` (one of PLANNER_LAYERS) as float32, or None when the landscape has none."""
+        if key not in PLANNER_LAYERS:
+            raise KeyError(f"{key!r} is not a planner layer; they are {' '.join(PLANNER_LAYERS)}")
+        return self.layers.get(key)
+
+    @property
+    def excluded(self) -> np.ndarray:
+        """Boolean mask of cells a break may not go on (the 'exclude' layer; all False without one)."""
+        ex = self.layers.get("exclude")
+        return np.zeros(self.shape, dtype=bool) if ex is None else ex > 0.5
+
+    @property
+    def treatable(self) -> np.ndarray:
+        """Boolean mask of cells a break may go on: burnable and not excluded."""
+        return self.burnable & ~self.excluded
+
+    @property
+    def cell_values(self) -> np.ndarray:
+        """Value at risk of each cell as float64: the 'value' layer, else 1 on every cell (burned area)."""
+        v = self.layers.get("value")
+        return np.ones(self.shape, dtype=np.float64) if v is None else v.astype(np.float64)
+
+    def without_planner_layers(self) -> Landscape:
+        """A copy carrying only the eight LANDFIRE layers."""
+        return replace(self, layers={k: v for k, v in self.layers.items() if k in LAYERS}, meta=dict(self.meta))
 
     def with_breaks(self, breaks: np.ndarray, fuel: int = DEFAULT_BREAK_FUEL) -> Landscape:
         """A copy in which the break cells carry `fuel` (non-burnable 91 by default) and no canopy."""
