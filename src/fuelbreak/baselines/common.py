@@ -1,7 +1,10 @@
 """What every baseline shares: legal cells, the budget check, the planning random streams, ranking.
 
 A plan is a 1-D int64 array of distinct flat cell indices (row-major, row 0 north) in placement
-order. A cell is legal when it is burnable and not already a break.
+order. A cell is legal when it is burnable, not excluded (the landscape's 'exclude' layer) and not
+already a break. Every baseline takes the objective ('area': expected burned cells; 'value': expected
+loss of the 'value' layer) and an optional `max_cost`: the plan's summed 'cost' layer stays within
+it, so a plan may hold fewer than `budget` cells when the money runs out first.
 
 Planning randomness comes from `planning_streams(seed)`: a `SeedSequence` keyed by the seed and a
 fixed tag, so a baseline's planning ignitions never coincide with those `draw_fires(seed=...)` gives
@@ -40,9 +43,56 @@ def existing_mask(landscape: Landscape, existing_breaks) -> np.ndarray:
 
 
 def legal_mask(landscape: Landscape, existing_breaks=None) -> np.ndarray:
-    """Cells where a break may go: burnable and not already a break."""
-    return landscape.burnable & ~existing_mask(landscape, existing_breaks)
+    """Cells where a break may go: burnable, not excluded and not already a break."""
+    return landscape.treatable & ~existing_mask(landscape, existing_breaks)
 
+
+def cell_costs(landscape: Landscape, max_cost) -> np.ndarray | None:
+    """The flat cost of every cell (float64) when a cost limit is given, else None.
+
+    Raises:
+        ConfigError: `max_cost` is not a positive number, or the landscape has no 'cost' layer.
+    """
+    if max_cost is None:
+        return None
+    if isinstance(max_cost, bool) or not isinstance(max_cost, int | float | np.floating | np.integer):
+        raise ConfigError(f"max_cost must be a number, got {max_cost!r}")
+    if not (np.isfinite(max_cost) and max_cost > 0):
+        raise ConfigError(f"max_cost must be a positive number, got {max_cost!r}")
+    cost = landscape.planner_layer("cost")
+    if cost is None:
+        where = f" '{landscape.name}'" if landscape.name else ""
+        raise ConfigError(f"max_cost {max_cost:g} needs a treatment cost, but landscape{where} has no 'cost' layer")
+    return cost.astype(np.float64).ravel()
+
+
+def take_affordable(order: np.ndarray, budget: int, costs: np.ndarray | None, max_cost) -> np.ndarray:
+    """The first `budget` cells of `order` whose summed cost stays within `max_cost` (a cell that no longer fits is skipped)."""
+    order = np.asarray(order, dtype=np.int64)
+    if costs is None:
+        return order[:budget]
+    taken, spent = [], 0.0
+    for cell in order:
+        c = costs[cell]
+        if spent + c <= max_cost:
+            taken.append(int(cell))
+            spent += c
+            if len(taken) == budget:
+                break
+    return np.asarray(taken, dtype=np.int64)
+
+
+def cost_ratio(score: np.ndarray, costs: np.ndarray | None) -> np.ndarray:
+    """`score` per unit cost where a cost limit applies (cells of cost 0 first, by score), else `score`.
+
+    Under a cost limit the greedy rule of a budgeted cover takes the best gain per unit spent.
+    """
+    if costs is None:
+        return score
+    free = costs <= 0
+    ratio = np.where(free, 0.0, score / np.where(free, 1.0, costs))
+    top = ratio.max(initial=0.0) + 1.0
+    return np.where(free & (score > 0), top + score, ratio)
 
 def check_budget(budget, n_legal: int) -> int:
     """The budget as int, or a ConfigError naming it when it is not in [1, number of legal cells]."""

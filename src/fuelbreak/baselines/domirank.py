@@ -51,17 +51,20 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from fuelbreak.baselines.common import (
+    cell_costs,
     check_budget,
     check_positive_int,
+    cost_ratio,
     existing_mask,
     legal_mask,
     planning_fires,
     planning_streams,
     rank_cells,
+    take_affordable,
 )
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.behavior import FireBehavior
-from fuelbreak.fire.montecarlo import behaviors_for
+from fuelbreak.fire.montecarlo import behaviors_for, loss_weights
 from fuelbreak.fire.mtt import MTTEngine
 from fuelbreak.fire.scenario import Scenario, Weather
 from fuelbreak.fire.trees import fire_trees
@@ -123,12 +126,15 @@ def spread_graph(engines: list[MTTEngine], weights, breaks: np.ndarray) -> sp.cs
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
 
-def flow_graph(fires, breaks: np.ndarray) -> sp.csr_matrix:
-    """(N, N) graph of the fires' spread trees: A[i, j] = mean over fires of [i lit j] * subtree(j)."""
+def flow_graph(fires, breaks: np.ndarray, weights: np.ndarray | None = None) -> sp.csr_matrix:
+    """(N, N) graph of the fires' spread trees: A[i, j] = mean over fires of [i lit j] * subtree(j).
+
+    With `weights` (value at risk per cell), a subtree counts its value instead of its cells.
+    """
     h, w = breaks.shape
     rows, cols, vals = [], [], []
     for engine, group in zip(fires.engines, fires.groups, strict=True):
-        trees = fire_trees(engine, engine.burn(group, breaks, trees=True))
+        trees = fire_trees(engine, engine.burn(group, breaks, trees=True), weights)
         f, j = np.nonzero(trees.pred >= 0)
         rows.append(trees.pred[f, j])
         cols.append(j)
@@ -150,8 +156,17 @@ def domirank_plan(
     n_fires: int = 200,
     ignition_weights: np.ndarray | None = None,
     behaviors: dict[Scenario, FireBehavior] | None = None,
+    objective: str = "area",
+    max_cost: float | None = None,
 ) -> np.ndarray:
-    """Breaks on the most dominant legal cells, DomiRank recomputed after every `batch` placements."""
+    """Breaks on the most dominant legal cells, DomiRank recomputed after every `batch` placements.
+
+    Under the value objective the flow graph weighs each subtree by its value (the rate graph, which
+    has no trees, ignores it); with `max_cost`, cells that no longer fit are skipped and the plan ends
+    when none fits.
+    """
+    weights = loss_weights(landscape, objective)
+    costs = cell_costs(landscape, max_cost)
     if graph not in GRAPHS:
         raise ConfigError(f"domirank graph {graph!r} is unknown; choose one of {', '.join(GRAPHS)}")
     if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
@@ -172,15 +187,23 @@ def domirank_plan(
         engines = [MTTEngine(landscape, s, behavior=behaviors[s]) for s in weather.scenarios]
     breaks = existing_mask(landscape, existing_breaks).copy()
     plan: list[int] = []
+    spent = 0.0
     while len(plan) < budget:
         legal = np.flatnonzero(legal0 & ~breaks)
+        if costs is not None:
+            legal = legal[costs[legal] <= max_cost - spent]
+            if legal.size == 0:
+                break
         if graph == "flow":
-            full = flow_graph(fires, breaks)
+            full = flow_graph(fires, breaks, weights)
         else:
             full = spread_graph(engines, weather.weights, breaks)
         gamma = np.zeros(landscape.n_cells)
         gamma[legal] = domirank(full[legal][:, legal], sigma)
-        chosen = rank_cells(gamma, legal, tie_rng)[: min(batch, budget - len(plan))]
+        ranked = rank_cells(cost_ratio(gamma, costs), legal, tie_rng)
+        chosen = take_affordable(ranked, min(batch, budget - len(plan)), costs, None if costs is None else max_cost - spent)
+        if costs is not None:
+            spent += float(costs[chosen].sum())
         plan.extend(int(c) for c in chosen)
         breaks.ravel()[chosen] = True
     return np.asarray(plan, dtype=np.int64)

@@ -39,14 +39,18 @@ import heapq
 import numpy as np
 
 from fuelbreak.baselines.common import (
+    cell_costs,
     check_budget,
     check_positive_int,
+    cost_ratio,
     existing_mask,
     legal_mask,
     planning_fires,
     planning_streams,
+    take_affordable,
 )
 from fuelbreak.fire.behavior import FireBehavior
+from fuelbreak.fire.montecarlo import loss_weights
 from fuelbreak.fire.scenario import Scenario, Weather
 from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
@@ -56,9 +60,10 @@ class _FireState(PlanFires):
     """The planning fires under the current breaks, and the exact gain of one more break."""
 
     def gain(self, cell: int, breaks: np.ndarray) -> float:
-        """Expected cells saved per fire by adding a break at `cell` to `breaks` (exact, on these fires)."""
-        burned = self.burned[:, cell]
-        simulate = np.flatnonzero(self.bound[:, cell] > burned)
+        """Expected cells (value, when weighted) saved per fire by a break at `cell` added to `breaks` (exact, on these fires)."""
+        own = self.weight[cell] if self.weighted else 1.0
+        burned = self.burned[:, cell] * own  # what the break saves at the cell itself
+        simulate = np.flatnonzero(self.vbound[:, cell] > burned)
         saved = float(burned.sum() - burned[simulate].sum())
         if simulate.size:
             trial = breaks.copy()
@@ -67,8 +72,9 @@ class _FireState(PlanFires):
             for g in np.unique(self.group[simulate]):
                 rows = np.flatnonzero(self.group[simulate] == g)
                 self.fires.engines[g].reburn(trial, arrival, via, rows)  # only what the break cuts off
-            area = np.isfinite(arrival).reshape(len(simulate), -1).sum(axis=1)
-            saved += float((self.area[simulate] - area).sum())
+            burned_after = np.isfinite(arrival).reshape(len(simulate), -1)
+            after = burned_after @ self.weight if self.weighted else burned_after.sum(axis=1)
+            saved += float((self.loss[simulate] - after).sum())
         return saved / self.fires.n_fires
 
 
@@ -108,7 +114,7 @@ def _rekey_near(
         neg, neg_bound, tie, c, stamp = entry
         r, cc = divmod(c, w)
         if abs(r - r0) <= radius and abs(cc - c0) <= radius:
-            bound = state.bound[:, c].sum() / state.fires.n_fires
+            bound = state.vbound[:, c].sum() / state.fires.n_fires
             entry = (-bound, -bound, tie, c, -1)
         out.append(entry)
     heapq.heapify(out)
@@ -125,8 +131,16 @@ def greedy_plan(
     n_candidates: int | None = None,
     ignition_weights: np.ndarray | None = None,
     behaviors: dict[Scenario, FireBehavior] | None = None,
+    objective: str = "area",
+    max_cost: float | None = None,
 ) -> np.ndarray:
-    """Lazy simulation-greedy plan on the planning fires; `n_candidates` defaults to 4 x budget + 100."""
+    """Lazy simulation-greedy plan on the planning fires; `n_candidates` defaults to 4 x budget + 100.
+
+    Under the value objective gains are of value; with `max_cost`, of value per unit cost, and a cell
+    that no longer fits is dropped (the plan ends when nothing fits).
+    """
+    weights = loss_weights(landscape, objective)
+    costs = cell_costs(landscape, max_cost)
     legal = legal_mask(landscape, existing_breaks)
     budget = check_budget(budget, int(legal.sum()))
     n_candidates = (
@@ -137,11 +151,14 @@ def greedy_plan(
         landscape, weather, n_fires, fire_rng, ignition_weights, behaviors, existing_breaks
     )
     breaks = existing_mask(landscape, existing_breaks).copy()
-    state = _FireState(fires, breaks)
+    state = _FireState(fires, breaks, weights=weights)
+
+    def per_cost(gain: float, cell: int) -> float:
+        return gain if costs is None else float(cost_ratio(np.array([gain]), costs[cell : cell + 1])[0])
 
     ignited = np.zeros(landscape.n_cells, dtype=bool)
     ignited[fires.ignitions()] = True
-    total_bound = state.bound.sum(axis=0) / fires.n_fires
+    total_bound = state.vbound.sum(axis=0) / fires.n_fires
     cand = np.flatnonzero(
         candidate_cells(
             total_bound.reshape(landscape.shape), legal, n_candidates, ignited.reshape(landscape.shape)
@@ -151,11 +168,16 @@ def greedy_plan(
     # gains go to the larger bound: the cell more fire paths run through, whose break a later one may
     # complete (two cells closing a two-cell-wide passage each save only themselves alone).
     ties = tie_rng.random(cand.size)
-    heap = [(-total_bound[c], -total_bound[c], float(r), int(c), -1) for c, r in zip(cand, ties, strict=True)]
+    heap = [
+        (-per_cost(total_bound[c], c), -total_bound[c], float(r), int(c), -1) for c, r in zip(cand, ties, strict=True)
+    ]
     heapq.heapify(heap)
     plan: list[int] = []
+    left = max_cost
     while len(plan) < budget and heap:
         neg, neg_bound, tie, cell, stamp = heapq.heappop(heap)
+        if costs is not None and costs[cell] > left:
+            continue  # no longer fits what is left of the money
         if stamp == len(plan):
             if -neg <= 0.0:
                 heapq.heappush(heap, (neg, neg_bound, tie, cell, stamp))
@@ -163,15 +185,18 @@ def greedy_plan(
             plan.append(cell)
             breaks.ravel()[cell] = True
             state.place([cell])
+            if costs is not None:
+                left -= float(costs[cell])
             heap = _rekey_near(heap, cell, landscape.shape, state, len(plan))
             continue
-        bound = state.bound[:, cell].sum() / fires.n_fires
-        heapq.heappush(heap, (-state.gain(cell, breaks), -bound, tie, cell, len(plan)))
-    if len(plan) < budget:  # nothing left lowers the burned area: fill in seeded random order
+        bound = state.vbound[:, cell].sum() / fires.n_fires
+        heapq.heappush(heap, (-per_cost(state.gain(cell, breaks), cell), -bound, tie, cell, len(plan)))
+    if len(plan) < budget:  # nothing left lowers the loss: fill in seeded random order
         rest = [e[3] for e in sorted(heap, key=lambda e: e[2])]
         others = np.flatnonzero(
             legal.ravel() & ~breaks.ravel() & ~np.isin(np.arange(landscape.n_cells), rest)
         )
         rest += [int(c) for c in tie_rng.permutation(others)]
-        plan += rest[: budget - len(plan)]
+        fill = take_affordable(np.asarray(rest, dtype=np.int64), budget - len(plan), costs, left)
+        plan += [int(c) for c in fill]
     return np.asarray(plan, dtype=np.int64)

@@ -34,7 +34,7 @@ Refill = Callable[[np.ndarray, int], np.ndarray]
 
 
 def removal_losses(state: PlanFires, plan: np.ndarray) -> np.ndarray:
-    """Cells burned more by the planning fires without each break of `plan` (the others kept), per break.
+    """Cells (value, when `state` is weighted) burned more by the planning fires without each break of `plan`, per break.
 
     Only the fires that burn a cell within `REACH` of a break are burned again (a fire that comes no
     nearer cannot pass through it).
@@ -51,8 +51,8 @@ def removal_losses(state: PlanFires, plan: np.ndarray) -> np.ndarray:
             continue
         without = breaks.copy()
         without.flat[cell] = False
-        after = sum(float(result.area.sum()) for _, result in state.burn(touched, without))
-        losses[i] = after - float(state.area[touched].sum())
+        after = sum(float(state.loss_of(result).sum()) for _, result in state.burn(touched, without))
+        losses[i] = after - float(state.loss[touched].sum())
     return losses
 
 
@@ -65,8 +65,11 @@ def prune_refill(
     swap: int | None = None,
     existing_breaks=None,
     rng: np.random.Generator | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """`plan` improved by at most `rounds` rounds of prune and refill on `fires` (see the module).
+
+    With `weights` (value at risk per cell) the fires' loss is the value they burn, not their cells.
 
     `swap` breaks a round (default a tenth of the plan, at least 1). Existing breaks are never taken out.
     Returns a plan of the same size; equal removal losses are broken in `rng`'s order.
@@ -83,8 +86,8 @@ def prune_refill(
     )
     breaks = existing.copy()
     breaks.flat[plan] = True
-    state = PlanFires(fires, breaks)
-    burned = float(state.area.sum())
+    state = PlanFires(fires, breaks, weights=weights)
+    burned = float(state.loss.sum())
     for _ in range(rounds):
         losses = removal_losses(state, plan)
         drop = np.lexsort((rng.random(plan.size), losses))[:swap]
@@ -95,8 +98,8 @@ def prune_refill(
         candidate = np.concatenate([keep, added])
         trial = kept.copy()
         trial.flat[added] = True
-        new_state = PlanFires(fires, trial)
-        new_burned = float(new_state.area.sum())
+        new_state = PlanFires(fires, trial, weights=weights)
+        new_burned = float(new_state.loss.sum())
         if new_burned >= burned:
             break
         plan, state, burned = candidate, new_state, new_burned

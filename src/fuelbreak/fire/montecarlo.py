@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fuelbreak.errors import InputError
+from fuelbreak.errors import ConfigError, InputError
 from fuelbreak.fire.behavior import FireBehavior, compute_behavior
 from fuelbreak.fire.mtt import MTTEngine, check_breaks
 from fuelbreak.fire.scenario import Scenario, Weather
 from fuelbreak.landscape.core import Landscape
 
 ENGINES = ("mtt", "levelset")
+# What a plan lowers: the expected burned area (cells), or the expected loss of value at risk (the sum over
+# cells of burn probability x value; the landscape's 'value' layer).
+OBJECTIVES = ("area", "value")
 
 
 def make_engine(name: str, landscape: Landscape, scenario: Scenario, **kwargs):
@@ -36,11 +39,15 @@ def sample_ignitions(
 ) -> np.ndarray:
     """`n` ignition cells (flat indices), drawn with replacement over burnable cells.
 
-    Uniform by default; `weights` (an ignition-density layer of the tile's shape) makes some
-    cells likelier. Non-burnable cells never ignite.
+    In proportion to the landscape's 'ignition' planner layer when it has one, else uniform; `weights`
+    (another layer of the tile's shape, e.g. cells that are not breaks) multiplies it. Non-burnable
+    cells never ignite.
     """
     rng = np.random.default_rng(rng)
     p = landscape.burnable.ravel().astype(np.float64)
+    density = landscape.layers.get("ignition")
+    if density is not None:
+        p = p * density.ravel().astype(np.float64)
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != landscape.shape:
@@ -126,6 +133,47 @@ def burned_areas(fires: FireSet, breaks=None) -> np.ndarray:
     """Burned cells of each fire (n_fires,), in the set's order."""
     out = [eng.burn(g, breaks).area for eng, g in zip(fires.engines, fires.groups, strict=True)]
     return np.concatenate(out).astype(np.float64)
+
+
+def check_objective(objective: str, landscape: Landscape | None = None) -> str:
+    """`objective` if it is one of OBJECTIVES (and, for 'value', `landscape` has a value layer).
+
+    Raises:
+        ConfigError: an unknown objective, or 'value' on a landscape without a 'value' layer.
+    """
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    if objective == "value" and landscape is not None and "value" not in landscape.layers:
+        where = f" '{landscape.name}'" if landscape.name else ""
+        raise ConfigError(
+            f"objective 'value' needs values at risk, but landscape{where} has no 'value' layer (give --values, "
+            "or use synthetic tiles, which carry one)"
+        )
+    return objective
+
+
+def loss_weights(landscape: Landscape, objective: str = "area") -> np.ndarray | None:
+    """The value of each cell (H, W) float64 under `objective`: None for 'area' (every cell counts 1)."""
+    if check_objective(objective, landscape) == "area":
+        return None
+    return landscape.cell_values
+
+
+def burned_losses(fires: FireSet, breaks=None, weights: np.ndarray | None = None) -> np.ndarray:
+    """What each fire burns (n_fires,) float64, in the set's order: cells, or value with `weights` (H, W)."""
+    if weights is None:
+        return burned_areas(fires, breaks)
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    out = []
+    for eng, g in zip(fires.engines, fires.groups, strict=True):
+        burned = eng.burn(g, breaks).burned
+        out.append(burned.reshape(len(burned), -1) @ w)
+    return np.concatenate(out).astype(np.float64)
+
+
+def expected_loss(fires: FireSet, landscape: Landscape, breaks=None, objective: str = "area") -> float:
+    """Mean loss per fire under `objective`: burned cells ('area') or value at risk burned ('value')."""
+    return float(burned_losses(fires, breaks, loss_weights(landscape, objective)).mean())
 
 
 def expected_burned_area(fires: FireSet, breaks=None) -> float:

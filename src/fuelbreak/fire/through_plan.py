@@ -22,60 +22,83 @@ import numpy as np
 
 from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.mtt import BurnResult, MTTEngine, check_breaks
-from fuelbreak.fire.trees import _trees, fire_trees, move_tables
+from fuelbreak.fire.trees import _trees, fire_trees, move_tables, unit_weights
 
 
-def _bounds(engine: MTTEngine, ignitions: np.ndarray, result: BurnResult, neutral_roots: bool) -> np.ndarray:
-    """Tree bounds (K, N) of the fires in `result`; with `neutral_roots`, 1 at each burning ignition."""
-    bound = fire_trees(engine, result).bound
+def _bounds(
+    engine: MTTEngine, ignitions: np.ndarray, result: BurnResult, neutral_roots: bool, weights=None
+) -> np.ndarray:
+    """Tree bounds (K, N) of the fires in `result` (value bounds with `weights`).
+
+    With `neutral_roots`, a burning ignition counts itself alone (1, or its value).
+    """
+    bound = fire_trees(engine, result, weights).bound
     if neutral_roots and len(ignitions):
         rows = np.arange(len(ignitions))
         burned_root = result.burned.reshape(len(ignitions), -1)[rows, ignitions]
-        bound[rows, ignitions] = burned_root.astype(bound.dtype)
+        own = 1 if weights is None else np.asarray(weights, dtype=np.float64).ravel()[ignitions]
+        bound[rows, ignitions] = (burned_root * own).astype(bound.dtype)
     return bound
 
 
 def plan_view(
-    engine: MTTEngine, ignitions: np.ndarray, breaks, neutral_roots: bool = True
+    engine: MTTEngine, ignitions: np.ndarray, breaks, neutral_roots: bool = True, weights=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Burn probability and mean downstream bound (both (H, W) float32) of the fires through `breaks`."""
+    """Burn probability and mean downstream bound (both (H, W) float32) of the fires through `breaks`.
+
+    With `weights` (value at risk per cell), the bound is of value, not cells.
+    """
     ignitions = np.asarray(ignitions, dtype=np.int64)
     breaks = check_breaks(breaks, engine.shape)
     result = engine.burn(ignitions, breaks, trees=True)
     n = max(len(ignitions), 1)
     bp = result.burned.sum(axis=0) / n
-    bound = _bounds(engine, ignitions, result, neutral_roots)
+    bound = _bounds(engine, ignitions, result, neutral_roots, weights)
     down = np.where(breaks, 0.0, bound.sum(axis=0).reshape(engine.shape) / n)
     return bp.astype(np.float32), down.astype(np.float32)
 
 
 @numba.njit(cache=True, nogil=True)
 def _refresh_rows(
-    rows, arrival, via, ignition, neutral_roots, steps, support, n_support, pred, size,
-    burned, bound, area, burn_count, bound_sum,
+    rows, arrival, via, ignition, neutral_roots, steps, support, n_support, ones, pred, size,
+    burned, bound, area, burn_count, bound_sum, weighted, weight, vsize, vbound, loss, vbound_sum,
 ):  # fmt: skip
     """Rows `rows` of burned, bound and area from the fires' arrival and moves; the sums kept current.
 
     The same values as `_bounds` on a fresh `BurnResult`: the spread-tree bounds (`_trees`), with a
-    neutral root counting for itself alone.
+    neutral root counting for itself alone. When `weighted`, also the value bounds `vbound` and the
+    value burned `loss` of each fire (with `weight`, the value at risk per cell).
     """
     n = burned.shape[1]
     for f in rows:
         for u in range(n):
             burn_count[u] -= burned[f, u]
             bound_sum[u] -= bound[f, u]
-        _trees(arrival[f : f + 1], via[f : f + 1], steps, support, n_support, pred, size, bound[f : f + 1])
+            if weighted:
+                vbound_sum[u] -= vbound[f, u]
+        _trees(arrival[f : f + 1], via[f : f + 1], steps, support, n_support, ones, pred, size, bound[f : f + 1])
+        if weighted:
+            _trees(arrival[f : f + 1], via[f : f + 1], steps, support, n_support, weight, pred, vsize, vbound[f : f + 1])
         flat = arrival[f].ravel()
         count = 0
+        value = 0.0
         for u in range(n):
             burned[f, u] = flat[u] < np.inf
             count += burned[f, u]
+            if weighted and burned[f, u]:
+                value += weight[u]
         area[f] = count
+        if weighted:
+            loss[f] = value
         if neutral_roots:
             bound[f, ignition[f]] = 1 if burned[f, ignition[f]] else 0
+            if weighted:
+                vbound[f, ignition[f]] = weight[ignition[f]] if burned[f, ignition[f]] else 0.0
         for u in range(n):
             burn_count[u] += burned[f, u]
             bound_sum[u] += bound[f, u]
+            if weighted:
+                vbound_sum[u] += vbound[f, u]
 
 
 class PlanFires:
@@ -83,9 +106,13 @@ class PlanFires:
 
     burned (F, N) bool, bound (F, N) int32 and area (F,) describe every fire under the current
     breaks; `place(cells)` adds breaks and burns again only the fires they touch.
+
+    With `weights` (value at risk per cell, (H, W)), vbound (F, N) float64 and loss (F,) hold the value
+    bounds and the value each fire burns, and `score` is of value; without, they are bound and area
+    themselves (the same arrays), and everything counts cells.
     """
 
-    def __init__(self, fires: FireSet, breaks=None, neutral_roots: bool = False):
+    def __init__(self, fires: FireSet, breaks=None, neutral_roots: bool = False, weights=None):
         self.fires = fires
         self.neutral_roots = neutral_roots
         self.group, self.pos = fires.fire_index()
@@ -110,6 +137,18 @@ class PlanFires:
         self.area = np.zeros(n, dtype=np.int64)
         self.burn_count = np.zeros(cells, dtype=np.int64)  # sums over fires, kept current by update
         self.bound_sum = np.zeros(cells, dtype=np.int64)
+        self._ones = unit_weights(cells)
+        self.weighted = weights is not None
+        if self.weighted:
+            self.weight = np.asarray(weights, dtype=np.float64).reshape(cells)
+            self.vbound = np.zeros((n, cells), dtype=np.float64)
+            self.loss = np.zeros(n, dtype=np.float64)
+            self.vbound_sum = np.zeros(cells, dtype=np.float64)
+            self._vscratch = np.empty((1, cells), dtype=np.float64)
+        else:  # the value is the area: the same arrays
+            self.weight = np.zeros(0, dtype=np.float64)
+            self.vbound, self.loss, self.vbound_sum = self.bound, self.area, self.bound_sum
+            self._vscratch = np.empty((1, 0), dtype=np.float64)
         self.update(np.arange(n))
 
     @property
@@ -150,10 +189,13 @@ class PlanFires:
                 self._travel, self._blocked, self._duration, self.group, self.arrival, self.via, which
             )
         tables = move_tables(self.fires.engines[0].stencil)
+        weighted = self.weighted
         _refresh_rows(
             which, self.arrival, self.via, self._ignition, self.neutral_roots, tables.steps, tables.support,
-            tables.n_support, self._scratch[0], self._scratch[1], self.burned, self.bound, self.area,
-            self.burn_count, self.bound_sum,
+            tables.n_support, self._ones, self._scratch[0], self._scratch[1], self.burned, self.bound, self.area,
+            self.burn_count, self.bound_sum, weighted, self.weight, self._vscratch,
+            self.vbound if weighted else np.zeros((1, 0)), self.loss if weighted else np.zeros(0),
+            self.vbound_sum if weighted else np.zeros(0),
         )  # fmt: skip
 
     def place(self, cells) -> None:
@@ -170,9 +212,15 @@ class PlanFires:
         if touched.size:
             self.update(touched)
 
+    def loss_of(self, result: BurnResult) -> np.ndarray:
+        """What each fire of `result` burns: cells, or value with weights (float64)."""
+        if not self.weighted:
+            return result.area.astype(np.float64)
+        return result.burned.reshape(len(result.burned), -1) @ self.weight
+
     def score(self) -> np.ndarray:
-        """Mean downstream bound per fire of every cell (N,), 0 on breaks: tree-greedy's score."""
-        return np.where(self.breaks.ravel(), 0.0, self.bound_sum / max(self.n_fires, 1))
+        """Mean downstream bound per fire of every cell (N,), 0 on breaks: tree-greedy's score (value with weights)."""
+        return np.where(self.breaks.ravel(), 0.0, self.vbound_sum / max(self.n_fires, 1))
 
     def view(self) -> tuple[np.ndarray, np.ndarray]:
         """Burn probability and mean downstream bound (H, W) float32 through the current breaks."""

@@ -68,8 +68,11 @@ def _move_tables(stencil: tuple[tuple[int, int], ...]) -> MoveTables:
 
 
 @numba.njit(cache=True, nogil=True)
-def _trees(arrival, via, steps, support, n_support, pred, size, bound):
+def _trees(arrival, via, steps, support, n_support, weight, pred, size, bound):
     """Fill pred (F, N), size (F, N) and bound (F, N) from the fires' arrival (F, H, W) and moves `via`.
+
+    A burned cell counts `weight[u]` in its subtree: 1 for the downstream area (int32 weights and
+    arrays), its value at risk for the downstream value (float64 weights and arrays).
 
     Subtree sizes accumulate from the leaves up (Kahn's order on the tree: a cell is passed to its
     predecessor once all its children have been), in time linear in the burned cells, no sort.
@@ -88,12 +91,12 @@ def _trees(arrival, via, steps, support, n_support, pred, size, bound):
                 u = r * w + c
                 k = via[f, r, c]
                 p[u] = -1 if k < 0 else (r - steps[k, 0]) * w + (c - steps[k, 1])
-                s[u] = 1 if np.isfinite(arrival[f, r, c]) else 0
+                s[u] = weight[u] if np.isfinite(arrival[f, r, c]) else 0
                 if p[u] >= 0:
                     children[p[u]] += 1
         top = 0
         for u in range(n):
-            if s[u] > 0 and children[u] == 0:
+            if np.isfinite(arrival[f, u // w, u % w]) and children[u] == 0:
                 stack[top] = u
                 top += 1
         while top > 0:
@@ -110,7 +113,7 @@ def _trees(arrival, via, steps, support, n_support, pred, size, bound):
             b[u] = s[u]
         for u in range(n):
             k = via[f, u // w, u % w]
-            if k < 0 or s[u] == 0:
+            if k < 0 or s[u] == 0:  # s[u] == 0: unburned, or nothing of value downstream
                 continue
             pr, pc = p[u] // w, p[u] % w
             for j in range(n_support[k]):
@@ -119,24 +122,39 @@ def _trees(arrival, via, steps, support, n_support, pred, size, bound):
                     b[rr * w + cc] += s[u]
 
 
+def unit_weights(n: int) -> np.ndarray:
+    """Weights that make subtree sizes count cells: int32 ones."""
+    return np.ones(n, dtype=np.int32)
+
+
 @dataclass
 class FireTrees:
-    """Spread trees of F fires on an H x W tile: pred (F, N) flat index or -1; size, bound (F, N); int32."""
+    """Spread trees of F fires on an H x W tile: pred (F, N) flat index or -1; size, bound (F, N).
+
+    int32 cells, or float64 value when built with weights.
+    """
 
     pred: np.ndarray
     size: np.ndarray
     bound: np.ndarray
 
 
-def fire_trees(engine: MTTEngine, fires: BurnResult) -> FireTrees:
-    """The spread trees of fires burned by `engine` with `trees=True` (their `via` directions)."""
+def fire_trees(engine: MTTEngine, fires: BurnResult, weights: np.ndarray | None = None) -> FireTrees:
+    """The spread trees of fires burned by `engine` with `trees=True` (their `via` directions).
+
+    With `weights` (value at risk per cell, (H, W)), size and bound count value instead of cells.
+    """
     if fires.via is None:
         raise ValueError("fire_trees needs a BurnResult from engine.burn(..., trees=True)")
     tables = move_tables(engine.stencil)
     n_fires = fires.arrival.shape[0]
     n = fires.arrival.shape[1] * fires.arrival.shape[2]
+    if weights is None:
+        weight, dtype = unit_weights(n), np.int32
+    else:
+        weight, dtype = np.asarray(weights, dtype=np.float64).reshape(n), np.float64
     pred = np.empty((n_fires, n), dtype=np.int32)
-    size = np.empty((n_fires, n), dtype=np.int32)
-    bound = np.empty((n_fires, n), dtype=np.int32)
-    _trees(fires.arrival, fires.via, tables.steps, tables.support, tables.n_support, pred, size, bound)
+    size = np.empty((n_fires, n), dtype=dtype)
+    bound = np.empty((n_fires, n), dtype=dtype)
+    _trees(fires.arrival, fires.via, tables.steps, tables.support, tables.n_support, weight, pred, size, bound)
     return FireTrees(pred, size, bound)
