@@ -39,6 +39,7 @@ class EnvConfig:
     synthetic_seed: int = 0
     split_seed: int = 0  # seed of the train/val/test split (evaluation uses the same)
     plan_aware: bool = True  # burn probability and downstream area follow the breaks (False: ablation)
+    objective: str = "area"  # reward: fall in expected burned cells ("area") or value lost ("value"; needs tiles with values)
 
 
 @dataclass
@@ -280,6 +281,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     c(e.cells_per_step >= 1, "env.cells_per_step", e.cells_per_step, ">= 1")
     c(e.n_ignitions >= 1, "env.n_ignitions", e.n_ignitions, ">= 1")
     c(e.engine in ("mtt", "levelset"), "env.engine", e.engine, "'mtt' or 'levelset'")
+    c(e.objective in ("area", "value"), "env.objective", e.objective, "'area' or 'value'")
     c(
         e.synthetic_tiles >= 3,
         "env.synthetic_tiles",

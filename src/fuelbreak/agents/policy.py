@@ -24,7 +24,7 @@ from fuelbreak.agents.networks import QNet, StaticSplit
 from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS, PLAN_CHANNELS, static_channels, with_plan
 from fuelbreak.env.simulation import INTENSITY_AZIMUTHS
 from fuelbreak.errors import ConfigError
-from fuelbreak.fire.montecarlo import behaviors_for, check_plan, draw_fires
+from fuelbreak.fire.montecarlo import behaviors_for, cell_equivalent_weights, check_plan, draw_fires
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
@@ -42,6 +42,11 @@ TRACED_KEPT = 16
 PLAN_FOLLOWING = (*PLAN_CHANNELS, CHANNEL_INDEX["breaks"])  # the channels a plan changes
 
 
+def value_weights(landscape: Landscape, objective: str = "area") -> np.ndarray | None:
+    """The observation fires' weights under `objective` (`fuelbreak.fire.montecarlo.cell_equivalent_weights`)."""
+    return cell_equivalent_weights(landscape, objective)
+
+
 def observation_fires(
     landscape: Landscape,
     weather: Weather,
@@ -49,12 +54,14 @@ def observation_fires(
     seed: int = 0,
     existing_breaks=None,
     behaviors: dict | None = None,
+    objective: str = "area",
 ) -> tuple[np.ndarray, PlanFires]:
     """What planning observes of fire on a landscape.
 
     The fireline intensity toward N, E, S, W (4, H, W) in kW/m, weighted over the weather's scenarios, and
     `n_fires` observation fires drawn from the weather (seeded), burned through `existing_breaks`, ready to
     follow the plan. `behaviors` (`behaviors_for(landscape, weather)`) when the caller has them already.
+    Under the value objective the fires' downstream bounds count value (`value_weights`).
     """
     behaviors = behaviors_for(landscape, weather) if behaviors is None else behaviors
     intensity = np.zeros((4, *landscape.shape))
@@ -65,7 +72,7 @@ def observation_fires(
     # fires do not start on existing breaks (they would burn nothing), as the baselines' planning fires
     weights = None if existing_breaks is None else (~check_plan(landscape, existing_breaks)).astype(float)
     fires = draw_fires(landscape, weather, n_fires, rng, "mtt", weights, behaviors)
-    return intensity, PlanFires(fires, existing_breaks, neutral_roots=True)
+    return intensity, PlanFires(fires, existing_breaks, neutral_roots=True, weights=value_weights(landscape, objective))
 
 
 def best_legal(q: np.ndarray, legal: np.ndarray, k: int) -> np.ndarray:
@@ -142,14 +149,20 @@ class DQNPolicy:
         return max(self.bp_fires, min(scaled, cap))
 
     def observation_fires(
-        self, landscape: Landscape, weather: Weather, seed: int = 0, existing_breaks=None, behaviors=None
+        self,
+        landscape: Landscape,
+        weather: Weather,
+        seed: int = 0,
+        existing_breaks=None,
+        behaviors=None,
+        objective: str = "area",
     ) -> tuple[np.ndarray, PlanFires]:
         """The static channels (no breaks yet) and the observation fires, drawn from the weather.
 
         `behaviors` (`behaviors_for(landscape, weather)`) when the caller has them already.
         """
         n = self.n_fires_for(landscape)
-        intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks, behaviors)
+        intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks, behaviors, objective)
         return static_channels(landscape, intensity, *fires.view()), fires
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:
@@ -223,18 +236,31 @@ class DQNPolicy:
         return PlanQ(self, static)
 
     def rollout(
-        self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
+        self,
+        landscape: Landscape,
+        weather: Weather,
+        budget: int,
+        seed: int = 0,
+        existing_breaks=None,
+        objective: str = "area",
+        max_cost: float | None = None,
     ) -> list[PlanStep]:
-        """Place `budget` cells greedily, `cells_per_step` at a time; every step's Q map and cells.
+        """Place up to `budget` cells greedily, `cells_per_step` at a time; every step's Q map and cells.
 
         After a placement only the cells within the network's reach of a changed input cell get a
-        new Q (`PlanQ.update`); with a network that sees the whole tile, every cell does.
+        new Q (`PlanQ.update`); with a network that sees the whole tile, every cell does. Excluded cells
+        are never placed. Under the value objective the fire channels count value; with `max_cost`, the
+        cells of highest Q per unit cost that still fit are placed, and the plan ends when none fits.
         """
-        static, fires = self.observation_fires(landscape, weather, seed, existing_breaks)
+        from fuelbreak.baselines.common import cell_costs, cost_ratio
+
+        costs = cell_costs(landscape, max_cost)
+        static, fires = self.observation_fires(landscape, weather, seed, existing_breaks, objective=objective)
         breaks = fires.breaks.copy()
-        legal = landscape.burnable & ~breaks
+        legal = landscape.treatable & ~breaks
         if budget < 1 or budget > int(legal.sum()):
             raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
+        left = max_cost
         steps: list[PlanStep] = []
         placed = 0
         view = fires.view()
@@ -244,8 +270,19 @@ class DQNPolicy:
             q_of = self.plan_q(static)
             q = q_of(with_plan(static, breaks, *view))
             while placed < budget:
-                k = min(self.cells_per_step, budget - placed)
-                cells = best_legal(q, legal, k)
+                if costs is not None:
+                    legal &= (costs <= left).reshape(legal.shape)
+                    if not legal.any():
+                        break
+                k = min(self.cells_per_step, budget - placed, int(legal.sum()))
+                if costs is None:
+                    cells = best_legal(q, legal, k)
+                else:  # Q per unit cost (Q can be negative: shift it above 0 first), as many as fit
+                    shifted = q - float(q[legal].min()) + 1e-6
+                    cells = best_legal(cost_ratio(shifted.ravel(), costs).reshape(q.shape), legal, k)
+                    cells = cells[np.cumsum(costs[cells]) <= left]
+                    left -= float(costs[cells].sum())
+                    k = len(cells)
                 steps.append(PlanStep(np.where(legal, q, np.nan), cells))
                 breaks.flat[cells] = True
                 legal.flat[cells] = False
@@ -260,14 +297,22 @@ class DQNPolicy:
         return steps
 
     def plan(
-        self, landscape: Landscape, weather: Weather, budget: int, seed: int = 0, existing_breaks=None
+        self,
+        landscape: Landscape,
+        weather: Weather,
+        budget: int,
+        seed: int = 0,
+        existing_breaks=None,
+        objective: str = "area",
+        max_cost: float | None = None,
     ) -> np.ndarray:
         """The plan of `budget` cells (flat indices, in placement order) on `landscape` under `weather`.
 
-        `seed` draws the observation fires; `existing_breaks` are kept and not counted in the budget.
+        `seed` draws the observation fires; `existing_breaks` are kept and not counted in the budget;
+        `objective` and `max_cost` as in `rollout`.
         """
-        steps = self.rollout(landscape, weather, budget, seed, existing_breaks)
-        return np.concatenate([s.cells for s in steps]).astype(np.int64)
+        steps = self.rollout(landscape, weather, budget, seed, existing_breaks, objective, max_cost)
+        return np.concatenate([s.cells for s in steps] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
 
 class PlanQ:
@@ -381,7 +426,9 @@ def dqn_plan(
     existing_breaks=None,
     cells_per_step: int | None = None,
     bp_fires: int | None = None,
+    objective: str = "area",
+    max_cost: float | None = None,
 ) -> np.ndarray:
     """The baselines' signature for a trained policy (see `resolve_policy` for the options)."""
     policy = resolve_policy(checkpoint, model_type, cells_per_step, bp_fires)
-    return policy.plan(landscape, weather, budget, seed, existing_breaks)
+    return policy.plan(landscape, weather, budget, seed, existing_breaks, objective, max_cost)

@@ -27,8 +27,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy
-from fuelbreak.baselines.common import check_positive_int, planning_fires, planning_streams
+from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy, value_weights
+from fuelbreak.baselines.common import (
+    cell_costs,
+    check_positive_int,
+    cost_ratio,
+    planning_fires,
+    planning_streams,
+)
 from fuelbreak.baselines.local_search import prune_refill
 from fuelbreak.env.observation import with_plan
 from fuelbreak.errors import ConfigError
@@ -52,6 +58,8 @@ def search_rollout(
     n_fires: int = N_FIRES,
     candidates: int = CANDIDATES,
     fires: FireSet | None = None,
+    objective: str = "area",
+    max_cost: float | None = None,
 ) -> list[PlanStep]:
     """Place `budget` cells one at a time.
 
@@ -59,20 +67,26 @@ def search_rollout(
     on any tile; or the given `fires`), the one of highest Q. Every step's Q map (NaN on illegal cells) and
     cell.
     """
-    return _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires).steps(
-        budget
-    )
+    search = _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires, objective, max_cost)
+    return search.steps(budget)
 
 
 class _Search:
     """One plan's search: the policy's static channels and observation fires, and the planning fires."""
 
-    def __init__(self, policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires):
+    def __init__(
+        self, policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires, objective="area",
+        max_cost=None,
+    ):  # fmt: skip
         n_fires = check_positive_int("dqn_search.n_fires", n_fires)
         self.candidates = check_positive_int("dqn_search.candidates", candidates)
         self.policy, self.landscape = policy, landscape
+        self.weights = value_weights(landscape, objective)
+        self.costs, self.max_cost = cell_costs(landscape, max_cost), max_cost
         behaviors = behaviors_for(landscape, weather)  # once, for both fire sets
-        self.static, observing = policy.observation_fires(landscape, weather, seed, existing_breaks, behaviors)
+        self.static, observing = policy.observation_fires(
+            landscape, weather, seed, existing_breaks, behaviors, objective
+        )
         self.observation = observing.fires
         self.existing = observing.breaks.copy()
         if fires is None:
@@ -87,11 +101,12 @@ class _Search:
             breaks, observing = self.existing.copy(), self._observing
         else:
             breaks = breaks.copy()
-            observing = PlanFires(self.observation, breaks, neutral_roots=True)
-        legal = self.landscape.burnable & ~breaks
+            observing = PlanFires(self.observation, breaks, neutral_roots=True, weights=self.weights)
+        legal = self.landscape.treatable & ~breaks
         if budget < 1 or budget > int(legal.sum()):
             raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
-        planning = PlanFires(self.fires, breaks, neutral_roots=True)
+        planning = PlanFires(self.fires, breaks, neutral_roots=True, weights=self.weights)
+        costs, left = self.costs, self.max_cost
         steps: list[PlanStep] = []
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one small observation at a time (see DQNPolicy.q_map)
@@ -99,9 +114,16 @@ class _Search:
             q_of = self.policy.plan_q(self.static)
             q = q_of(with_plan(self.static, breaks, *observing.view()))
             for placed in range(budget):
+                if costs is not None:
+                    legal &= (costs <= left).reshape(legal.shape)
+                    if not legal.any():
+                        break
                 k = min(self.candidates, int(legal.sum()))
-                proposals = best_legal(planning.score().reshape(q.shape), legal, k)  # largest bound first
+                score = cost_ratio(planning.score(), costs).reshape(q.shape)
+                proposals = best_legal(score, legal, k)  # largest bound (per unit cost) first
                 cell = int(proposals[int(np.argmax(q.ravel()[proposals]))])  # equal Q: the larger bound
+                if costs is not None:
+                    left -= float(costs[cell])
                 steps.append(PlanStep(np.where(legal, q, np.nan), np.array([cell], dtype=np.int64)))
                 breaks.flat[cell] = True
                 legal.flat[cell] = False
@@ -132,20 +154,28 @@ def dqn_search_plan(
     prune_rounds: int = PRUNE_ROUNDS,
     swap: int | None = None,
     fires: FireSet | None = None,
+    objective: str = "area",
+    max_cost: float | None = None,
 ) -> np.ndarray:
     """The baselines' signature for the search.
 
     `checkpoint` is a path or a loaded `DQNPolicy` (None: the shipped one); `n_fires` the planning fires (its
     effort), `candidates` the proposals a step, `bp_fires` overrides the policy's observation fires;
     `prune_rounds` rounds of prune and refill on the planning fires, `swap` breaks a round (default a tenth of
-    the budget); `fires` replaces the planning fires.
+    the budget); `fires` replaces the planning fires. Under the value objective both fire sets count
+    value; with `max_cost` the proposals are ranked per unit cost, the plan ends when no cell fits, and
+    there is no prune and refill (it swaps cells one for one, keeping a count, not a cost).
     """
     policy = resolve_policy(checkpoint, model_type, bp_fires=bp_fires)
-    search = _Search(policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires)
-    plan = np.concatenate([s.cells for s in search.steps(budget)]).astype(np.int64)
-    if prune_rounds:
+    search = _Search(
+        policy, landscape, weather, seed, existing_breaks, n_fires, candidates, fires, objective, max_cost
+    )
+    steps = search.steps(budget)
+    plan = np.concatenate([s.cells for s in steps] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+    if prune_rounds and max_cost is None:
         _, tie_rng = planning_streams(seed)
         plan = prune_refill(
-            landscape, search.fires, plan, search.refill, prune_rounds, swap, search.existing, tie_rng
-        )
+            landscape, search.fires, plan, search.refill, prune_rounds, swap, search.existing, tie_rng,
+            search.weights,
+        )  # fmt: skip
     return plan

@@ -175,6 +175,7 @@ def env_kwargs(cfg: TrainConfig, split: str) -> dict:
         weather=weather_of(cfg),
         engine=e.engine,
         plan_aware=e.plan_aware,
+        objective=e.objective,
     )
 
 

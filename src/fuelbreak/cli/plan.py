@@ -383,7 +383,9 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
 
 
 # A planner's parameters that are not --option: the policy (the shipped one), and arrays the command makes
-NOT_OPTIONS = ("checkpoint", "model_type", "fires", "existing_breaks", "ignition_weights", "behaviors")
+NOT_OPTIONS = (
+    "checkpoint", "model_type", "fires", "existing_breaks", "ignition_weights", "behaviors", "objective", "max_cost",
+)
 
 
 def planner_options(args: argparse.Namespace, takes) -> dict:

@@ -35,7 +35,7 @@ from fuelbreak.env.simulation import (
 )
 from fuelbreak.env.spaces import CellSpace, CellsSpace
 from fuelbreak.errors import ConfigError, InputError
-from fuelbreak.fire.montecarlo import ENGINES, sample_ignitions
+from fuelbreak.fire.montecarlo import ENGINES, cell_equivalent_weights, check_objective, sample_ignitions
 from fuelbreak.fire.scenario import Weather, default_weather
 from fuelbreak.landscape.core import Landscape
 
@@ -103,11 +103,13 @@ class FuelBreakEnv(gym.Env):
     bp_fires        observation fires behind the burn-probability and downstream channels (fixed per tile
                     and scenario, burned again through the breaks after every step)
     weather         a `Weather`; the default mixes calm and 15-25 km/h winds on dry fuels
+    objective       'area' (reward: fall in expected burned cells) or 'value' (fall in expected loss of the
+                    tiles' 'value' layer, in cell-equivalents: the burnable cells weigh as many as they count)
     plan_aware      burn probability and downstream area follow the breaks (False: they stay those
                     of the tile without breaks, for ablations)
 
     Observation: float32 (C, H, W), channels `CHANNELS`. Action: a flat cell index (row * W + col).
-    `info["action_mask"]` marks legal cells (burnable, not yet a break). An illegal action raises
+    `info["action_mask"]` marks legal cells (burnable, not excluded, not yet a break). An illegal action raises
     `InputError`. Options of `reset`: {"tile": index into the split, "scenario": index into the
     weather} fix the episode's tile and scenario (for validation and evaluation).
     """
@@ -130,6 +132,7 @@ class FuelBreakEnv(gym.Env):
         engine: str = "mtt",
         cache_size: int = 32,
         plan_aware: bool = True,
+        objective: str = "area",
     ):
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -146,6 +149,8 @@ class FuelBreakEnv(gym.Env):
         self.weather = weather or default_weather()
         self.engine_name = engine
         self.plan_aware = bool(plan_aware)
+        self.objective = check_objective(objective)
+        self._weights = None  # the episode tile's loss weights (None: cells)
         self.cells_per_step = int(cells_per_step)
         self.n_ignitions = int(n_ignitions)
         self.bp_fires = int(bp_fires)
@@ -194,18 +199,18 @@ class FuelBreakEnv(gym.Env):
             candidates = [int(i) for i in rng.integers(self.n_tiles, size=MAX_TILE_DRAWS)]
         for tile_i in candidates:
             landscape = self._tile(tile_i)
-            if int(landscape.burnable.sum()) >= self.budget:
+            if int(landscape.treatable.sum()) >= self.budget:
                 return tile_i, landscape
             self.skipped_tiles += 1
         raise InputError(
-            f"tile {self.tile_indices[tile_i]} has {int(landscape.burnable.sum())} burnable cells, fewer than the "
+            f"tile {self.tile_indices[tile_i]} has {int(landscape.treatable.sum())} treatable cells, fewer than the "
             f"budget {self.budget}"
             + ("" if "tile" in options else f" (and so had {MAX_TILE_DRAWS} random draws)")
         )
 
     def has_room(self, i: int) -> bool:
-        """Whether tile i of the split has at least the budget of burnable cells."""
-        return int(self._tile(i).burnable.sum()) >= self.budget
+        """Whether tile i of the split has at least the budget of treatable cells (burnable, not excluded)."""
+        return int(self._tile(i).treatable.sum()) >= self.budget
 
     @property
     def n_tiles(self) -> int:
@@ -238,7 +243,8 @@ class FuelBreakEnv(gym.Env):
         self.ignitions = sample_ignitions(landscape, self.n_ignitions, rng)
         self.breaks = np.zeros(self.shape, dtype=bool)
         self.placed: list[int] = []
-        self._legal = landscape.burnable.ravel().copy()
+        self._legal = landscape.treatable.ravel().copy()
+        self._weights = cell_equivalent_weights(landscape, self.objective)
         self._episode_ready = False
         self._token = uuid.uuid4().hex  # names the episode's fires where a worker keeps them
         key = (tile_i, scen_i)
@@ -250,6 +256,9 @@ class FuelBreakEnv(gym.Env):
         args = (cached, landscape, self.scenario, self.ignitions, bp_ignitions, self.engine_name)
         if held:
             args += (self._token, self.plan_aware)
+        else:
+            args += (None, True)
+        args += (self._weights,)
         return Task(start_episode, args)
 
     def complete_reset(self, result: tuple[TileFire, StepResult]) -> tuple[np.ndarray, dict]:
@@ -290,7 +299,7 @@ class FuelBreakEnv(gym.Env):
         if held and EpisodeFires.supports(tf.engine, observer):
             last = len(self.placed) + len(self._pending) >= self.budget
             args = (self._token, self.breaks.copy(), self._pending, tf.engine, self.ignitions, observer,
-                    tf.bp_ignitions, last)  # fmt: skip
+                    tf.bp_ignitions, last, self._weights)  # fmt: skip
             return Task(held_step, args)
         return self._step_task()
 
@@ -303,12 +312,13 @@ class FuelBreakEnv(gym.Env):
         breaks = self.breaks.copy()
         breaks.flat[self._pending] = True
         tf = self.tile_fire
-        return Task(simulate_step, (tf.engine, breaks, self.ignitions, self._observer, tf.bp_ignitions))
+        return Task(simulate_step, (tf.engine, breaks, self.ignitions, self._observer, tf.bp_ignitions, self._weights))
 
     def complete_step(self, result: StepResult):
         """Finish a step with the result of `step_task`'s task (Gymnasium's step tuple).
 
-        The reward is the drop in mean burned cells per fire, as a fraction of the tile's cells.
+        The reward is the drop in mean burned cells (value in cell-equivalents) per fire, as a fraction of the
+        tile's cells.
         """
         cells = self._pending
         self._pending = None
@@ -335,7 +345,7 @@ class FuelBreakEnv(gym.Env):
         self._begin_step(action)
         if self._fires is None and EpisodeFires.supports(self.tile_fire.engine, self._observer):
             tf, breaks = self.tile_fire, self.breaks
-            self._fires = EpisodeFires(tf.engine, self.ignitions, self._observer, tf.bp_ignitions, breaks)
+            self._fires = EpisodeFires(tf.engine, self.ignitions, self._observer, tf.bp_ignitions, breaks, self._weights)
         if self._fires is None:
             return self.complete_step(self._step_task().run())
         return self.complete_step(self._fires.step(self._pending))
@@ -359,7 +369,13 @@ class FuelBreakEnv(gym.Env):
                     f"illegal action: cell {int(c)} is outside the {h}x{w} tile (0..{self.n_cells - 1})"
                 )
             if not self._legal[c]:
-                why = "already a break" if self.breaks.flat[c] else "not burnable"
+                why = (
+                    "already a break"
+                    if self.breaks.flat[c]
+                    else "excluded from treatment"
+                    if self.landscape.excluded.flat[c]
+                    else "not burnable"
+                )
                 raise InputError(
                     f"illegal action: cell {int(c)} (row {c // w}, col {c % w}) is {why}; see info['action_mask']"
                 )
@@ -397,4 +413,4 @@ class FuelBreakEnv(gym.Env):
         """The episode's fires through `breaks` (the current breaks by default), computed here."""
         tf = self.tile_fire
         breaks = self.breaks if breaks is None else breaks
-        return simulate_step(tf.engine, breaks, self.ignitions, tf.observer, tf.bp_ignitions)
+        return simulate_step(tf.engine, breaks, self.ignitions, tf.observer, tf.bp_ignitions, self._weights)

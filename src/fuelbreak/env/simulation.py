@@ -30,7 +30,7 @@ class StepResult:
     Also the observation fires' burn probability and downstream area through the same breaks.
     """
 
-    areas: np.ndarray  # (K,) burned cells per fire
+    areas: np.ndarray  # (K,) burned cells per fire (value in cell-equivalents under the value objective)
     burn_count: np.ndarray  # (H, W) number of fires that burned the cell
     burn_probability: np.ndarray | None = None  # (H, W) observation fires through the breaks
     downstream: np.ndarray | None = None  # (H, W) their mean tree bound through the breaks
@@ -54,17 +54,20 @@ class TileFire:
 
 
 def simulate_step(
-    engine, breaks: np.ndarray, ignitions: np.ndarray, observer=None, bp_ignitions=None
+    engine, breaks: np.ndarray, ignitions: np.ndarray, observer=None, bp_ignitions=None, weights=None
 ) -> StepResult:
     """Burn the ignitions through the breaks, one independent fire each.
 
     With an `observer` engine, also the observation fires `bp_ignitions` (their burn probability and
-    downstream area).
+    downstream area). With `weights` (value per cell, in cell-equivalents), losses and downstream bounds
+    count value instead of cells.
     """
     burned = engine.burn(ignitions, breaks).burned
-    result = StepResult(burned.reshape(len(ignitions), -1).sum(axis=1).astype(np.float64), burned.sum(axis=0))
+    flat = burned.reshape(len(ignitions), -1)
+    losses = flat.sum(axis=1) if weights is None else flat @ np.asarray(weights, dtype=np.float64).ravel()
+    result = StepResult(losses.astype(np.float64), burned.sum(axis=0))
     if observer is not None:
-        result.burn_probability, result.downstream = plan_view(observer, bp_ignitions, breaks)
+        result.burn_probability, result.downstream = plan_view(observer, bp_ignitions, breaks, weights=weights)
     return result
 
 
@@ -80,16 +83,17 @@ class EpisodeFires:
     observer     burns the observation fires `bp_ignitions` (None: no plan-aware channels)
     """
 
-    def __init__(self, engine, ignitions: np.ndarray, observer, bp_ignitions, breaks: np.ndarray):
+    def __init__(self, engine, ignitions: np.ndarray, observer, bp_ignitions, breaks: np.ndarray, weights=None):
         from fuelbreak.fire.montecarlo import FireSet
         from fuelbreak.fire.through_plan import PlanFires
 
         self.shape = engine.shape
-        self.scoring = PlanFires(FireSet([engine.scenario], [np.asarray(ignitions)], [engine]), breaks)
+        fires = FireSet([engine.scenario], [np.asarray(ignitions)], [engine])
+        self.scoring = PlanFires(fires, breaks, weights=weights)
         self.observing = None
         if observer is not None:
             fires = FireSet([observer.scenario], [np.asarray(bp_ignitions)], [observer])
-            self.observing = PlanFires(fires, breaks, neutral_roots=True)  # as `plan_view`
+            self.observing = PlanFires(fires, breaks, neutral_roots=True, weights=weights)  # as `plan_view`
 
     @staticmethod
     def supports(engine, observer=None) -> bool:
@@ -106,7 +110,7 @@ class EpisodeFires:
     def result(self) -> StepResult:
         """What `simulate_step` gives through the breaks so far."""
         result = StepResult(
-            self.scoring.area.astype(np.float64), self.scoring.burn_count.reshape(self.shape).copy()
+            self.scoring.loss.astype(np.float64), self.scoring.burn_count.reshape(self.shape).copy()
         )
         if self.observing is not None:
             result.burn_probability, result.downstream = self.observing.view()
@@ -121,8 +125,9 @@ class EpisodeFires:
 
 
 def held_step(
-    token: str, breaks: np.ndarray, cells: np.ndarray, engine, ignitions, observer, bp_ignitions, last: bool
-) -> StepResult:
+    token: str, breaks: np.ndarray, cells: np.ndarray, engine, ignitions, observer, bp_ignitions, last: bool,
+    weights=None,
+) -> StepResult:  # fmt: skip
     """`simulate_step` through `breaks` plus `cells`, with the episode's fires kept in this process.
 
     The fires held under `token` are used when they have burned through exactly `breaks` (the same
@@ -133,7 +138,7 @@ def held_step(
     """
     fires = take_held(token)
     if fires is None or not np.array_equal(fires.breaks, breaks):
-        fires = EpisodeFires(engine, ignitions, observer, bp_ignitions, breaks)
+        fires = EpisodeFires(engine, ignitions, observer, bp_ignitions, breaks, weights)
     result = fires.step(np.asarray(cells, dtype=np.int64))
     if not last:
         hold(token, fires)
@@ -146,6 +151,7 @@ def prepare_tile(
     bp_ignitions: np.ndarray,
     engine_name: str = "mtt",
     observe: bool = True,
+    weights=None,
 ) -> TileFire:
     """Build the engine once and compute the fire-derived channels from the `bp_ignitions` fires.
 
@@ -163,7 +169,7 @@ def prepare_tile(
     engine = mtt if engine_name == "mtt" else make_engine(engine_name, landscape, scenario)
     intensity = np.stack([behavior.intensity_toward(az) for az in INTENSITY_AZIMUTHS])
     bp_ignitions = np.asarray(bp_ignitions, dtype=np.int64)
-    bp, downstream = plan_view(mtt, bp_ignitions, None) if observe else (None, None)
+    bp, downstream = plan_view(mtt, bp_ignitions, None, weights=weights) if observe else (None, None)
     return TileFire(engine, intensity.astype(np.float32), bp, downstream, mtt, bp_ignitions)
 
 
@@ -176,6 +182,7 @@ def start_episode(
     engine_name: str = "mtt",
     token: str | None = None,
     plan_aware: bool = True,
+    weights=None,
 ) -> tuple[TileFire, StepResult]:
     """The reset task: prepare the tile unless already prepared, then burn the episode's fires once.
 
@@ -184,21 +191,21 @@ def start_episode(
     once, for the episode and the tile's channels both.
     """
     if tile_fire is None:  # its observation channels come below, from fires kept here if any
-        tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name, observe=False)
+        tile_fire = prepare_tile(landscape, scenario, bp_ignitions, engine_name, observe=False, weights=weights)
     observer = tile_fire.observer if plan_aware else None
     if token is not None and EpisodeFires.supports(tile_fire.engine, observer):
         no_breaks = np.zeros(landscape.shape, dtype=bool)
-        fires = EpisodeFires(tile_fire.engine, ignitions, observer, tile_fire.bp_ignitions, no_breaks)
+        fires = EpisodeFires(tile_fire.engine, ignitions, observer, tile_fire.bp_ignitions, no_breaks, weights)
         hold(token, fires)
         result = fires.result()
     else:
-        result = simulate_step(tile_fire.engine, np.zeros(landscape.shape, dtype=bool), ignitions)
+        result = simulate_step(tile_fire.engine, np.zeros(landscape.shape, dtype=bool), ignitions, weights=weights)
     if tile_fire.burn_probability is None:  # a new tile: the kept observation fires' view, else burn them
         if result.burn_probability is not None:  # the same values `plan_view` gives (`PlanFires.view`)
             tile_fire.burn_probability, tile_fire.downstream = result.burn_probability, result.downstream
         else:
             tile_fire.burn_probability, tile_fire.downstream = plan_view(
-                tile_fire.observer, tile_fire.bp_ignitions, None
+                tile_fire.observer, tile_fire.bp_ignitions, None, weights=weights
             )
     result.burn_probability, result.downstream = tile_fire.burn_probability, tile_fire.downstream
     return tile_fire, result

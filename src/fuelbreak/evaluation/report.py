@@ -27,6 +27,13 @@ TILE_COLUMNS = (
     "burned_without",
     "burned_with",
     "reduction_pct",
+    "area_reduction_pct",
+    "value_lost_without",
+    "value_lost_with",
+    "value_reduction_pct",
+    "treated_cells",
+    "treated_ha",
+    "cost",
     "plan_seconds",
     "n_fires",
     "engine",
@@ -46,6 +53,10 @@ SUMMARY_COLUMNS = (
     "reduction_ci_low",
     "reduction_ci_high",
     "plan_seconds",
+    "area_reduction_pct",
+    "value_reduction_pct",
+    "treated_ha",
+    "cost",
 )
 
 
@@ -83,6 +94,17 @@ def _budget_title(rows: Sequence[dict]) -> str:
     return f"budget {r['budget']:g} cells ({r['budget_pct']:.2g} % of each tile)"
 
 
+EXTRA_HEADS = {
+    "area_reduction_pct": "burned area reduction %",
+    "value_reduction_pct": "value lost reduction %",
+    "cost": "cost",
+}
+
+
+def _any_number(rows: Sequence[dict], key: str) -> bool:
+    return any(isinstance(r.get(key), float) and not math.isnan(r[key]) for r in rows)
+
+
 def summary_markdown(summary: Sequence[dict], methods: Sequence[str], info: dict) -> str:
     """The summary as Markdown: one table per budget, then what the columns mean."""
     lines = [
@@ -91,7 +113,14 @@ def summary_markdown(summary: Sequence[dict], methods: Sequence[str], info: dict
     ]
     for budget in dict.fromkeys(r["budget"] for r in summary):
         rows = [r for r in summary if r["budget"] == budget]
-        head = ["method", "tiles", "burned, no breaks", "burned, with breaks", "reduction % [95 % CI]"]
+        objective = info.get("objective", "area")
+        extra = [k for k in ("area_reduction_pct", "value_reduction_pct", "cost") if _any_number(rows, k)]
+        if objective == "area" and extra == ["area_reduction_pct"]:
+            extra = []  # the area reduction is the reduction column itself
+        what = "value lost" if objective == "value" else "reduction"
+        head = ["method", "tiles", "burned, no breaks", "burned, with breaks", f"{what} reduction % [95 % CI]"]
+        head = head if objective == "value" else [*head[:4], "reduction % [95 % CI]"]
+        head += [EXTRA_HEADS[k] for k in extra]
         head += [f"wins vs {m}" for m in methods] + ["s / plan"]
         lines += ["", f"**{_budget_title(rows)}**", "", "| " + " | ".join(head) + " |"]
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
@@ -105,12 +134,19 @@ def summary_markdown(summary: Sequence[dict], methods: Sequence[str], info: dict
                 _num(r["burned_with"], ".1f"),
                 f"{_num(r['reduction_pct'], '.1f')} {ci}",
             ]
+            cells += [_num(r.get(k, math.nan), ".1f" if k != "cost" else ".4g") for k in extra]
             cells += ["—" if m == r["method"] else _num(r[f"win_vs_{m}"], ".2f") for m in methods]
             cells.append(_num(r["plan_seconds"], ".3g"))
             lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Burned area: mean cells burned per fire, averaged over tiles (the same fires for every method). "
+        + (
+            "Objective: the expected value lost (burn probability x value, summed); reductions and wins are of it. "
+            if info.get("objective") == "value"
+            else ""
+        )
+        +
         f"Reduction: 100 x (1 - with / without) per tile, mean over tiles, {CONFIDENCE:.0%} interval by "
         f"{CI_METHOD}. Wins vs X: share of tiles on which the method burned less than X (ties count half). "
         "s / plan: wall-clock seconds to make one plan.",

@@ -44,7 +44,7 @@ from fuelbreak.evaluation.tile import (
     known_methods,
     uses_policy,
 )
-from fuelbreak.fire.montecarlo import ENGINES
+from fuelbreak.fire.montecarlo import ENGINES, check_objective
 from fuelbreak.fire.scenario import Weather, default_weather
 from fuelbreak.landscape.dataset import dataset_split
 
@@ -52,6 +52,7 @@ DEFAULT_METHODS = tuple(BASELINES)
 SPLITS = ("test", "val", "all")
 DQN_OPTIONS = ("checkpoint", "model_type", "cells_per_step", "bp_fires")
 SEARCH_OPTIONS = ("checkpoint", "model_type", "bp_fires", "n_fires", "candidates", "prune_rounds", "swap")
+REQUEST_KEYS = ("objective", "max_cost")  # planner parameters of the request, not per-method options
 REFERENCE_OPTIONS = ("in_sample",)  # a frontier's reference rows: planned on the scoring fires
 
 
@@ -136,6 +137,7 @@ def check_options(methods: tuple[str, ...], method_options: dict | None) -> dict
             takes = SEARCH_OPTIONS + REFERENCE_OPTIONS
         else:
             takes = options_of(base) + (REFERENCE_OPTIONS if base == "tree_greedy" else ())
+        takes = tuple(t for t in takes if t not in REQUEST_KEYS)  # set for every method by --objective, --max-cost
         unknown = sorted(set(opts) - set(takes))
         if unknown:
             raise ConfigError(f"{method} has no option(s) {', '.join(unknown)}; it takes {', '.join(takes)}")
@@ -168,6 +170,8 @@ def evaluate(
     timeout: float | None = None,
     progress: bool = True,
     split: str = "test",
+    objective: str = "area",
+    max_cost: float | None = None,
 ) -> Evaluation:
     """Plan with every method at every budget on each tile of `dataset[indices]` and score the plans.
 
@@ -175,6 +179,7 @@ def evaluate(
     {"dqn": {"checkpoint": path_or_policy}}); several policies are methods "dqn:LABEL", each with
     its own checkpoint. `executor` (from `fuelbreak.parallel.make_executor`)
     runs the tile tasks; None runs them here, one after another. `timeout` caps one tile's task.
+    Every method plans for `objective` ('area' or 'value') within `max_cost` of the tiles' cost layer.
     """
     from fuelbreak.parallel import SerialExecutor
 
@@ -185,6 +190,7 @@ def evaluate(
     if not indices:
         raise InputError("no tiles to evaluate")
     options = check_options(methods, method_options)
+    check_objective(objective)
     weather = weather or default_weather()
     own = executor is None
     executor = SerialExecutor() if own else executor
@@ -197,7 +203,8 @@ def evaluate(
             tile = dataset[i]
             for b in budgets:  # a budget too small for the tile is a bad flag: stop before any work
                 budget_cells(b, tile.n_cells, 1)
-            args = (i, tile, weather, methods, budgets, n_fires, seed, engine, task_options)
+            check_objective(objective, tile)  # a tile without values under the value objective: stop before any work
+            args = (i, tile, weather, methods, budgets, n_fires, seed, engine, task_options, objective, max_cost)
             batches.append((i, tile, executor.submit_batch(evaluate_tile, [args], timeout)))
         for i, tile, batch in tqdm(batches, desc="evaluating", unit="tile", disable=not progress):
             out = executor.collect(batch)[0]
@@ -221,12 +228,14 @@ def evaluate(
         "seed": seed,
         "engine": engine,
         "weather": weather.to_dict(),
+        "objective": objective,
+        "max_cost": max_cost,
         "confidence_interval": CI_METHOD,
         "method_options": {m: {k: _plain(v) for k, v in o.items()} for m, o in options.items()},
         "executor": getattr(executor, "kind", type(executor).__name__),
         "failed_tiles": failures,
     }
-    return Evaluation(records, summarize(records, methods, budgets), methods, budgets, info, failures)
+    return Evaluation(records, summarize(records, methods, budgets, objective), methods, budgets, info, failures)
 
 
 def shared_options(options: dict):

@@ -49,13 +49,20 @@ def win_rate(mine: dict[int, float], theirs: dict[int, float]) -> tuple[float, i
     return float(np.mean([outcome(mine[t], theirs[t]) for t in shared])), len(shared)
 
 
-def summarize(records: list[dict], methods: Sequence[str], budgets: Sequence[float]) -> list[dict]:
-    """One summary row per (budget, method) from the per-tile records (failed ones counted, not used)."""
+def summarize(
+    records: list[dict], methods: Sequence[str], budgets: Sequence[float], objective: str = "area"
+) -> list[dict]:
+    """One summary row per (budget, method) from the per-tile records (failed ones counted, not used).
+
+    Reductions and wins are of the objective's loss (burned cells, or value burned); the area and value
+    reductions, treated hectares and cost are means over the tiles too.
+    """
     out = []
+    loss = "value_lost_with" if objective == "value" else "burned_with"
     for budget in budgets:
         at = [r for r in records if r["budget"] == budget]
         burned = {
-            m: {r["tile_index"]: r["burned_with"] for r in at if r["method"] == m and r["status"] == "ok"}
+            m: {r["tile_index"]: r[loss] for r in at if r["method"] == m and r["status"] == "ok"}
             for m in methods
         }
         for method in methods:
@@ -75,6 +82,10 @@ def summarize(records: list[dict], methods: Sequence[str], budgets: Sequence[flo
                 "reduction_ci_low": low,
                 "reduction_ci_high": high,
                 "plan_seconds": _mean([r["plan_seconds"] for r in ok]),
+                **{
+                    key: _mean([r[key] for r in ok if key in r])
+                    for key in ("area_reduction_pct", "value_reduction_pct", "treated_ha", "cost")
+                },
             }
             for other in methods:
                 rate = win_rate(burned[method], burned[other])[0] if other != method else math.nan

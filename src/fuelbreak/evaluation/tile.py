@@ -22,7 +22,7 @@ import numpy as np
 
 from fuelbreak.env import budget_cells
 from fuelbreak.errors import FuelbreakError, SimulationError
-from fuelbreak.fire.montecarlo import FireSet, behaviors_for, burned_areas, draw_fires
+from fuelbreak.fire.montecarlo import FireSet, behaviors_for, check_objective, draw_fires
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.core import Landscape
 from fuelbreak.planning.planners import base_method, is_dqn, known_methods, plan_cells, uses_policy
@@ -71,16 +71,6 @@ def fires_digest(fires: FireSet) -> str:
     return h.hexdigest()[:16]
 
 
-def score_plan(fires: FireSet, landscape: Landscape, cells: np.ndarray | None) -> tuple[float, str]:
-    """Mean burned cells per fire with `cells` as breaks (None: no breaks), and the fires' digest."""
-    breaks = None
-    if cells is not None:
-        breaks = np.zeros(landscape.n_cells, dtype=bool)
-        breaks[np.asarray(cells, dtype=np.int64)] = True
-        breaks = breaks.reshape(landscape.shape)
-    return float(burned_areas(fires, breaks).mean()), fires_digest(fires)
-
-
 def make_plan(
     method: str,
     landscape: Landscape,
@@ -94,16 +84,59 @@ def make_plan(
     return plan_cells(method, landscape, weather, budget, seed, options, fires)
 
 
-def check_plan_cells(method: str, cells: np.ndarray, landscape: Landscape, budget: int) -> np.ndarray:
-    """A plan must be exactly `budget` distinct burnable cells; anything else is a SimulationError."""
+def check_plan_cells(
+    method: str, cells: np.ndarray, landscape: Landscape, budget: int, max_cost: float | None = None
+) -> np.ndarray:
+    """A plan must be exactly `budget` distinct treatable cells (burnable, not excluded); anything else is a SimulationError.
+
+    With `max_cost`, at most `budget` cells whose summed cost is within it.
+    """
     cells = np.asarray(cells, dtype=np.int64).reshape(-1)
-    if cells.size != budget or np.unique(cells).size != budget:
-        raise SimulationError(
-            f"{method} returned {cells.size} cells ({np.unique(cells).size} distinct), not {budget}"
-        )
-    if (cells < 0).any() or (cells >= landscape.n_cells).any() or not landscape.burnable.ravel()[cells].all():
-        raise SimulationError(f"{method} placed breaks outside the tile's burnable cells")
+    n_distinct = np.unique(cells).size
+    if n_distinct != cells.size or (cells.size != budget if max_cost is None else cells.size > budget):
+        raise SimulationError(f"{method} returned {cells.size} cells ({n_distinct} distinct), not {budget}")
+    if (cells < 0).any() or (cells >= landscape.n_cells).any() or not landscape.treatable.ravel()[cells].all():
+        raise SimulationError(f"{method} placed breaks outside the tile's treatable cells (burnable, not excluded)")
+    if max_cost is not None:
+        spent = float(landscape.layers["cost"].astype(np.float64).ravel()[cells].sum())
+        if spent > max_cost * (1 + 1e-9):
+            raise SimulationError(f"{method} spent {spent:g}, more than the cost limit {max_cost:g}")
     return cells
+
+
+def plan_facts(landscape: Landscape, cells: np.ndarray) -> dict:
+    """Treated cells and hectares of a plan, and its cost (NaN without a cost layer)."""
+    cells = np.asarray(cells, dtype=np.int64)
+    cost = landscape.planner_layer("cost")
+    return {
+        "treated_cells": int(cells.size),
+        "treated_ha": float(cells.size * landscape.cell_size**2 / 1e4),
+        "cost": float(cost.astype(np.float64).ravel()[cells].sum()) if cost is not None else float("nan"),
+    }
+
+
+def score_plan(fires: FireSet, landscape: Landscape, cells: np.ndarray | None) -> tuple[float, float, str]:
+    """Mean burned cells and mean value burned (NaN without a value layer) per fire, and the fires' digest."""
+    breaks = None
+    if cells is not None:
+        breaks = np.zeros(landscape.n_cells, dtype=bool)
+        breaks[np.asarray(cells, dtype=np.int64)] = True
+        breaks = breaks.reshape(landscape.shape)
+    weights = landscape.planner_layer("value")
+    w = None if weights is None else weights.astype(np.float64).ravel()
+    areas, values = [], []
+    for eng, group in zip(fires.engines, fires.groups, strict=True):
+        burned = eng.burn(group, breaks).burned.reshape(len(group), -1)
+        areas.append(burned.sum(axis=1).astype(np.float64))
+        if w is not None:
+            values.append(burned @ w)
+    area = np.concatenate(areas)
+    value = float(np.concatenate(values).mean()) if w is not None else float("nan")
+    return float(area.mean()), value, fires_digest(fires)
+
+
+def _reduction(before: float, after: float) -> float:
+    return 100.0 * (1.0 - after / before) if before > 0 else float("nan")
 
 
 def evaluate_tile(
@@ -116,18 +149,26 @@ def evaluate_tile(
     seed: int,
     engine: str = "mtt",
     method_options: dict[str, dict] | None = None,
+    objective: str = "area",
+    max_cost: float | None = None,
 ) -> dict:
     """Plan with every method at every budget and score all plans on the tile's evaluation fires.
+
+    Every method plans for `objective` within `max_cost` (when given). Each plan is scored on both
+    losses the tile allows: burned area, and value burned when the tile has a value layer;
+    `reduction_pct` is the objective's, `area_reduction_pct` and `value_reduction_pct` both.
 
     Returns plain data: tile facts and one row per (budget, method). A method that raises a
     `FuelbreakError` (e.g. a budget above the tile's legal cells) gets a failed row with the reason
     and no numbers; any other exception fails the whole task.
     """
     landscape = landscape.validate()
+    check_objective(objective, landscape)
     method_options = method_options or {}
     pseed = plan_seed(seed, tile_index)
     fires = evaluation_fires(landscape, weather, n_fires, seed, tile_index, engine)
-    without, digest = score_plan(fires, landscape, None)
+    without, value_without, digest = score_plan(fires, landscape, None)
+    request = {"objective": objective, **({} if max_cost is None else {"max_cost": max_cost})}
     rows = []
     for budget in budgets:
         cells_budget = budget_cells(budget, landscape.n_cells, 1)
@@ -135,16 +176,18 @@ def evaluate_tile(
             row = {"budget": float(budget), "budget_cells": cells_budget, "method": method}
             options = dict(method_options.get(method, {}))
             in_sample = fires if options.pop("in_sample", False) else None
+            if objective != "area" or max_cost is not None:  # area without a cost limit: every planner's default
+                options.update(request)
             try:
                 t0 = time.perf_counter()
                 cells = make_plan(method, landscape, weather, cells_budget, pseed, options, in_sample)
                 seconds = time.perf_counter() - t0
-                cells = check_plan_cells(method, cells, landscape, cells_budget)
+                cells = check_plan_cells(method, cells, landscape, cells_budget, max_cost)
             except FuelbreakError as exc:
                 rows.append({**row, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
                 continue
-            with_breaks, used = score_plan(fires, landscape, cells)
-            reduction = 100.0 * (1.0 - with_breaks / without) if without > 0 else float("nan")
+            with_breaks, value_with, used = score_plan(fires, landscape, cells)
+            area_red, value_red = _reduction(without, with_breaks), _reduction(value_without, value_with)
             rows.append(
                 {
                     **row,
@@ -152,7 +195,12 @@ def evaluate_tile(
                     "error": "",
                     "burned_without": without,
                     "burned_with": with_breaks,
-                    "reduction_pct": reduction,
+                    "reduction_pct": value_red if objective == "value" else area_red,
+                    "area_reduction_pct": area_red,
+                    "value_lost_without": value_without,
+                    "value_lost_with": value_with,
+                    "value_reduction_pct": value_red,
+                    **plan_facts(landscape, cells),
                     "plan_seconds": seconds,
                     "fires_digest": used,
                 }
@@ -165,6 +213,7 @@ def evaluate_tile(
         "engine": engine,
         "plan_seed": pseed,
         "fires_digest": digest,
+        "objective": objective,
         "rows": rows,
     }
 

@@ -159,6 +159,19 @@ def loss_weights(landscape: Landscape, objective: str = "area") -> np.ndarray | 
     return landscape.cell_values
 
 
+def cell_equivalent_weights(landscape: Landscape, objective: str = "area") -> np.ndarray | None:
+    """Loss weights in cell-equivalents: None for area, else the value layer scaled to the burnable cells' count.
+
+    The burnable cells together weigh as many as they count, so a loss (or a downstream bound) of value reads
+    on the scale of one of cells: what rewards and observation channels of fixed scale need.
+    """
+    weights = loss_weights(landscape, objective)
+    if weights is None:
+        return None
+    total = float(weights[landscape.burnable].sum())
+    return weights * (int(landscape.burnable.sum()) / total) if total > 0 else weights
+
+
 def burned_losses(fires: FireSet, breaks=None, weights: np.ndarray | None = None) -> np.ndarray:
     """What each fire burns (n_fires,) float64, in the set's order: cells, or value with `weights` (H, W)."""
     if weights is None:

@@ -75,6 +75,6 @@ def plan_cells(
             raise SimulationError(f"{method}: only tree_greedy and dqn_search plan on given fires")
         from fuelbreak.baselines.tree_greedy import tree_greedy_on
 
-        known = ("existing_breaks", "cells_per_update", "prune_rounds", "swap")  # n_fires: the fires given
+        known = ("existing_breaks", "cells_per_update", "prune_rounds", "swap", "objective", "max_cost")  # n_fires: given
         return tree_greedy_on(landscape, fires, budget, seed, **{k: v for k, v in options.items() if k in known})
     return baseline_plan(base, landscape, weather, budget, seed, **options)
