@@ -19,16 +19,10 @@ thread (`Learner`), so the cores work at the same time.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import functools
 import json
 import signal
 import time
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +31,6 @@ import torch
 
 from fuelbreak import __version__
 from fuelbreak.agents.checkpoint import (
-    Checkpoint,
     capture_rng_state,
     load_checkpoint,
     make_payload,
@@ -47,223 +40,26 @@ from fuelbreak.agents.checkpoint import (
 from fuelbreak.agents.config import TrainConfig, config_from_dict, write_config
 from fuelbreak.agents.demonstrations import DEMO_SEED, DemoCache, DemoSpec, demo_plans
 from fuelbreak.agents.dqn import (
-    greedy_cells,
     linear_epsilon,
     select_cells,
-    soft_update,
-    td_loss,
-    td_targets,
 )
-from fuelbreak.agents.episode_replay import Batch, EpisodeReplay, drop_previous_replay, paired_replay
+from fuelbreak.agents.environments import env_kwargs, make_vector_env, resolve_device, weather_of
+from fuelbreak.agents.episode_replay import EpisodeReplay, drop_previous_replay, paired_replay
+from fuelbreak.agents.learner import Learner, make_replay
 from fuelbreak.agents.networks import build_model
+from fuelbreak.agents.run_files import MetricsLog, RunFiles, State, step_of
+from fuelbreak.agents.validation import (
+    run_episode,
+    validate,
+    validate_random,
+    validation_episodes,
+)
 from fuelbreak.atomic import atomic_write_text, remove_stale_temporaries
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
-from fuelbreak.env.observation import CHANNEL_INDEX, CHANNELS, PLAN_CHANNELS
+from fuelbreak.env.observation import CHANNELS
 from fuelbreak.errors import CheckpointError, ClusterError, ConfigError
-from fuelbreak.fire.scenario import Weather
-from fuelbreak.jsonlog import read_jsonl
-from fuelbreak.landscape.dataset import open_dataset
-from fuelbreak.parallel.executors import make_executor
-from fuelbreak.parallel.lanes import LaneExecutor
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
 from fuelbreak.provenance import machine_record
-
-VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED + i
-
-
-# ---------------------------------------------------------------------------------------- the run folder
-@dataclass
-class RunFiles:
-    """The paths of a training run's files under its output folder `root`."""
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        """The run's configuration, config.toml."""
-        return self.root / "config.toml"
-
-    @property
-    def metrics(self) -> Path:
-        """The run's JSON-lines log, metrics.jsonl."""
-        return self.root / "metrics.jsonl"
-
-    @property
-    def checkpoints(self) -> Path:
-        """The folder of the run's checkpoints."""
-        return self.root / "checkpoints"
-
-    @property
-    def last(self) -> Path:
-        """The latest checkpoint, written periodically (what a resume reads)."""
-        return self.checkpoints / "last.pt"
-
-    @property
-    def best(self) -> Path:
-        """The checkpoint of the best validation reduction so far."""
-        return self.checkpoints / "best.pt"
-
-    @property
-    def replay(self) -> Path:
-        """The replay memory saved with `last`."""
-        return self.checkpoints / "replay.npz"
-
-
-class MetricsLog:
-    """Appends one JSON object per line to metrics.jsonl and mirrors the numbers to TensorBoard."""
-
-    def __init__(self, files: RunFiles, tensorboard: bool = True):
-        self.path = files.metrics
-        self.lines = 0  # lines this run's log holds (after `truncate_after`, plus those written since)
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(files.root / "tb"))
-
-    def write(self, record: dict) -> None:
-        """Append `record` as one JSON line, and its numbers to TensorBoard under its `kind` at its `env_steps`."""
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-        self.lines += 1
-        if self.writer is not None:
-            step = record["env_steps"]
-            for key, value in record.items():
-                if isinstance(value, int | float) and not isinstance(value, bool) and key != "env_steps":
-                    self.writer.add_scalar(f"{record['kind']}/{key}", value, step)
-            self.writer.flush()
-
-    def truncate_after(self, env_steps: int, lines: int | None = None) -> None:
-        """On resume: drop lines logged after the checkpoint, which the resumed run will log again.
-
-        All but the first `lines` (the checkpoint's count), or, for a checkpoint that has no count, those of
-        later env steps. A torn last line (a kill during an append) goes with a warning.
-        """
-        if not self.path.exists():
-            self.lines = 0
-            return
-        records = read_jsonl(self.path, "metrics log")
-        if lines is not None:
-            kept = records[:lines]
-        else:
-            kept = [r for r in records if r.get("env_steps", 0) <= env_steps]
-        self.lines = len(kept)
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-
-    def close(self) -> None:
-        """Close the TensorBoard writer, if any."""
-        if self.writer is not None:
-            self.writer.close()
-
-
-# ---------------------------------------------------------------------------------------- environments
-def weather_of(cfg: TrainConfig) -> Weather:
-    """The training weather of `cfg`."""
-    return cfg.weather.to_weather()
-
-
-def env_kwargs(cfg: TrainConfig, split: str) -> dict:
-    """Keyword arguments of `FuelBreakEnv` for `cfg`'s environments on the dataset split `split`."""
-    e = cfg.env
-    return dict(
-        data=open_dataset(e.data_dir or None, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed),
-        split=split,
-        split_seed=e.split_seed,
-        budget=e.budget_fraction,
-        cells_per_step=e.cells_per_step,
-        n_ignitions=e.n_ignitions,
-        bp_fires=e.bp_fires,
-        weather=weather_of(cfg),
-        engine=e.engine,
-        plan_aware=e.plan_aware,
-        objective=e.objective,
-    )
-
-
-def make_vector_env(cfg: TrainConfig) -> FuelBreakVectorEnv:
-    """The vector of `cfg.run.n_envs` training environments on `cfg.run.executor`.
-
-    Raises:
-        ConfigError: `run.ray_address` is set for an executor other than ray.
-    """
-    kind = cfg.run.executor
-    options = {"timeout": cfg.run.step_timeout}
-    if kind == "process":
-        options["workers"] = max(1, min(cfg.run.n_envs, psutil.cpu_count(logical=False) or 2))
-    if cfg.run.ray_address:
-        if kind != "ray":
-            raise ConfigError(f"run.ray_address={cfg.run.ray_address} needs run.executor=ray, not {kind}")
-        options["address"] = cfg.run.ray_address
-    if kind == "process":  # each environment's tasks in one worker, which keeps its episode's fires
-        executor = LaneExecutor(**options)
-    else:
-        executor = make_executor(kind, **options) if kind != "serial" else make_executor("serial")
-    factory = functools.partial(FuelBreakEnv, **env_kwargs(cfg, "train"))
-    return FuelBreakVectorEnv([factory] * cfg.run.n_envs, executor=executor, timeout=cfg.run.step_timeout)
-
-
-def resolve_device(name: str) -> torch.device:
-    """run.device: 'auto' is cuda when torch sees a GPU, else cpu; 'cuda' without one is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "run.device = 'cuda', but torch sees no CUDA device (this torch build or machine has none); "
-            "use run.device=auto or run.device=cpu"
-        )
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"run.device must be 'auto', 'cpu' or 'cuda', got {name!r}")
-    return torch.device(name)
-
-
-# ---------------------------------------------------------------------------------------- validation
-def run_episode(env: FuelBreakEnv, seed: int, options: dict, choose) -> float:
-    """Play one episode with `choose(obs, mask) -> cells`; return the fall in burned area as a fraction of it."""
-    obs, info = env.reset(seed=seed, options=options)
-    done = False
-    while not done:
-        obs, _, done, _, info = env.step(choose(obs, info["action_mask"]))
-    return info["reduction"] * env.n_cells / info["initial_burned"] if info["initial_burned"] > 0 else 0.0
-
-
-def validation_episodes(env: FuelBreakEnv, n: int) -> list[tuple[int, dict]]:
-    """Fixed validation episodes: tiles (with room for the budget) and scenarios in turn, each with its own seed."""
-    n_scen = len(env.weather.scenarios)
-    tiles = [t for t in range(env.n_tiles) if env.has_room(t)]
-    if not tiles:
-        raise ConfigError(f"no validation tile has {env.budget} burnable cells for the budget")
-    return [(VALIDATION_SEED + i, {"tile": tiles[i % len(tiles)], "scenario": i % n_scen}) for i in range(n)]
-
-
-def validate(model, envs: Sequence[FuelBreakEnv], episodes, k: int) -> float:
-    """Mean relative reduction of the greedy policy on the fixed validation episodes.
-
-    The episodes are independent and what they spend their time in (the fires' compiled code, the
-    network's convolutions) runs outside the GIL, so each environment of `envs` plays every
-    len(envs)-th episode on its own thread: one environment a core while the training waits. The
-    scores are the same as from one environment playing them all in turn.
-    """
-    model.eval()
-    choose = lambda obs, mask: greedy_cells(model, obs, mask, k)  # noqa: E731
-    n = len(envs)
-    out = [0.0] * len(episodes)
-
-    def play(i: int) -> None:
-        for j in range(i, len(episodes), n):
-            out[j] = run_episode(envs[i], *episodes[j], choose)
-
-    try:
-        with ThreadPoolExecutor(n, thread_name_prefix="fuelbreak-validation") as pool:
-            list(pool.map(play, range(n)))
-    finally:
-        model.train()
-    return float(np.mean(out))
-
-
-def validate_random(env: FuelBreakEnv, episodes, k: int, seed: int) -> float:
-    """Mean reduction (percent of the tile) of random plans of `k` cells a step over validation `episodes`."""
-    rng = np.random.default_rng(seed)
-    chooser = lambda obs, mask: rng.choice(np.flatnonzero(mask), size=k, replace=False)  # noqa: E731
-    return float(np.mean([run_episode(env, s, o, chooser) for s, o in episodes]))
 
 
 # ---------------------------------------------------------------------------------------- demonstrations
@@ -305,43 +101,6 @@ def add_demonstrations(
 
 
 # ---------------------------------------------------------------------------------------- state
-@dataclass
-class State:
-    """Counters of a run; saved in every checkpoint."""
-
-    env_steps: int = 0
-    grad_steps: int = 0
-    episodes: int = 0
-    failures: int = 0
-    best_val: float = -np.inf
-    val_random: float | None = None
-    next_val: int = 0
-    last_val: int = -1  # env_steps of the last validation
-    next_ckpt: int = 0
-    next_log: int = 0
-    log_lines: int | None = None  # metrics.jsonl lines written before this state was saved (None: not kept)
-    pretrain_steps: int = 0  # gradient steps taken on demonstrations before acting (within grad_steps)
-    episode_index: list[int] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        """The counters as plain data for a checkpoint (an infinite `best_val` as None)."""
-        d = dict(self.__dict__)
-        d["best_val"] = float(self.best_val) if np.isfinite(self.best_val) else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> State:
-        """The state `to_dict` wrote."""
-        d = dict(d)
-        d["best_val"] = -np.inf if d.get("best_val") is None else float(d["best_val"])
-        return cls(**d)
-
-
-def step_of(state: State) -> dict:
-    """The counters that name a training step: a checkpoint's, and its replay's (`paired_replay`)."""
-    return {"env_steps": state.env_steps, "grad_steps": state.grad_steps, "episodes": state.episodes}
-
-
 def save_training_checkpoint(
     path: Path, model, target, opt, cfg, state: State, rng, replay, pending: dict | None = None
 ) -> None:
@@ -358,193 +117,6 @@ def save_training_checkpoint(
         extra={"state": state.to_dict(), **({"in_flight": pending} if pending is not None else {})},
     )
     save_checkpoint(path, payload)
-
-
-# ---------------------------------------------------------------------------------------- the learner
-class Learner:
-    """The algorithm's state and its gradient step: online and target networks, optimiser, replay.
-
-    A gradient step samples a replay batch, computes its double-DQN targets, takes one step on the
-    loss (with DQfD's margin on demonstrations) and, every `target_update_interval` steps, moves the
-    target network. The targets need whole Q maps but no gradients; the loss needs a few cells'
-    values with gradients. So the two run side by side: `begin()` samples a batch and starts its
-    targets on a helper thread (torch computes outside the GIL, on the core the fire workers leave
-    mostly free); `finish()` waits for them, samples the next batch and starts its targets, and
-    only then takes its own step, so that the next step's maps are computed while this step's loss
-    goes backward. One step is always in flight, also from one loop iteration to the next (its
-    batch is sampled before the iteration's transitions enter the replay) and across checkpoints
-    (`in_flight`, `resume_in_flight`).
-
-    So each step's targets are made with the weights from before the previous step: the online
-    network's choices in them (double DQN's next cells, the margin's best-scoring cells) lag one
-    gradient step, and so does the target network they read; the loss's own values (of the taken
-    cells and the margin's chosen ones) come from the current weights. The helper reads a copy of
-    the online weights (`chooser`), never the weights being updated, and a target-network update
-    waits for the targets in flight, so the result does not depend on timing: the same seed gives
-    the same weights.
-    """
-
-    def __init__(self, cfg: TrainConfig, model, replay: EpisodeReplay, state: State):
-        self.cfg, self.d, self.k = cfg, cfg.dqn, cfg.env.cells_per_step
-        self.model = model
-        self.target = copy.deepcopy(model)
-        self.chooser = copy.deepcopy(model)  # the weights the helper's targets are made with
-        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.dqn.lr, eps=cfg.dqn.adam_eps)
-        self.replay = replay
-        self.state = state
-        self.losses: deque = deque(maxlen=100)
-        self._helper = ThreadPoolExecutor(1, thread_name_prefix="fuelbreak-targets")
-        self._begun = None  # (batch, future of its targets): the step in flight
-
-    def can_step(self) -> bool:
-        """Whether the replay holds a batch's worth of transitions."""
-        return len(self.replay) >= self.d.batch_size
-
-    @property
-    def in_flight(self) -> bool:
-        """Whether a batch's targets are being computed (`begin` called, `finish` not yet)."""
-        return self._begun is not None
-
-    def begin(self) -> None:
-        """Sample a batch and start computing its targets, with the current weights, on the helper."""
-        if self._begun is not None:
-            raise RuntimeError("Learner.begin() called twice without finish()")
-        self._submit(self._sample())
-
-    def finish(self, then_begin: bool = True) -> float:
-        """The gradient step on the batch in flight, once its targets are ready; its loss.
-
-        With `then_begin`, the next step's batch is sampled and its targets started before this
-        step's loss is computed, with the weights from before this step.
-        """
-        if self._begun is None:
-            raise RuntimeError("Learner.finish() called without begin()")
-        d, state = self.d, self.state
-        batch, future = self._begun
-        self._begun = None
-        following = self._sample() if then_begin else None  # main-thread work while the helper computes
-        targets = future.result()
-        if following is not None:
-            self._submit(following)
-        loss, td = td_loss(
-            self.model, self.target, batch, self.k, d.double, d.huber, d.demo_margin, d.demo_weight, targets
-        )
-        self.opt.zero_grad()
-        loss.backward()
-        if d.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), d.grad_clip)
-        self.opt.step()
-        if d.prioritized:
-            self.replay.update_priorities(batch.indices, td.numpy())
-        state.grad_steps += 1
-        if state.grad_steps % d.target_update_interval == 0:
-            if self._begun is not None:  # the helper reads the target network: let it finish first
-                self._begun[1].result()
-            soft_update(self.target, self.model, d.tau)
-        value = loss.item()
-        self.losses.append(value)
-        return value
-
-    def step(self) -> float:
-        """One whole gradient step alone (targets from the current weights); returns its loss."""
-        self.begin()
-        return self.finish(then_begin=False)
-
-    def _sample(self) -> Batch:
-        d = self.d
-        progress_frac = min(1.0, self.state.env_steps / self.cfg.run.total_env_steps)
-        return self.replay.sample(
-            d.batch_size, d.per_beta_start + (d.per_beta_end - d.per_beta_start) * progress_frac
-        )
-
-    def _submit(self, batch: Batch) -> None:
-        """Start `batch`'s targets on the helper, with a copy of the current weights."""
-        with torch.no_grad():
-            for c, m in zip(self.chooser.parameters(), self.model.parameters(), strict=True):
-                c.copy_(m)
-        self._start(batch)
-
-    def _start(self, batch: Batch) -> None:
-        d = self.d
-        args = (self.chooser, self.target, batch, self.k, d.double, d.demo_margin, d.demo_weight)
-        self._begun = (batch, self._helper.submit(td_targets, *args))
-
-    def in_flight_state(self) -> dict | None:
-        """The step in flight, for a checkpoint.
-
-        Its batch and the weights its targets are made with (its targets are computed again on resume: the
-        same values).
-        """
-        if self._begun is None:
-            return None
-        batch = self._begun[0]
-        fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
-        return {
-            "batch": {k: None if v is None else torch.as_tensor(v) for k, v in fields.items()},
-            "chooser": self.chooser.state_dict(),
-        }
-
-    def resume_in_flight(self, saved: dict | None) -> None:
-        """Start again the step a checkpoint had in flight (`in_flight_state`), if any."""
-        if saved is None:
-            return
-        fields = {}
-        for name, value in saved["batch"].items():
-            if value is None:
-                fields[name] = None
-            elif name in ("obs", "next_obs"):  # `Batch` holds these as channels-last tensors
-                fields[name] = value.contiguous(memory_format=torch.channels_last)
-            else:  # and the rest as numpy arrays
-                fields[name] = value.numpy()
-        batch = Batch(**fields)
-        self.chooser.load_state_dict(saved["chooser"])
-        self._start(batch)
-
-    def close(self) -> None:
-        """End the helper thread.
-
-        If a step is in flight, it ends after the targets it is computing, which are dropped: an error in
-        them does not hide the one that stopped the run.
-        """
-        self._begun = None
-        self._helper.shutdown(wait=True)
-
-    def mean_loss(self) -> float | None:
-        """Mean loss of the last (up to 100) gradient steps, or None before the first."""
-        return float(np.mean(self.losses)) if self.losses else None
-
-    def restore(self, ckpt: Checkpoint) -> None:
-        """Weights, optimiser and the step in flight from a training checkpoint.
-
-        A checkpoint that does not fit this run's network or holds a malformed step is a CheckpointError
-        naming it.
-        """
-        try:
-            self.model.load_state_dict(ckpt["model_state"])
-            self.target.load_state_dict(ckpt["target_state"])
-            self.opt.load_state_dict(ckpt["optimizer_state"])
-            self.resume_in_flight(ckpt["extra"].get("in_flight"))
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-            raise CheckpointError(f"checkpoint {ckpt.path} cannot resume this run: {exc}") from exc
-
-
-def make_replay(cfg: TrainConfig, venv: FuelBreakVectorEnv) -> EpisodeReplay:
-    """The replay memory for `cfg`, allocated up front (`dqn.buffer_size` transitions)."""
-    steps_per_episode = venv.envs[0].budget // cfg.env.cells_per_step
-    return EpisodeReplay(
-        capacity=max(1, cfg.dqn.buffer_size // steps_per_episode),
-        obs_shape=venv.single_observation_space.shape,
-        steps=steps_per_episode,
-        cells_per_step=cfg.env.cells_per_step,
-        breaks_channel=CHANNEL_INDEX["breaks"],
-        burnable_channel=CHANNEL_INDEX["burnable"],
-        gamma=cfg.dqn.gamma,
-        n_step=cfg.dqn.n_step,
-        prioritized=cfg.dqn.prioritized,
-        alpha=cfg.dqn.per_alpha,
-        seed=cfg.run.seed,
-        plan_channels=PLAN_CHANNELS,
-    )
 
 
 # ---------------------------------------------------------------------------------------- the run
@@ -873,3 +445,23 @@ def load_run_config(outdir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise ConfigError(f"{outdir} has no config.toml: not a fuelbreak training run")
     return config_from_dict(tomllib.loads(path.read_text()), source=str(path))
+
+
+__all__ = [
+    "Learner",
+    "MetricsLog",
+    "Run",
+    "RunFiles",
+    "State",
+    "env_kwargs",
+    "load_run_config",
+    "make_replay",
+    "make_vector_env",
+    "resolve_device",
+    "run_episode",
+    "train",
+    "validate",
+    "validate_random",
+    "validation_episodes",
+    "weather_of",
+]
