@@ -137,7 +137,7 @@ def test_quick_writes_each_table_under_a_header_naming_command_date_version_and_
         assert blank == "" and table[0].startswith("| ") and set(table[1]) <= set("|-: "), name
         for part in (
             today, f"fuelbreak {m['fuelbreak']}", m["cpu"]["model"], f"{m['cores']} cores",
-            f"torch {m['torch']}, {threads} threads", f"`fuelbreak bench report --only {name}`",
+            f"torch {m['torch']}, {threads} threads by default", f"`fuelbreak bench report --only {name}`",
             "at `--quick` sizes",
         ):  # fmt: skip
             assert part in header, (name, part)

@@ -153,7 +153,7 @@ RUNS: dict[str, Run] = {
             "bench-train",
             ("bench train --seconds 120",),
             (
-                "bench train --seconds 5 --set dqn.demonstrations=0 --set dqn.pretrain_steps=0 "
+                "bench train --seconds 20 --set dqn.demonstrations=0 --set dqn.pretrain_steps=0 "
                 "--set env.synthetic_tiles=20 --set dqn.learning_starts=20 --set run.n_envs=2",
             ),
             5,
@@ -418,7 +418,7 @@ def header_line(table: Table, commands: list[str], machine: dict, date: str, qui
     quick_note = " at `--quick` sizes (a test of the report, not results)" if quick else ""
     return (
         f"*Made by {cmds}{quick_note} on {date} with fuelbreak {machine['fuelbreak']}, on {cpu['model']} "
-        f"({machine['cores']} cores{flags}; torch {machine['torch']}, {machine['torch_threads']} threads). "
+        f"({machine['cores']} cores{flags}; torch {machine['torch']}, {machine['torch_threads']} threads by default). "
         f"`fuelbreak bench report --only {table.name}` makes it again.*"
     )
 
