@@ -33,6 +33,12 @@ def test_every_block_names_a_registered_table_and_every_table_has_a_block():
     assert "readme-headline" in where and ROOT / "README.md" in where["readme-headline"]
     for table in report.TABLES.values():
         assert table.runs and all(r in report.RUNS for r in table.runs), table.name
+    for run in report.RUNS.values():  # the quick commands are the same jobs, smaller
+        assert len(run.quick) == len(run.commands), run.name
+        for quick, full in zip(run.quick, run.commands, strict=True):
+            job = 2 if full.split()[0] in ("data", "bench") else 1  # `data tile`, `bench fire`, `evaluate`
+            assert quick.split()[:job] == full.split()[:job], run.name
+            assert ("--frontier" in quick) == ("--frontier" in full), run.name
     for run in report.RUNS.values():  # every command of the registry parses with the real parser
         from fuelbreak.cli import build_parser
 

@@ -124,16 +124,16 @@ RUNS: dict[str, Run] = {
             "evaluate-worcester",
             f"evaluate --data {DATA} --weather dry-windy --max-tiles 12 --methods random domirank "
             "burn_probability tree_greedy greedy dqn",
-            10,
+            5,
             f"evaluate --data {DATA} --weather dry-windy {_QUICK_EVAL}",
         ),
         _eval("frontier-50", "--frontier", 20, frontier=True),
-        _eval("frontier-100", "--frontier --tile-size 100 --max-tiles 8", 40, "--tile-size 20", frontier=True),
+        _eval("frontier-100", "--frontier --tile-size 100 --max-tiles 8", 25, "--frontier --tile-size 20", frontier=True),
         *(
             _worcester(
                 f"frontier-worcester-{weather}",
                 _WORCESTER_FRONTIER.replace("WEATHER", weather),
-                25,
+                {"dry-windy": 10, "seed": 5}[weather],
                 f"evaluate --frontier --data {DATA} --weather {weather} {_QUICK_FRONTIER}",
             )
             for weather in ("dry-windy", "seed")
@@ -145,7 +145,7 @@ RUNS: dict[str, Run] = {
                 f"bench fire --real {REAL} --tiles 1 --fires 2 --sizes 30 --speed-sizes 30 --plan-tiles 1 0 "
                 "--plan-fires 2 --plan-refine 1 --plan-workers 1",
             ),
-            6,
+            5,
         ),
         Run("bench-env", ("bench env",), ("bench env",), 1),
         Run("bench-scale", ("bench scale --scale-seconds 5",), ("bench scale --workers 1 --scale-seconds 0.5 --no-ray",), 3),
@@ -494,6 +494,8 @@ def make_report(
                 body = table.compose(folders)
             else:
                 name = runs[0].output or "stdout.md"
+                if not (folders[0] / name).is_file():
+                    raise FuelbreakError(f"run {runs[0].name} wrote no {name}: the report's registry must follow the command")
                 body = take_table((folders[0] / name).read_text(), table.header, f"{runs[0].name}'s {name}")
             commands = [shown(c, str(real)) for r in runs for c in (r.quick if quick else r.commands)]
             made[table.name] = f"{header_line(table, commands, machine, date, quick)}\n\n{body}\n"
