@@ -89,3 +89,24 @@ def test_the_train_report_names_its_overrides():
         "peak_rss_mb_learner": 4.0, "peak_rss_mb_largest_worker": 1.0,
     }  # fmt: skip
     assert format_train_report(r).startswith("Default training, with run.torch_threads=2 (basic net")
+
+
+def test_bench_train_too_short_to_measure_is_a_clear_error(monkeypatch, capsys):
+    """One metrics record (the loop logs one every 100 steps) gives no speed: a message, not a ZeroDivisionError."""
+    import json
+    from pathlib import Path
+
+    import fuelbreak.benchmarks.train as bt
+    from fuelbreak.cli import main
+
+    def one_record(cfg, progress, max_loop_seconds):
+        run = Path(cfg.run.outdir)
+        run.mkdir(parents=True)
+        row = {"kind": "train", "env_steps": 100, "grad_steps": 80, "steps_per_s": 20.0, "elapsed_s": 9.0, "rss_mb": 1.0}
+        (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+        return {"seconds": 9.0, "env_steps": 100, "episodes": 0, "best_val_reduction": 0, "val_reduction_random": 0}
+
+    monkeypatch.setattr(bt, "train", one_record)
+    assert main(["bench", "train", "--seconds", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--seconds 5: the training loop logged 1 record(s)" in err and "give it more seconds" in err

@@ -32,6 +32,8 @@ LONG = {
     "fuelbreak train --data data/demo --outdir runs/demo": "a full training run",
     "fuelbreak visualize --gif --outdir viz_out": "about a minute: a Q map and a frame per placed cell",
     "fuelbreak bench fire": "about 3 minutes of timing",
+    "fuelbreak bench report": "every results table made again: hours",
+    "fuelbreak bench report --only readme-headline": "the README's table: two evaluations, about 15 minutes",
     "fuelbreak evaluate --frontier": "every planner at several efforts on 20 tiles: about 15 minutes",
     "fuelbreak plan --ckpt src/fuelbreak/policies/default.pt --raster-idx 7 --out plan": (
         "the figure's command, run from the repository root; the tour's `plan --method dqn` runs the same"

@@ -18,7 +18,11 @@ from fuelbreak.agents.train import train
 
 
 def run_train_benchmark(seconds: float = 240.0, overrides: tuple[str, ...] = (), progress=None) -> dict:
-    """Train with the default config (plus `overrides`) for about `seconds`; its throughput and memory."""
+    """Train with the default config (plus `overrides`) for about `seconds`; its throughput and memory.
+
+    Raises:
+        ConfigError: a bad override, or `seconds` too short for the loop to log two records.
+    """
     with tempfile.TemporaryDirectory(prefix="fuelbreak-bench-") as tmp:
         cfg = load_config(
             None, [f"run.outdir={Path(tmp) / 'run'}", "run.total_env_steps=1000000", *overrides]
@@ -26,6 +30,13 @@ def run_train_benchmark(seconds: float = 240.0, overrides: tuple[str, ...] = (),
         summary = train(cfg, progress=False, max_loop_seconds=seconds)  # the set-up is not counted
         lines = [json.loads(x) for x in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
     rows = [x for x in lines if x["kind"] == "train"]
+    if len(rows) < 2 or rows[-1]["env_steps"] == rows[0]["env_steps"]:
+        from fuelbreak.errors import ConfigError
+
+        raise ConfigError(
+            f"--seconds {seconds:g}: the training loop logged {len(rows)} record(s) (one every 100 environment "
+            "steps), too few to measure its speed; give it more seconds"
+        )
     # Throughput of the training loop itself; the set-up (demonstrations, pretraining) is reported apart.
     first = rows[0]
     loop_rate = rows[-1]["steps_per_s"]

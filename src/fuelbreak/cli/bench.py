@@ -1,4 +1,8 @@
-"""`fuelbreak bench`: the benchmarks whose figures the README quotes, each against its reference in one run."""
+"""`fuelbreak bench`: the benchmarks whose figures the README quotes, each against its reference in one run.
+
+`fuelbreak bench report` runs every command behind the README's and the docs' results tables and writes
+them again (`fuelbreak.cli.bench_report`, over `fuelbreak.benchmarks.report`).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ def register(sub) -> None:
         "what",
         nargs="?",
         default="fire",
-        choices=["fire", "env", "train", "scale"],
-        help="which benchmark (default: fire)",
+        choices=["fire", "env", "train", "scale", "report"],
+        help="which benchmark (default: fire); report: every results table of the README and the docs, made "
+        "again by the commands behind them",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
     p.add_argument("--tiles", type=int, default=5, help="fire: 50x50 tiles compared (default 5)")
@@ -52,7 +57,8 @@ def register(sub) -> None:
     p.add_argument(
         "--real",
         default="../shared/data/landfire-worcester-vt",
-        help="fire: LANDFIRE folder for the real tiles of the plan table (skipped if absent)",
+        help="fire, report: LANDFIRE folder for the real tiles of the plan table and the real-land tables "
+        "(skipped if absent)",
     )
     p.add_argument(
         "--speed-sizes",
@@ -84,6 +90,9 @@ def register(sub) -> None:
         metavar="HOST:PORT",
         help="scale: measure Ray on this cluster (default: RAY_ADDRESS, else a private local Ray)",
     )
+    from fuelbreak.cli import bench_report
+
+    bench_report.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -97,8 +106,12 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         ConfigError: a flag that does not apply to the benchmark chosen, or an invalid value.
     """
+    from fuelbreak.cli import bench_report
     from fuelbreak.errors import ConfigError
 
+    if args.what == "report":
+        return bench_report.run(args)
+    bench_report.refuse_report_flags(args)
     if args.set and args.what != "train":
         raise ConfigError(f"--set overrides the training config: it applies to `bench train`, not `bench {args.what}`")
     if args.what == "fire":
