@@ -211,3 +211,19 @@ def test_environment_rewards_the_value_saved_and_masks_excluded_cells():
     _, reward, *_ = env.step(int(legal[0]))
     after = env.episode_fires().areas.mean()
     assert reward == pytest.approx((before - after) / land.n_cells)
+
+
+def test_evaluate_under_the_value_objective_reports_value_first_and_area_beside():
+    from fuelbreak.evaluation.run import evaluate
+
+    tiles = [valued_corner(), excluded_tile()]
+    ev = evaluate(tiles, [0, 1], ["random", "tree_greedy"], [0.02], WEST_WIND, 30, 0, progress=False, split="all",
+                  objective="value")  # fmt: skip
+    assert "value lost reduction % [95 % CI]" in ev.markdown and "burned area reduction %" in ev.markdown
+    tg = next(r for r in ev.summary if r["method"] == "tree_greedy")
+    assert tg["reduction_pct"] == pytest.approx(tg["value_reduction_pct"])
+    assert tg["reduction_pct"] > 0 and np.isfinite(tg["area_reduction_pct"])
+    assert ev.info["objective"] == "value"
+    with pytest.raises(ConfigError, match="no 'value' layer"):
+        evaluate([Landscape.uniform((20, 20), fuel=102)], [0], ["random"], [0.02], WEST_WIND, 5, 0, progress=False,
+                 split="all", objective="value")  # fmt: skip

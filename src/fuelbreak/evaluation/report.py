@@ -54,6 +54,8 @@ SUMMARY_COLUMNS = (
     "reduction_ci_high",
     "plan_seconds",
     "area_reduction_pct",
+    "value_lost_without",
+    "value_lost_with",
     "value_reduction_pct",
     "treated_ha",
     "cost",
@@ -114,12 +116,15 @@ def summary_markdown(summary: Sequence[dict], methods: Sequence[str], info: dict
     for budget in dict.fromkeys(r["budget"] for r in summary):
         rows = [r for r in summary if r["budget"] == budget]
         objective = info.get("objective", "area")
-        extra = [k for k in ("area_reduction_pct", "value_reduction_pct", "cost") if _any_number(rows, k)]
-        if objective == "area" and extra == ["area_reduction_pct"]:
-            extra = []  # the area reduction is the reduction column itself
-        what = "value lost" if objective == "value" else "reduction"
-        head = ["method", "tiles", "burned, no breaks", "burned, with breaks", f"{what} reduction % [95 % CI]"]
-        head = head if objective == "value" else [*head[:4], "reduction % [95 % CI]"]
+        # the objective's own reduction is the CI column; the other loss's reduction and the cost follow it
+        other = "area_reduction_pct" if objective == "value" else "value_reduction_pct"
+        extra = [k for k in (other, "cost") if _any_number(rows, k)]
+        if objective == "value":
+            head = ["method", "tiles", "value lost, no breaks", "value lost, with breaks", "value lost reduction % [95 % CI]"]
+            lost = ("value_lost_without", "value_lost_with")
+        else:
+            head = ["method", "tiles", "burned, no breaks", "burned, with breaks", "reduction % [95 % CI]"]
+            lost = ("burned_without", "burned_with")
         head += [EXTRA_HEADS[k] for k in extra]
         head += [f"wins vs {m}" for m in methods] + ["s / plan"]
         lines += ["", f"**{_budget_title(rows)}**", "", "| " + " | ".join(head) + " |"]
@@ -130,8 +135,8 @@ def summary_markdown(summary: Sequence[dict], methods: Sequence[str], info: dict
             cells = [
                 r["method"],
                 tiles,
-                _num(r["burned_without"], ".1f"),
-                _num(r["burned_with"], ".1f"),
+                _num(r[lost[0]], ".4g" if objective == "value" else ".1f"),
+                _num(r[lost[1]], ".4g" if objective == "value" else ".1f"),
                 f"{_num(r['reduction_pct'], '.1f')} {ci}",
             ]
             cells += [_num(r.get(k, math.nan), ".1f" if k != "cost" else ".4g") for k in extra]
@@ -142,7 +147,8 @@ def summary_markdown(summary: Sequence[dict], methods: Sequence[str], info: dict
         "",
         "Burned area: mean cells burned per fire, averaged over tiles (the same fires for every method). "
         + (
-            "Objective: the expected value lost (burn probability x value, summed); reductions and wins are of it. "
+            "Value lost: mean value at risk burned per fire (the tiles' value layer); it is the objective here, and "
+            "the reduction and wins are of it. "
             if info.get("objective") == "value"
             else ""
         )

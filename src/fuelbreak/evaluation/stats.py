@@ -84,7 +84,10 @@ def summarize(
                 "plan_seconds": _mean([r["plan_seconds"] for r in ok]),
                 **{
                     key: _mean([r[key] for r in ok if key in r])
-                    for key in ("area_reduction_pct", "value_reduction_pct", "treated_ha", "cost")
+                    for key in (
+                        "area_reduction_pct", "value_lost_without", "value_lost_with", "value_reduction_pct",
+                        "treated_ha", "cost",
+                    )  # fmt: skip
                 },
             }
             for other in methods:
