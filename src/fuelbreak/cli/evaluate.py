@@ -10,12 +10,16 @@ from pathlib import Path
 
 from fuelbreak.cli.common import (
     add_executor_args,
+    add_planner_layer_args,
+    add_request_args,
     add_weather_args,
     count_int,
+    planner_layer_specs,
     seed_int,
     weather_from_args,
     weather_label,
 )
+from fuelbreak.planning.request import parse_budget
 
 BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
 # The files of an evaluation folder: an old one a new evaluation does not write (its plot) is removed.
@@ -93,13 +97,14 @@ def register(sub) -> None:
         metavar="PLANNER=N,N",
         help="efforts of a frontier's planners, e.g. tree_greedy=64,256 dqn_search=512 (planning fires)",
     )
-    m.add_argument(
-        "--budget",
-        type=float,
-        nargs="+",
-        default=[0.05],
-        help="budgets: fractions of each tile (< 1) or cell counts; several give a plot (default 0.05)",
+    add_request_args(
+        m,
+        budget_help="budgets: 5%% of each tile, a fraction 0.05, hectares 120ha or cells 75cells (or 75); several "
+        "give a plot (default 0.05)",
+        several=True,
+        budget_default=[parse_budget("0.05")],
     )
+    add_planner_layer_args(p)
     s = p.add_argument_group("scoring")
     s.add_argument("--fires", type=count_int(1), default=200, help="evaluation fires per tile (default 200)")
     s.add_argument(
@@ -345,8 +350,17 @@ def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, 
 
     weather = weather_from_args(args)
     dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
+    specs = planner_layer_specs(args)
+    if specs:
+        from fuelbreak.landscape.planner_layers import LayeredDataset
+
+        dataset = LayeredDataset(dataset, specs)
+    request_planner_options(args, methods, options, specs.keys)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
     h, w = dataset.tile_shape
+    cell_size = float(dataset.manifest.get("cell_size") or 30.0)
+    args.budget_given = [b.text if hasattr(b, "text") else b for b in args.budget]
+    args.budget = [b.tile_budget(h * w, cell_size) if hasattr(b, "tile_budget") else b for b in args.budget]
     for b in args.budget:  # a budget larger than the tiles is a bad flag: say so before any planning
         if isinstance(b, int | float) and b >= 1 and b > h * w:
             raise ConfigError(f"--budget {b:g} asks for {b:g} break cells, but the tiles have {h * w} ({h} x {w})")
@@ -365,6 +379,37 @@ def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, 
     if not any(r["status"] == "ok" for r in ev.records):
         raise SimulationError(f"no plan could be scored; the reasons are in {paths['tiles']}")
     return 0
+
+
+def method_takes(method: str) -> tuple[str, ...]:
+    """The options a method's planner takes (the policy's, dqn_search's or a baseline's)."""
+    import inspect
+
+    from fuelbreak.baselines import options_of
+    from fuelbreak.evaluation.run import SEARCH_OPTIONS
+    from fuelbreak.planning import base_method, is_dqn
+
+    base = base_method(method)
+    if base == "dqn_search":
+        return SEARCH_OPTIONS
+    if is_dqn(base):
+        from fuelbreak.agents.policy import dqn_plan
+
+        return tuple(inspect.signature(dqn_plan).parameters)[4:]
+    return options_of(base)
+
+
+def request_planner_options(args: argparse.Namespace, methods: list[str], options: dict, layers) -> None:
+    """Add --max-cost and --objective to each method's options (a ConfigError when a method or layer lacks them)."""
+    from fuelbreak.planning.request import PlanRequest, check_max_cost, check_objective, request_options
+
+    objective = check_objective(getattr(args, "objective", "area"), has_values="value" in layers)
+    max_cost = check_max_cost(getattr(args, "max_cost", None), "cost" in layers)
+    request = PlanRequest(cells=0, max_cost=max_cost, objective=objective)
+    for method in methods:
+        extra = request_options(request, method, method_takes(method))
+        if extra:
+            options[method] = {**options.get(method, {}), **extra}
 
 
 def _evaluate(args, dataset, indices, methods, options, weather, out, frontier=False):
@@ -389,6 +434,10 @@ def _evaluate(args, dataset, indices, methods, options, weather, out, frontier=F
         args.data or f"synthetic n={args.n_tiles} size={args.tile_size} seed={args.tiles_seed}"
     )
     ev.info["split_seed"] = args.split_seed
+    ev.info["budgets_given"] = args.budget_given
+    ev.info["planner_layers"] = planner_layer_specs(args).describe()
+    ev.info["objective"] = args.objective
+    ev.info["max_cost"] = args.max_cost
     ev.info["weather_source"] = weather_label(args)
     staged = write_outputs(ev, out.stage)
     if frontier:

@@ -16,8 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from fuelbreak.cli.common import (
+    add_planner_layer_args,
+    add_request_args,
     add_weather_args,
+    attach_planner_layers,
     count_int,
+    request_from_args,
     seed_int,
     weather_flags_given,
     weather_from_args,
@@ -28,7 +32,6 @@ from fuelbreak.cli.plan import (
     add_fires_arg,
     add_model_type_arg,
     break_mask,
-    budget_of,
     check_fires,
     load_policy,
     score_text,
@@ -84,10 +87,11 @@ def register(sub) -> None:
     p.add_argument("--gif", action="store_true", help=f"also write {GIF}, one frame per policy step")
     p.add_argument("--outdir", default="viz_out", help="folder for the images (default viz_out)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the planning and of the scoring fires")
-    p.add_argument(
-        "--budget",
-        type=float,
-        help="break cells: a fraction of the tile (< 1) or a cell count (default: the checkpoint's)",
+    add_planner_layer_args(p)
+    add_request_args(
+        p,
+        budget_help="break cells: 5%% of the tile, a fraction 0.05, hectares 120ha or cells 75cells (or 75) "
+        "(default: the checkpoint's)",
     )
     add_fires_arg(p)
     add_weather_args(p, default_text="the checkpoint's training weather")
@@ -179,13 +183,20 @@ def run(args: argparse.Namespace) -> int:
 
         read_metrics(metrics)
     land, where = choose_tile(args, cfg, ckpt_path)
+    land = attach_planner_layers(args, land)
     if flags_weather is not None:
         weather, weather_source = flags_weather, weather_label(args)
     else:
         weather = cfg.weather.to_weather()
         weather_source = f"the checkpoint's training weather, weather.preset={cfg.weather.preset}"
-    budget_flag = "--budget" if args.budget is not None else "the checkpoint's env.budget_fraction"
-    budget = budget_of(args.budget if args.budget is not None else cfg.env.budget_fraction, land, budget_flag)
+    if args.budget is not None or args.max_cost is not None:
+        request = request_from_args(args, land)
+    else:
+        request = request_from_args(args, land, cfg.env.budget_fraction, "the checkpoint's env.budget_fraction")
+    budget = request.cells
+    from fuelbreak.planning.request import request_options
+
+    request_options(request, "the policy", ())  # a policy rollout takes no cost limit or objective (yet)
 
     print(f"{ckpt.model_type} policy of {ckpt_path}, {policy.cells_per_step} cells per step")
     print(f"{where}: {land.name}, {land.shape[0]} x {land.shape[1]} cells of {land.cell_size:g} m")
@@ -239,6 +250,12 @@ def _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source,
         print(line)
 
     bp_before, bp_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
+    if any(land.planner_layer(k) is not None for k in ("value", "cost")):
+        from fuelbreak.planning.summary import plan_summary
+
+        breaks = break_mask(cells, land.shape)
+        for line in plan_summary(land, breaks, bp_before, bp_after, n_fires, args.objective).lines():
+            print(line)
     policy_name = f"{ckpt.model_type} policy {short_path(ckpt_path)}"
     heading = (
         f"{policy_name}: {steps_text(steps)}; scored on {n_fires} random fires (seed {args.seed})"
