@@ -206,6 +206,17 @@ def add_tile_args(parser: argparse.ArgumentParser, required: bool = False) -> No
     g.add_argument("--raster-idx", type=count_int(0), default=0, help="which tile of the dataset (default 0)")
     g.add_argument("--tile-size", type=count_int(4), default=50, help="synthetic tile size in cells (default 50)")
     g.add_argument("--tiles-seed", type=seed_int, default=0, help="seed of the synthetic tiles (default 0)")
+    add_synthetic_layers_arg(g)
+
+
+def add_synthetic_layers_arg(group) -> None:
+    """--synthetic-layers: built-in synthetic tiles carry their planner layers (values, ignition, cost, exclude)."""
+    group.add_argument(
+        "--synthetic-layers",
+        action="store_true",
+        help="give the built-in synthetic tiles their planner layers: values of communities, ignition density along "
+        "roads, a cost from slope and road distance and an exclusion zone (the flags below replace any of them)",
+    )
 
 
 def load_tile(args: argparse.Namespace):
@@ -228,8 +239,16 @@ def load_tile(args: argparse.Namespace):
         else:
             land = read_landscape(path)
         return land.validate()
+    if getattr(args, "synthetic_layers", False) and args.data:
+        from fuelbreak.errors import ConfigError
+
+        raise ConfigError("--synthetic-layers applies to the built-in synthetic tiles, not to --data")
     dataset = open_dataset(
-        args.data, n=max(args.raster_idx + 1, 1), size=args.tile_size, seed=args.tiles_seed
+        args.data,
+        n=max(args.raster_idx + 1, 1),
+        size=args.tile_size,
+        seed=args.tiles_seed,
+        planner_layers=getattr(args, "synthetic_layers", False),
     )
     if not 0 <= args.raster_idx < len(dataset):
         raise InputError(f"--raster-idx {args.raster_idx} is outside the dataset's {len(dataset)} tiles")

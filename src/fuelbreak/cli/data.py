@@ -86,6 +86,14 @@ def register(subparsers) -> None:
     p.add_argument("--cell-size", type=positive_float, default=30.0, help="cell size, m (default 30)")
     p.add_argument("--out", type=Path, default=Path("data/synthetic"), help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    p.add_argument(
+        "--planner-layers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give each tile its synthetic planner layers: values of communities at the edge of the fuel, ignition "
+        "density along roads, a cost from slope and road distance, an exclusion zone (default on; the eight "
+        "LANDFIRE layers are the same either way)",
+    )
     p.set_defaults(func=run_synth)
 
     p = sub.add_parser(
@@ -215,7 +223,11 @@ def run_synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     tiles = (
         synthetic_tile(
-            args.size, tile_seed(args.seed, i), args.cell_size, name=f"synthetic-s{args.seed}-{i:05d}"
+            args.size,
+            tile_seed(args.seed, i),
+            args.cell_size,
+            name=f"synthetic-s{args.seed}-{i:05d}",
+            planner_layers=args.planner_layers,
         )
         for i in range(args.n)
     )
@@ -224,8 +236,10 @@ def run_synth(args: argparse.Namespace) -> int:
         write_dataset(
             tiles, out.stage, source="synthetic", seed=args.seed, total=args.n, overwrite=True, label=args.out.name
         )
+    layers = " with planner layers (value, ignition, cost, exclude)" if args.planner_layers else ""
     print(
-        f"wrote {args.n} synthetic tiles of {args.size} x {args.size} to {args.out} in {time.perf_counter() - start:.1f} s"
+        f"wrote {args.n} synthetic tiles of {args.size} x {args.size}{layers} to {args.out} in "
+        f"{time.perf_counter() - start:.1f} s"
     )
     return 0
 

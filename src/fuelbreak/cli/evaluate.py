@@ -12,6 +12,7 @@ from fuelbreak.cli.common import (
     add_executor_args,
     add_planner_layer_args,
     add_request_args,
+    add_synthetic_layers_arg,
     add_weather_args,
     count_int,
     planner_layer_specs,
@@ -45,6 +46,7 @@ def register(sub) -> None:
     )
     g.add_argument("--tile-size", type=count_int(4), default=50, help="synthetic tile size in cells (default 50)")
     g.add_argument("--tiles-seed", type=seed_int, default=0, help="seed of the synthetic tiles (default 0)")
+    add_synthetic_layers_arg(g)
     g.add_argument(
         "--split",
         default="test",
@@ -349,13 +351,18 @@ def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, 
     from fuelbreak.outputs import add_note, output_set
 
     weather = weather_from_args(args)
-    dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
+    if args.synthetic_layers and args.data:
+        raise ConfigError("--synthetic-layers applies to the built-in synthetic tiles, not to --data")
+    dataset = open_dataset(
+        args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed, planner_layers=args.synthetic_layers
+    )
     specs = planner_layer_specs(args)
     if specs:
         from fuelbreak.landscape.planner_layers import LayeredDataset
 
         dataset = LayeredDataset(dataset, specs)
-    request_planner_options(args, methods, options, specs.keys)
+    has = {*specs.keys, *(dataset.manifest.get("planner_layers") or ())}  # given, or carried by the tiles
+    request_planner_options(args, methods, options, has)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
     h, w = dataset.tile_shape
     cell_size = float(dataset.manifest.get("cell_size") or 30.0)
