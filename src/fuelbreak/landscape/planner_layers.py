@@ -146,7 +146,7 @@ def _window_of(path: Path, flag: str, src_crs, src_transform: Affine, src_shape,
             f"'{landscape.name}' has {tuple(land_t)[:6]}: another cell size or orientation (fuelbreak never "
             "resamples a planner layer)"
         )
-    col_f, row_f = ~src_transform * (land_t.c, land_t.f)
+    col_f, row_f = ~src_transform @ (land_t.c, land_t.f)
     row, col = round(row_f), round(col_f)
     if abs(row_f - row) > 1e-3 or abs(col_f - col) > 1e-3:
         raise InputError(
