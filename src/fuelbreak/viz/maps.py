@@ -161,7 +161,7 @@ def draw_break_network(ax, cells: np.ndarray, grid: Grid, fill: bool = True) -> 
         ax.add_collection(mask_outline(mask, grid, colors=BREAK_COLOUR, linewidths=1.6))
 
 
-VALUE_COLOUR = "#1f4e9c"  # outline and dots of cells holding value at risk
+VALUE_COLOUR = "#006d2c"  # outline and dots of cells holding value at risk
 EXCLUDE_COLOUR = "#6b3fa0"  # hatching of cells a break may not go on
 
 
