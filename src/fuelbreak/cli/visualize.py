@@ -18,6 +18,7 @@ import numpy as np
 from fuelbreak.cli.common import (
     add_planner_layer_args,
     add_request_args,
+    add_synthetic_layers_arg,
     add_weather_args,
     attach_planner_layers,
     count_int,
@@ -76,6 +77,7 @@ def register(sub) -> None:
         metavar="N",
         help="tile N of the dataset (default: the first tile of the checkpoint's test split)",
     )
+    add_synthetic_layers_arg(g)
     p.add_argument(
         "--bg-raster-key",
         choices=(*LAYERS, *DERIVED_LAYERS),
@@ -125,7 +127,11 @@ def choose_tile(args: argparse.Namespace, cfg, ckpt_path: Path):
             )
         raise InputError(f"--data {data} does not exist")
     e = cfg.env
-    dataset = open_dataset(data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed)
+    if args.synthetic_layers and data is not None:
+        raise ConfigError("--synthetic-layers applies to the built-in synthetic tiles, not to a dataset folder")
+    dataset = open_dataset(
+        data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed, planner_layers=args.synthetic_layers
+    )
     what = f"dataset {data}" if data else f"the {len(dataset)} synthetic tiles of the checkpoint's config"
     splits = dataset_split(dataset, e.split_seed, with_dropped=True) if own else None
     index = args.raster_idx

@@ -324,11 +324,7 @@ def read_vector_layer(
     flag = FLAGS[key]
     features = _features(path, flag, landscape, attribute)
     touched = _touched(features, landscape)
-    if not touched.any():
-        raise InputError(
-            f"{flag} {path}: none of its {len(features)} feature(s) falls on landscape '{landscape.name}' "
-            "(after reprojection to the landscape's CRS); check the file's CRS and extent"
-        )
+    _check_touched(touched, path, flag, features, landscape)
     if key == "exclude":
         return touched.astype(np.float32)
     if key == "ignition":
@@ -357,6 +353,51 @@ def ignition_density(
         return np.ones(sources.shape, dtype=np.float32)
     d = ndimage.distance_transform_edt(~sources) * float(cell_size)
     return (1.0 + peak * np.exp(-d / length_m)).astype(np.float32)
+
+
+def source_mask(path: str | Path, landscape: Landscape, flag: str) -> np.ndarray:
+    """Cells the features of a vector file (roads, towns) touch on the landscape's grid; an error when none does."""
+    path = Path(path)
+    features = _features(path, flag, landscape, None)
+    touched = _touched(features, landscape)
+    _check_touched(touched, path, flag, features, landscape)
+    return touched
+
+
+def _check_touched(touched: np.ndarray, path: Path, flag: str, features, landscape: Landscape) -> None:
+    if not touched.any():
+        raise InputError(
+            f"{flag} {path}: none of its {len(features)} feature(s) falls on landscape '{landscape.name}' "
+            "(after reprojection to the landscape's CRS); check the file's CRS and extent"
+        )
+
+
+# Treatment cost from terrain: COST_BASE + COST_PER_SLOPE * tan(slope) + COST_PER_KM * (km to the nearest road).
+COST_BASE, COST_PER_SLOPE, COST_PER_KM = 1.0, 3.0, 1.0
+
+
+def cost_surface(
+    landscape: Landscape,
+    roads: np.ndarray | None = None,
+    base: float = COST_BASE,
+    per_slope: float = COST_PER_SLOPE,
+    per_km: float = COST_PER_KM,
+) -> np.ndarray:
+    """Cost of treating each cell: ``base + per_slope * tan(slope) + per_km * d_km`` (float32).
+
+    Steep ground costs more (a 45 degree slope adds `per_slope`), and so does remote ground (`d_km`, the
+    distance to the nearest cell of the `roads` mask; 0 everywhere without one). The unit is the user's:
+    with the defaults, a flat cell beside a road costs 1.
+    """
+    for name, v in (("base", base), ("per_slope", per_slope), ("per_km", per_km)):
+        if not (math.isfinite(v) and v >= 0):
+            raise InputError(f"cost parameter {name} must be a finite number >= 0, got {v:g}")
+    slope = np.radians(landscape.layers["slp"].astype(np.float64))
+    cost = base + per_slope * np.tan(slope)
+    if roads is not None and np.asarray(roads, dtype=bool).any():
+        d = ndimage.distance_transform_edt(~np.asarray(roads, dtype=bool)) * landscape.cell_size
+        cost = cost + per_km * d / 1000.0
+    return cost.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- one entry point

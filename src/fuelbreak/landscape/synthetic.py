@@ -251,7 +251,7 @@ def synthetic_planner_layers(tile: Landscape, seed: int | np.random.SeedSequence
 
     They depend on the tile's fuel and slope and on their own stream only, never on the tile's draws.
     """
-    from fuelbreak.landscape.planner_layers import ignition_density
+    from fuelbreak.landscape.planner_layers import cost_surface, ignition_density
 
     rng = np.random.default_rng(planner_seed(seed))
     fuel = tile.layers["fbfm"]
@@ -262,8 +262,7 @@ def synthetic_planner_layers(tile: Landscape, seed: int | np.random.SeedSequence
         roads |= _track(rng, shape)
     value, core = _communities(rng, burnable, tile.cell_size)
     ignition = ignition_density(roads | core, tile.cell_size, length_m=IGNITION_LENGTH_M)
-    d_road = ndimage.distance_transform_edt(~roads) * tile.cell_size
-    cost = 1.0 + 3.0 * np.tan(np.radians(tile.layers["slp"].astype(np.float64))) + d_road / 1000.0
+    cost = cost_surface(tile, roads)  # 1 + 3 tan(slope) + km to the nearest road or track
     exclude = _exclusion(rng, fuel, core)
     if not (burnable & ~exclude).any():  # never exclude every cell a break could go on
         exclude[:] = False

@@ -176,6 +176,8 @@ def draw_planner_layers(ax, landscape: Landscape | None, grid) -> list:
         ("value", landscape.planner_layer("value"), VALUE_COLOUR, "....", "value at risk"),
         ("exclude", landscape.planner_layer("exclude"), EXCLUDE_COLOUR, "////", "excluded from treatment"),
     )
+    from scipy import ndimage
+
     for _key, layer, colour, hatch, label in layers:
         if layer is None or not (layer > 0).any():
             continue
@@ -188,6 +190,12 @@ def draw_planner_layers(ax, landscape: Landscape | None, grid) -> list:
                 filled.set_edgecolor(colour)
             filled.set_linewidth(0.0)
             ax.contour(xs, ys, mask, levels=[0.5], colors=[colour], linewidths=1.0)
+        if _key == "value":  # cells too small to see as areas (points, scattered houses) get a marker
+            alone = (layer > 0) & (ndimage.uniform_filter((layer > 0).astype(np.float64), 3) < 0.3)
+            if 0 < alone.sum() <= 500:
+                rows, cols = np.nonzero(alone)
+                ax.scatter(grid.x(cols + 0.5), grid.y(rows + 0.5), s=30, marker="o", facecolors="none",
+                           edgecolors=colour, linewidths=1.5)  # fmt: skip
         handles.append(Patch(facecolor="none", edgecolor=colour, hatch=hatch, label=label))
     return handles
 
