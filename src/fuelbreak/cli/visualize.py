@@ -127,10 +127,11 @@ def choose_tile(args: argparse.Namespace, cfg, ckpt_path: Path):
             )
         raise InputError(f"--data {data} does not exist")
     e = cfg.env
-    if args.synthetic_layers and data is not None:
+    layered = getattr(args, "synthetic_layers", False)
+    if layered and data is not None:
         raise ConfigError("--synthetic-layers applies to the built-in synthetic tiles, not to a dataset folder")
     dataset = open_dataset(
-        data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed, planner_layers=args.synthetic_layers
+        data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed, planner_layers=layered
     )
     what = f"dataset {data}" if data else f"the {len(dataset)} synthetic tiles of the checkpoint's config"
     splits = dataset_split(dataset, e.split_seed, with_dropped=True) if own else None
@@ -195,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         weather = cfg.weather.to_weather()
         weather_source = f"the checkpoint's training weather, weather.preset={cfg.weather.preset}"
-    if args.budget is not None or args.max_cost is not None:
+    if args.budget is not None or getattr(args, "max_cost", None) is not None:
         request = request_from_args(args, land)
     else:
         request = request_from_args(args, land, cfg.env.budget_fraction, "the checkpoint's env.budget_fraction")
@@ -260,7 +261,7 @@ def _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source,
         from fuelbreak.planning.summary import plan_summary
 
         breaks = break_mask(cells, land.shape)
-        for line in plan_summary(land, breaks, bp_before, bp_after, n_fires, args.objective).lines():
+        for line in plan_summary(land, breaks, bp_before, bp_after, n_fires, getattr(args, "objective", "area")).lines():
             print(line)
     policy_name = f"{ckpt.model_type} policy {short_path(ckpt_path)}"
     heading = (
