@@ -78,7 +78,7 @@ def parse_budget(text: str | float, flag: str = "--budget") -> Budget:
     m = _BUDGET.match(str(text))
     forms = "5% (of the tile), 0.05 (a fraction below 1), 120ha, 75cells or 75"
     if not m:
-        raise ConfigError(f"{flag} {text!r}: a budget is {forms}")
+        raise ConfigError(f"{flag} {text}: a budget is {forms}")
     amount, unit = float(m.group(1)), (m.group(2) or "").lower()
     if not (math.isfinite(amount) and amount > 0):
         raise ConfigError(f"{flag} {text}: a budget must be more than 0 ({forms})")
@@ -90,7 +90,7 @@ def parse_budget(text: str | float, flag: str = "--budget") -> Budget:
         return Budget("hectares", amount, str(text).strip())
     if unit.startswith("cell") or amount >= 1:
         if amount != int(amount):
-            raise ConfigError(f"{flag} {text}: a number of cells is a whole number (a fraction is below 1)")
+            raise ConfigError(f"{flag} {text}: a budget of 1 or more is a whole number of cells (a fraction is below 1)")
         return Budget("cells", float(int(amount)), str(text).strip())
     return Budget("fraction", amount, str(text).strip())
 
@@ -102,7 +102,8 @@ def budget_arg(text: str) -> Budget:
     try:
         return parse_budget(text)
     except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--budget {text!r}: ")) from None
+        why = str(exc).removeprefix(f"--budget {text}: ")
+        raise argparse.ArgumentTypeError(f"{text} is not a budget: {why}") from None
 
 
 def check_objective(
