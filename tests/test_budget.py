@@ -128,3 +128,22 @@ def test_evaluate_budgets_become_the_evaluation_numbers():
     assert parse_budget("5%").tile_budget(2500, 30.0) == pytest.approx(0.05)
     assert parse_budget("75cells").tile_budget(2500, 30.0) == 75.0
     assert parse_budget("9ha").tile_budget(2500, 30.0) == 100.0
+
+
+def test_evaluate_takes_each_budget_form(tmp_path, capsys):
+    import csv
+    import json
+
+    from fuelbreak.cli import main
+
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--methods", "random", "--n-tiles", "10", "--tile-size", "20", "--max-tiles", "1",
+            "--fires", "3", "--no-progress", "--budget", "5%", "0.9ha", "7cells", "--outdir", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    info = json.loads((out / "evaluation.json").read_text())
+    assert info["budgets_given"] == ["5%", "0.9ha", "7cells"]
+    with open(out / "tiles.csv") as fh:
+        cells = sorted(int(r["budget_cells"]) for r in csv.DictReader(fh))
+    assert cells == [7, 10, 20]  # 0.9 ha of 0.09 ha cells; 5 % of 400 cells
+    assert main([*argv[:-2], "--objective", "value", "--outdir", str(tmp_path / "x")]) == 2
+    assert "--objective value needs" in capsys.readouterr().err

@@ -310,3 +310,44 @@ def test_a_layered_dataset_attaches_layers_to_every_tile(tmp_path):
     import pickle
 
     assert (pickle.loads(pickle.dumps(ds))[0].planner_layer("value") == 2).all()
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def test_data_cost_writes_slope_and_road_distance_on_the_tile_grid(tmp_path):
+    from fuelbreak.cli import main
+
+    land = Landscape.uniform((H, W), slope=20.0, name="geo")
+    land.crs, land.transform = CRS, tuple(TRANSFORM)[:6]
+    write_landscape(land, tmp_path / "tile.tif")
+    road = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "LineString", "coordinates": [cell_centre(r, 0) for r in (0, H - 1)]},
+    }  # along column 0
+    roads = write_geojson(tmp_path / "roads.geojson", [road], "urn:ogc:def:crs:EPSG::5070")
+    out = tmp_path / "cost.tif"
+    assert main(["data", "cost", "--tile", str(tmp_path / "tile.tif"), "--roads", str(roads), "--out", str(out)]) == 0
+    with rasterio.open(out) as ds:
+        assert ds.crs == rasterio.crs.CRS.from_user_input(CRS) and ds.transform == TRANSFORM
+        cost = ds.read(1)
+    expected = 1 + 3 * np.tan(np.radians(20.0)) + np.arange(W) * 30.0 / 1000.0
+    np.testing.assert_allclose(cost, np.broadcast_to(expected, (H, W)), rtol=1e-5)
+    # The raster it writes is a --cost layer as it stands.
+    attached = PlannerLayerSpecs.from_texts(cost=str(out)).attach(read_landscape(tmp_path / "tile.tif"))
+    np.testing.assert_array_equal(attached.planner_layer("cost"), cost)
+
+
+def test_data_synth_writes_planner_layers_unless_told_not_to(tmp_path):
+    from fuelbreak.cli import main
+
+    assert main(["data", "synth", "--n", "2", "--size", "10", "--out", str(tmp_path / "a")]) == 0
+    ds = load_dataset(tmp_path / "a")
+    assert ds.manifest["planner_layers"] == ["value", "ignition", "cost", "exclude"]
+    expected = SyntheticDataset(2, 10, 0, planner_layers=True)[1]
+    for key in expected.layers:
+        np.testing.assert_array_equal(ds[1][key], expected[key])
+    assert main(["data", "synth", "--n", "1", "--size", "10", "--no-planner-layers", "--out", str(tmp_path / "b")]) == 0
+    assert load_dataset(tmp_path / "b").manifest["planner_layers"] == []
+    assert load_dataset(tmp_path / "b")[0].planner_layer("value") is None
