@@ -10,7 +10,7 @@ opens in QGIS over the input rasters. It is scored on
 `--fires` random fires drawn from a stream of the seed that planning never uses, so a plan is never
 scored on the fires it was planned with.
 
-The helpers here (loading a policy, reading a budget, drawing the scoring fires) are shared with
+The helpers here (loading a policy, drawing the scoring fires, reporting a score) are shared with
 `fuelbreak visualize`.
 """
 
