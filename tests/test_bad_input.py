@@ -285,9 +285,9 @@ def plan_argv(tile, out, *extra):
 def test_plan_writes_a_whole_set_and_drops_the_stale_member(tmp_path, capsys, tile):
     prefix = tmp_path / "p"
     assert run(capsys, *plan_argv(tile, prefix, "--cell-geojson"))[0] == 0
-    assert sorted(p.name for p in tmp_path.glob("p*")) == ["p.geojson", "p.png", "p.tif", "p_cells.geojson"]
+    assert sorted(p.name for p in tmp_path.glob("p*")) == ["p.geojson", "p.json", "p.png", "p.tif", "p_cells.geojson"]
     assert run(capsys, *plan_argv(tile, prefix, "--seed", "1"))[0] == 0
-    assert sorted(p.name for p in tmp_path.glob("p*")) == ["p.geojson", "p.png", "p.tif"]  # no mixed set
+    assert sorted(p.name for p in tmp_path.glob("p*")) == ["p.geojson", "p.json", "p.png", "p.tif"]  # no mixed set
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no stage or lock left
 
 

@@ -331,3 +331,103 @@ def test_out_prefix_drops_a_file_suffix():
     assert out_prefix("plans/x.tif") == Path("plans/x")
     assert out_prefix("x.GeoJSON") == Path("x")
     assert out_prefix("run.v2") == Path("run.v2")
+
+
+# ----------------------------------------------------------------------------- planner layers and budgets
+
+
+def write_points(path: Path, cells_values) -> Path:
+    """A GeoJSON of points at the centres of (row, col) cells of the geo tile, with a `worth` attribute."""
+    features = []
+    for (r, c), v in cells_values:
+        x, y = TRANSFORM @ (c + 0.5, r + 0.5)
+        features.append(
+            {"type": "Feature", "properties": {"worth": v}, "geometry": {"type": "Point", "coordinates": [x, y]}}
+        )
+    data = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::5070"}}}
+    path.write_text(json.dumps({**data, "features": features}))
+    return path
+
+
+def test_plan_with_values_and_cost_writes_its_summary_and_patch_sums(tmp_path, capsys):
+    tif_in = geo_tile(tmp_path / "tile.tif")
+    places = write_points(tmp_path / "places.geojson", [((r, c), 1.0 + r + c) for r in range(20) for c in range(20)])
+    rc, out, err = run_plan(
+        capsys, "--method", "random", "--tile", tif_in, "--values", f"{places}:worth", "--cost", 3,
+        "--budget", "2%", "--fires", 6, "--out", tmp_path / "p",
+    )  # fmt: skip
+    assert rc == 0, err
+    value = 1.0 + np.add.outer(np.arange(20), np.arange(20))
+    summary = json.loads((tmp_path / "p.json").read_text())
+    s = summary["summary"]
+    assert summary["budget"] == "2%" and summary["budget_cells"] == 8 and summary["objective"] == "area"
+    assert s["treated_cells"] == 8 and s["treated_hectares"] == pytest.approx(8 * 0.09) and s["cost"] == 24.0
+    breaks = read_tif(tmp_path / "p.tif")[3] == 1
+    assert s["value_treated"] == pytest.approx(value[breaks].sum())
+    assert s["value_loss_before"] > 0 and s["value_loss_after"] <= s["value_loss_before"]
+    assert s["burned_hectares_after"] <= s["burned_hectares_before"]
+    assert summary["planner_layers"] == {"value": f"{places}:worth", "cost": "3"}
+    gj = json.loads((tmp_path / "p.geojson").read_text())
+    assert sum(f["properties"]["cost"] for f in gj["features"]) == 24.0
+    assert sum(f["properties"]["value"] for f in gj["features"]) == pytest.approx(value[breaks].sum())
+    for f in gj["features"]:
+        assert f["properties"]["cost"] == 3.0 * f["properties"]["cells"]
+        assert f["properties"]["hectares"] == pytest.approx(0.09 * f["properties"]["cells"])
+    assert gj["properties"]["cost"] == 24.0
+    assert "value loss" in out and "p.json" in out and f"{s['value_loss_before']:.6g}" in out
+
+
+def test_plan_budget_in_hectares_and_cells(tmp_path, capsys):
+    tif_in = geo_tile(tmp_path / "tile.tif")
+    for budget, cells in (("0.9ha", 10), ("7cells", 7), ("0.03", 12)):
+        rc, _, err = run_plan(
+            capsys, "--method", "random", "--tile", tif_in, "--budget", budget, "--fires", 3, "--out", tmp_path / "b"
+        )
+        assert rc == 0, err
+        assert json.loads((tmp_path / "b.json").read_text())["summary"]["treated_cells"] == cells
+        assert (read_tif(tmp_path / "b.tif")[3] == 1).sum() == cells
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--max-cost", 10], ["--max-cost", "--cost"]),
+        (["--objective", "value"], ["--objective value", "--values"]),
+        (["--budget", "5 acres"], ["--budget", "120ha"]),
+        (["--values", "nowhere.tif"], ["--values", "nowhere.tif", "no such file"]),
+        (["--cost", "-2"], ["--cost", "finite number >= 0"]),
+    ],
+)
+def test_bad_planner_flags_are_named(tmp_path, capsys, argv, words):
+    rc, out, err = run_plan(capsys, "--method", "random", *argv, "--tile-size", TILE, "--out", tmp_path / "p")
+    assert rc == 2
+    for word in words:
+        assert word in err
+    assert not list(tmp_path.glob("p.*"))
+
+
+def test_a_misaligned_value_raster_is_refused_naming_it(tmp_path, capsys):
+    tif_in = geo_tile(tmp_path / "tile.tif")
+    shifted = Affine(30.0, 0.0, TRANSFORM.c + 10.0, 0.0, -30.0, TRANSFORM.f)
+    bad = tmp_path / "values.tif"
+    with rasterio.open(
+        bad, "w", driver="GTiff", height=TILE, width=TILE, count=1, dtype="float32", crs=CRS, transform=shifted
+    ) as ds:
+        ds.write(np.ones((TILE, TILE), dtype=np.float32), 1)
+    rc, _, err = run_plan(capsys, "--method", "random", "--tile", tif_in, "--values", bad, "--out", tmp_path / "p")
+    assert rc == 2 and str(bad) in err and "offset" in err
+    assert not list(tmp_path.glob("p.*"))
+
+
+def test_synthetic_layers_reach_the_plan(tmp_path, capsys):
+    rc, _, err = run_plan(
+        capsys, "--method", "random", "--tile-size", TILE, "--synthetic-layers", "--fires", 3, "--out", tmp_path / "p"
+    )
+    assert rc == 0, err
+    s = json.loads((tmp_path / "p.json").read_text())["summary"]
+    assert s["cost"] is not None and s["value_loss_before"] is not None
+    rc, _, err = run_plan(
+        capsys, "--method", "random", "--tile-size", TILE, "--synthetic-layers", "--data", tmp_path, "--out",
+        tmp_path / "q",
+    )  # fmt: skip
+    assert rc == 2 and "--synthetic-layers" in err

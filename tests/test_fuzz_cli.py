@@ -161,7 +161,7 @@ def argv_of(name: str, w: World, out: Path) -> list:
 
 COMPLETE = {
     "simulate": {"bp.tif"},
-    "plan": {"p.tif", "p.geojson", "p.png"},
+    "plan": {"p.tif", "p.geojson", "p.json", "p.png"},
     "data synth": {"ds/manifest.json", "ds/tile_00000.tif", "ds/tile_00001.tif"},
     "data tile": {"t/manifest.json", "t/tile_00000.tif"},
     "evaluate": {"ev/tiles.csv", "ev/summary.csv", "ev/summary.md", "ev/evaluation.json"},

@@ -8,7 +8,8 @@ import pytest
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire import MTTEngine, default_weather, sample_ignitions
 from fuelbreak.landscape import LAYERS, NONBURNABLE, slope_aspect, synthetic_tile, synthetic_tiles
-from fuelbreak.landscape.synthetic import FAMILIES
+from fuelbreak.landscape.core import PLANNER_LAYERS
+from fuelbreak.landscape.synthetic import COMMUNITY_VALUE, FAMILIES, ROAD
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +146,61 @@ def test_road_is_one_four_connected_line():
         assert n == 1, seed
         # It crosses the tile: it touches two opposite edges.
         assert (road[0].any() and road[-1].any()) or (road[:, 0].any() and road[:, -1].any())
+
+
+# ----------------------------------------------------------------------------- planner layers
+
+
+def test_planner_layers_leave_the_landfire_layers_bit_identical():
+    plain = synthetic_tiles(12, size=30, seed=2)
+    layered = synthetic_tiles(12, size=30, seed=2, planner_layers=True)
+    for a, b in zip(plain, layered, strict=True):
+        for k in LAYERS:
+            assert a[k].tobytes() == b[k].tobytes()
+        assert set(b.layers) == {*LAYERS, *PLANNER_LAYERS}
+        b.validate()
+
+
+def test_planner_layers_are_seeded_and_differ_between_tiles():
+    a = synthetic_tiles(3, size=30, seed=2, planner_layers=True)
+    b = synthetic_tiles(3, size=30, seed=2, planner_layers=True)
+    for x, y in zip(a, b, strict=True):
+        for k in PLANNER_LAYERS:
+            np.testing.assert_array_equal(x[k], y[k])
+    assert not np.array_equal(a[0]["value"], a[1]["value"])
+    assert not np.array_equal(a[0]["ignition"], synthetic_tiles(1, size=30, seed=3, planner_layers=True)[0]["ignition"])
+
+
+def test_planner_layers_look_like_their_description():
+    for t in synthetic_tiles(15, size=40, seed=7, planner_layers=True):
+        value, ignition, cost, exclude = (t[k] for k in PLANNER_LAYERS)
+        # Communities: a core at full value and value decaying into the fuel around it.
+        assert value.max() == COMMUNITY_VALUE and 0 < (value > 0).mean() < 0.3
+        core = value == COMMUNITY_VALUE
+        ring = (value > 0) & ~core
+        assert ring.any() and (value[ring] < COMMUNITY_VALUE).all()
+        # Ignitions: 10 times likelier on roads than far away; the tile's own road (fuel 91) is a road.
+        assert ignition.max() == pytest.approx(10.0) and ignition.min() >= 1.0
+        if (t["fbfm"] == ROAD).any():
+            np.testing.assert_allclose(ignition[t["fbfm"] == ROAD], 10.0)
+        # Cost: at least 1 and rising with slope (checked on cells at the same road distance).
+        assert cost.min() >= 1.0
+        # An exclusion zone that leaves cells to treat.
+        assert 0 < exclude.sum() < 0.2 * exclude.size and t.treatable.any()
+        if (t["fbfm"] == 98).any():  # a riparian buffer around the lake
+            assert not (exclude.astype(bool) & (t["fbfm"] == 98)).any()
+
+
+def test_the_cost_rises_with_slope_and_road_distance():
+    from scipy import ndimage
+
+    for t in synthetic_tiles(4, size=40, seed=11, planner_layers=True):
+        remote = t["cost"] - 1 - 3 * np.tan(np.radians(t["slp"].astype(np.float64)))  # d_road / 1000 m
+        peaks = t["ignition"] == t["ignition"].max()  # roads, tracks and community cores
+        roads_only = peaks & (t["value"] < COMMUNITY_VALUE)
+        d_peaks = ndimage.distance_transform_edt(~peaks) * t.cell_size / 1000.0
+        d_roads = ndimage.distance_transform_edt(~roads_only) * t.cell_size / 1000.0
+        assert (remote >= d_peaks - 1e-5).all() and (remote <= d_roads + 1e-5).all()
+        assert remote.max() > 0.1  # some ground is remote
+        if (t["fbfm"] == ROAD).any():
+            np.testing.assert_allclose(remote[t["fbfm"] == ROAD], 0.0, atol=1e-5)

@@ -139,7 +139,8 @@ def patches_geojson(landscape: Landscape, cells, properties: dict | None = None)
     The polygons come from `rasterio.features.shapes` over the patch labels (cell edges, in the tile's
     CRS); a patch whose cells touch only at corners is a MultiPolygon. Each feature carries `patch`
     (1 = the patch holding the first break placed, and so on), `cells`, `hectares`, and
-    `order_min`/`order_max`, the range of placement order of its cells.
+    `order_min`/`order_max`, the range of placement order of its cells; with a cost layer `cost` (its sum
+    over the patch's cells) and with a value layer `value` (the value at risk the patch's cells hold).
     """
     from affine import Affine
     from rasterio.features import shapes
@@ -156,6 +157,11 @@ def patches_geojson(landscape: Landscape, cells, properties: dict | None = None)
     counts = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     lo = ndimage.minimum(order, labels, index) if n else []
     hi = ndimage.maximum(order, labels, index) if n else []
+    sums = {}  # per-patch sums of the planner layers a plan reports
+    for key in ("cost", "value"):
+        layer = landscape.planner_layer(key)
+        if layer is not None:
+            sums[key] = ndimage.sum_labels(layer.astype(np.float64), labels, index) if n else []
     rings: dict[int, list] = {}
     # Polygons of 4-connected pieces (valid rings); pieces of one 8-connected patch form a MultiPolygon.
     for geom, value in shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
@@ -179,6 +185,7 @@ def patches_geojson(landscape: Landscape, cells, properties: dict | None = None)
                     "hectares": round(float(counts[k - 1] * cell_ha), 4),
                     "order_min": int(lo[k - 1]),
                     "order_max": int(hi[k - 1]),
+                    **{key: float(v[k - 1]) for key, v in sums.items()},
                 },
                 "geometry": geometry,
             }
@@ -188,6 +195,7 @@ def patches_geojson(landscape: Landscape, cells, properties: dict | None = None)
         "n_breaks": int((order > 0).sum()),
         "n_patches": n,
         "hectares": round(float((order > 0).sum() * cell_ha), 4),
+        **{key: float(np.sum(v)) for key, v in sums.items()},
         "cell_size_m": landscape.cell_size,
         "georeferenced": georef,
         "coordinates": "tile CRS" if georef else "cell units: x = column, y = -row (synthetic tile, no CRS)",

@@ -206,6 +206,17 @@ def add_tile_args(parser: argparse.ArgumentParser, required: bool = False) -> No
     g.add_argument("--raster-idx", type=count_int(0), default=0, help="which tile of the dataset (default 0)")
     g.add_argument("--tile-size", type=count_int(4), default=50, help="synthetic tile size in cells (default 50)")
     g.add_argument("--tiles-seed", type=seed_int, default=0, help="seed of the synthetic tiles (default 0)")
+    add_synthetic_layers_arg(g)
+
+
+def add_synthetic_layers_arg(group) -> None:
+    """--synthetic-layers: built-in synthetic tiles carry their planner layers (values, ignition, cost, exclude)."""
+    group.add_argument(
+        "--synthetic-layers",
+        action="store_true",
+        help="give the built-in synthetic tiles their planner layers: values of communities, ignition density along "
+        "roads, a cost from slope and road distance and an exclusion zone (the flags below replace any of them)",
+    )
 
 
 def load_tile(args: argparse.Namespace):
@@ -228,8 +239,16 @@ def load_tile(args: argparse.Namespace):
         else:
             land = read_landscape(path)
         return land.validate()
+    if getattr(args, "synthetic_layers", False) and args.data:
+        from fuelbreak.errors import ConfigError
+
+        raise ConfigError("--synthetic-layers applies to the built-in synthetic tiles, not to --data")
     dataset = open_dataset(
-        args.data, n=max(args.raster_idx + 1, 1), size=args.tile_size, seed=args.tiles_seed
+        args.data,
+        n=max(args.raster_idx + 1, 1),
+        size=args.tile_size,
+        seed=args.tiles_seed,
+        planner_layers=getattr(args, "synthetic_layers", False),
     )
     if not 0 <= args.raster_idx < len(dataset):
         raise InputError(f"--raster-idx {args.raster_idx} is outside the dataset's {len(dataset)} tiles")
@@ -253,3 +272,106 @@ def out_file(text: str, flag: str):
             f"e.g. {flag} {path / 'out'}"
         )
     return path
+
+
+# ----------------------------------------------------------------------------- planner layers and the request
+
+LAYER_FLAG_HELP = {
+    "value": (
+        "--values",
+        "PATH[:ATTRIBUTE]",
+        "value at risk of each cell (any unit): a raster on the tile's grid, or a vector file of points or polygons "
+        "whose ATTRIBUTE is the value (a polygon gives it to every cell it covers; features sharing a cell add up)",
+    ),
+    "ignition": (
+        "--ignition-density",
+        "PATH",
+        "relative chance that a fire starts in each cell: a raster on the tile's grid, or roads/towns as a vector "
+        "file (density 1 + 9 exp(-d / 300 m), d the distance to the nearest feature)",
+    ),
+    "cost": (
+        "--cost",
+        "PATH|NUMBER",
+        "cost of treating each cell (any unit): a raster on the tile's grid, a vector file PATH:ATTRIBUTE, or one "
+        "number for every cell",
+    ),
+    "exclude": (
+        "--exclude",
+        "PATH",
+        "cells a break may not go on: a 0/1 raster on the tile's grid or polygons (wilderness, riparian buffers)",
+    ),
+}
+
+
+def add_planner_layer_args(
+    parser: argparse.ArgumentParser, keys: tuple[str, ...] = ("value", "ignition", "cost", "exclude")
+) -> argparse._ArgumentGroup:
+    """The planner-layer flags (--values, --ignition-density, --cost, --exclude; those of `keys`) in one group.
+
+    A raster must sit on the tile's grid (same CRS, cell size, aligned; never resampled); a vector file is
+    reprojected and rasterised onto it. A tile without geo-reference (synthetic) takes rasters of its shape only.
+    """
+    g = parser.add_argument_group(
+        "planner layers (each optional; rasters must match the tile's grid, vectors are rasterised onto it)"
+    )
+    for key in keys:
+        flag, metavar, text = LAYER_FLAG_HELP[key]
+        g.add_argument(flag, dest=f"layer_{key}", metavar=metavar, help=text)
+    return g
+
+
+def planner_layer_specs(args: argparse.Namespace):
+    """The PlannerLayerSpecs of the command's planner-layer flags (empty when none was given).
+
+    Raises:
+        InputError: a file that does not exist, or a bad constant cost.
+    """
+    from fuelbreak.landscape.core import PLANNER_LAYERS
+    from fuelbreak.landscape.planner_layers import PlannerLayerSpecs
+
+    return PlannerLayerSpecs.from_texts(**{k: getattr(args, f"layer_{k}", None) for k in PLANNER_LAYERS})
+
+
+def attach_planner_layers(args: argparse.Namespace, land):
+    """`land` with the planner layers of the command's flags attached (and validated)."""
+    return planner_layer_specs(args).attach(land)
+
+
+def add_request_args(
+    parser: argparse.ArgumentParser, budget_help: str | None = None, several: bool = False, budget_default=None
+) -> None:
+    """--budget (5%, 0.05, 120ha, 75cells or 75; `several`: a list), --max-cost and --objective."""
+    from fuelbreak.planning.request import OBJECTIVES, budget_arg
+
+    forms = "5%% of the tile, a fraction 0.05, hectares 120ha, or cells 75cells (or 75)"
+    parser.add_argument(
+        "--budget",
+        type=budget_arg,
+        nargs="+" if several else None,
+        default=budget_default,
+        metavar="BUDGET",
+        help=budget_help or f"break cells: {forms} (default 5%%; with --max-cost alone, no cell limit)",
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=positive_float,
+        metavar="X",
+        help="the most the treated cells may cost, summed over the --cost layer (needs --cost); with --budget, "
+        "the plan respects both",
+    )
+    parser.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="area",
+        help="what the plan minimises: area (expected burned area, default) or value (expected loss of the "
+        "--values layer: burn probability times value, summed)",
+    )
+
+
+def request_from_args(args: argparse.Namespace, land, budget=None, flag: str = "--budget"):
+    """The PlanRequest of --budget (or `budget`), --max-cost and --objective on `land` (planner layers attached)."""
+    from fuelbreak.planning.request import resolve_request
+
+    if budget is None:
+        budget = getattr(args, "budget", None)
+    return resolve_request(land, budget, getattr(args, "max_cost", None), getattr(args, "objective", "area"), flag)

@@ -4,6 +4,7 @@ fuelbreak data synth --n 500 --size 50 --seed 0 --out data/synthetic
 fuelbreak data tile --src DIR [--bbox LON_MIN LAT_MIN LON_MAX LAT_MAX] --size 50 --overlap 25 --out DIR
 fuelbreak data info PATH
 fuelbreak data fetch --bbox LON_MIN LAT_MIN LON_MAX LAT_MAX --out DIR [--source NAME|URL]
+fuelbreak data cost --tile TILE_OR_FOLDER [--roads ROADS.geojson] --out cost.tif
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from fuelbreak.cli.common import count_int, positive_float, seed_int
+from fuelbreak.cli.common import add_tile_args, count_int, positive_float, seed_int
 from fuelbreak.errors import ConfigError, InputError, OutputError
 from fuelbreak.landscape.core import LAYERS
 from fuelbreak.landscape.dataset import (
@@ -29,6 +30,7 @@ from fuelbreak.landscape.dataset import (
 )
 from fuelbreak.landscape.fetch import DEFAULT_TIMEOUT
 from fuelbreak.landscape.geotiff import SCALINGS, SLOPE_UNITS, read_layer_folder
+from fuelbreak.landscape.planner_layers import COST_BASE, COST_PER_KM, COST_PER_SLOPE
 from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
 from fuelbreak.landscape.tiling import crop_bbox, cut_tiles, tile_windows
 from fuelbreak.outputs import output_set
@@ -61,6 +63,16 @@ def _scale(text: str) -> tuple[str, float]:
     return key, factor
 
 
+def _nonnegative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -86,6 +98,14 @@ def register(subparsers) -> None:
     p.add_argument("--cell-size", type=positive_float, default=30.0, help="cell size, m (default 30)")
     p.add_argument("--out", type=Path, default=Path("data/synthetic"), help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    p.add_argument(
+        "--planner-layers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give each tile its synthetic planner layers: values of communities at the edge of the fuel, ignition "
+        "density along roads, a cost from slope and road distance, an exclusion zone (default on; the eight "
+        "LANDFIRE layers are the same either way)",
+    )
     p.set_defaults(func=run_synth)
 
     p = sub.add_parser(
@@ -195,6 +215,31 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_fetch)
 
+    p = sub.add_parser(
+        "cost",
+        help="write a treatment-cost raster from slope and distance to roads, on a tile's grid (for --cost)",
+        description="Write a one-band GeoTIFF on the tile's grid (its CRS, transform and shape): the cost of treating "
+        "each cell, BASE + PER_SLOPE * tan(slope) + PER_KM * (km to the nearest road), so steep and remote ground "
+        "costs more. Give it to plan, evaluate or visualize with --cost.",
+    )
+    add_tile_args(p)
+    p.add_argument("--roads", metavar="PATH", help="roads as a vector file (lines), reprojected onto the tile's grid")
+    p.add_argument("--base", type=_nonnegative, default=COST_BASE, help=f"cost of a flat cell on a road (default {COST_BASE:g})")
+    p.add_argument(
+        "--per-slope",
+        type=_nonnegative,
+        default=COST_PER_SLOPE,
+        help=f"added cost per unit of tan(slope): a 45 degree slope adds this much (default {COST_PER_SLOPE:g})",
+    )
+    p.add_argument(
+        "--per-km",
+        type=_nonnegative,
+        default=COST_PER_KM,
+        help=f"added cost per km from the nearest road (needs --roads; default {COST_PER_KM:g})",
+    )
+    p.add_argument("--out", required=True, help="the cost GeoTIFF to write")
+    p.set_defaults(func=run_cost)
+
     p = sub.add_parser("info", help="summarise a dataset folder")
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -215,7 +260,11 @@ def run_synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     tiles = (
         synthetic_tile(
-            args.size, tile_seed(args.seed, i), args.cell_size, name=f"synthetic-s{args.seed}-{i:05d}"
+            args.size,
+            tile_seed(args.seed, i),
+            args.cell_size,
+            name=f"synthetic-s{args.seed}-{i:05d}",
+            planner_layers=args.planner_layers,
         )
         for i in range(args.n)
     )
@@ -224,8 +273,10 @@ def run_synth(args: argparse.Namespace) -> int:
         write_dataset(
             tiles, out.stage, source="synthetic", seed=args.seed, total=args.n, overwrite=True, label=args.out.name
         )
+    layers = " with planner layers (value, ignition, cost, exclude)" if args.planner_layers else ""
     print(
-        f"wrote {args.n} synthetic tiles of {args.size} x {args.size} to {args.out} in {time.perf_counter() - start:.1f} s"
+        f"wrote {args.n} synthetic tiles of {args.size} x {args.size}{layers} to {args.out} in "
+        f"{time.perf_counter() - start:.1f} s"
     )
     return 0
 
@@ -345,6 +396,26 @@ def summary(path: Path, split_seed: int = 0) -> dict:
             **{k: len(v) for k, v in split.items()},
         },
     }
+
+
+def run_cost(args: argparse.Namespace) -> int:
+    """Run `fuelbreak data cost`: write the cost raster of slope and road distance on the tile's grid; returns 0."""
+    from fuelbreak.cli.common import load_tile, out_file
+    from fuelbreak.export import write_grids_geotiff
+    from fuelbreak.landscape.planner_layers import cost_surface, source_mask
+
+    out = out_file(args.out, "--out")
+    land = load_tile(args)
+    roads = source_mask(args.roads, land, "--roads") if args.roads else None
+    cost = cost_surface(land, roads, args.base, args.per_slope, args.per_km)
+    formula = f"{args.base:g} + {args.per_slope:g} tan(slope)" + (f" + {args.per_km:g} km to a road" if args.roads else "")
+    with output_set(out, folder=False, flag="--out", files=[out.name]) as outputs:
+        write_grids_geotiff(outputs.path(out.name), land, {"cost": cost}, {"formula": formula})
+    print(
+        f"wrote {out}: treatment cost on the grid of {land.name} ({land.shape[0]} x {land.shape[1]} cells), "
+        f"{formula}; {float(cost.min()):.3g} to {float(cost.max()):.3g}, mean {float(cost.mean()):.3g}"
+    )
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

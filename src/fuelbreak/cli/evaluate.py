@@ -10,12 +10,17 @@ from pathlib import Path
 
 from fuelbreak.cli.common import (
     add_executor_args,
+    add_planner_layer_args,
+    add_request_args,
+    add_synthetic_layers_arg,
     add_weather_args,
     count_int,
+    planner_layer_specs,
     seed_int,
     weather_from_args,
     weather_label,
 )
+from fuelbreak.planning.request import parse_budget
 
 BASELINE_NAMES = ("random", "domirank", "burn_probability", "tree_greedy", "greedy")
 # The files of an evaluation folder: an old one a new evaluation does not write (its plot) is removed.
@@ -41,6 +46,7 @@ def register(sub) -> None:
     )
     g.add_argument("--tile-size", type=count_int(4), default=50, help="synthetic tile size in cells (default 50)")
     g.add_argument("--tiles-seed", type=seed_int, default=0, help="seed of the synthetic tiles (default 0)")
+    add_synthetic_layers_arg(g)
     g.add_argument(
         "--split",
         default="test",
@@ -93,13 +99,14 @@ def register(sub) -> None:
         metavar="PLANNER=N,N",
         help="efforts of a frontier's planners, e.g. tree_greedy=64,256 dqn_search=512 (planning fires)",
     )
-    m.add_argument(
-        "--budget",
-        type=float,
-        nargs="+",
-        default=[0.05],
-        help="budgets: fractions of each tile (< 1) or cell counts; several give a plot (default 0.05)",
+    add_request_args(
+        m,
+        budget_help="budgets: 5%% of each tile, a fraction 0.05, hectares 120ha or cells 75cells (or 75); several "
+        "give a plot (default 0.05)",
+        several=True,
+        budget_default=[parse_budget("0.05")],
     )
+    add_planner_layer_args(p)
     s = p.add_argument_group("scoring")
     s.add_argument("--fires", type=count_int(1), default=200, help="evaluation fires per tile (default 200)")
     s.add_argument(
@@ -344,9 +351,23 @@ def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, 
     from fuelbreak.outputs import add_note, output_set
 
     weather = weather_from_args(args)
-    dataset = open_dataset(args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed)
+    if args.synthetic_layers and args.data:
+        raise ConfigError("--synthetic-layers applies to the built-in synthetic tiles, not to --data")
+    dataset = open_dataset(
+        args.data, n=args.n_tiles, size=args.tile_size, seed=args.tiles_seed, planner_layers=args.synthetic_layers
+    )
+    specs = planner_layer_specs(args)
+    if specs:
+        from fuelbreak.landscape.planner_layers import LayeredDataset
+
+        dataset = LayeredDataset(dataset, specs)
+    has = {*specs.keys, *(dataset.manifest.get("planner_layers") or ())}  # given, or carried by the tiles
+    check_request(args, has)
     indices = select_tiles(dataset, args.split, args.split_seed, args.max_tiles)
     h, w = dataset.tile_shape
+    cell_size = float(dataset.manifest.get("cell_size") or 30.0)
+    args.budget_given = [b.text if hasattr(b, "text") else b for b in args.budget]
+    args.budget = [b.tile_budget(h * w, cell_size) if hasattr(b, "tile_budget") else b for b in args.budget]
     for b in args.budget:  # a budget larger than the tiles is a bad flag: say so before any planning
         if isinstance(b, int | float) and b >= 1 and b > h * w:
             raise ConfigError(f"--budget {b:g} asks for {b:g} break cells, but the tiles have {h * w} ({h} x {w})")
@@ -367,6 +388,17 @@ def run_evaluation(args: argparse.Namespace, methods: list[str], options: dict, 
     return 0
 
 
+def check_request(args: argparse.Namespace, layers) -> None:
+    """--objective and --max-cost against the tiles' planner layers (a ConfigError naming the flag when one is missing).
+
+    Every method then plans for them: `fuelbreak.evaluation.evaluate` passes them to each planner.
+    """
+    from fuelbreak.planning.request import check_max_cost, check_objective
+
+    args.objective = check_objective(getattr(args, "objective", "area"), has_values="value" in layers)
+    args.max_cost = check_max_cost(getattr(args, "max_cost", None), "cost" in layers)
+
+
 def _evaluate(args, dataset, indices, methods, options, weather, out, frontier=False):
     from fuelbreak.evaluation import evaluate, write_outputs
 
@@ -384,11 +416,15 @@ def _evaluate(args, dataset, indices, methods, options, weather, out, frontier=F
             executor=executor,
             progress=not args.no_progress,
             split=args.split,
+            objective=args.objective,
+            max_cost=args.max_cost,
         )
     ev.info["dataset"] = (
         args.data or f"synthetic n={args.n_tiles} size={args.tile_size} seed={args.tiles_seed}"
     )
     ev.info["split_seed"] = args.split_seed
+    ev.info["budgets_given"] = args.budget_given
+    ev.info["planner_layers"] = planner_layer_specs(args).describe()
     ev.info["weather_source"] = weather_label(args)
     staged = write_outputs(ev, out.stage)
     if frontier:

@@ -2,20 +2,21 @@
 
 The plan is written as PREFIX.tif (aligned cell for cell with the tile: its CRS, transform and shape;
 band 1: 1 = break, band 2: placement order), PREFIX.geojson (treatment units: one feature per
-contiguous patch of break cells with its cells, hectares and range of placement order, in the tile's
-CRS; with --cell-geojson also PREFIX_cells.geojson, one square per cell) and PREFIX.png (the plan
-over burn probability before and after), so that it opens in QGIS over the input rasters. It is scored on
+contiguous patch of break cells with its cells, hectares, cost and value held and range of placement order,
+in the tile's CRS; with --cell-geojson also PREFIX_cells.geojson, one square per cell), PREFIX.json (the
+plan's summary: treated cells, hectares and cost, expected burned hectares and value loss before and after)
+and PREFIX.png (the plan over burn probability before and after, with values and exclusions), so that it
+opens in QGIS over the input rasters. It is scored on
 `--fires` random fires drawn from a stream of the seed that planning never uses, so a plan is never
 scored on the fires it was planned with.
 
-The helpers here (loading a policy, reading a budget, drawing the scoring fires) are shared with
+The helpers here (loading a policy, drawing the scoring fires, reporting a score) are shared with
 `fuelbreak visualize`.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,15 @@ import numpy as np
 from fuelbreak import __version__
 from fuelbreak.baselines import BASELINES
 from fuelbreak.cli.common import (
+    add_planner_layer_args,
+    add_request_args,
     add_tile_args,
     add_weather_args,
+    attach_planner_layers,
     count_int,
     load_tile,
+    planner_layer_specs,
+    request_from_args,
     seed_int,
     weather_flags_given,
     weather_from_args,
@@ -51,12 +57,12 @@ def register(sub) -> None:
     p = sub.add_parser(
         "plan",
         help="plan fuel breaks on a tile with a trained policy or a baseline; write GeoTIFF and GeoJSON",
-        description="Plan --budget break cells on a tile with a trained policy (--ckpt) or a baseline "
-        "(--method), write PREFIX.tif (aligned cell for cell with the tile; band 1: 1 = break, band 2: "
+        description="Plan --budget break cells (and at most --max-cost) on a tile with a trained policy (--ckpt) or "
+        "a baseline (--method), write PREFIX.tif (aligned cell for cell with the tile; band 1: 1 = break, band 2: "
         "placement order), PREFIX.geojson (one polygon per contiguous patch of break cells, with its cells, "
-        "hectares and range of placement order, in the tile's CRS) and PREFIX.png (the plan over burn "
-        "probability before and after), and print the plan's expected burned-area reduction on --fires "
-        "random fires.",
+        "hectares, cost, value held and range of placement order, in the tile's CRS), PREFIX.json (the plan's "
+        "summary) and PREFIX.png (the plan over burn probability before and after, with values and exclusions), "
+        "and print the plan's expected burned area and value loss before and after on --fires random fires.",
     )
     g = p.add_argument_group("planner (give exactly one)")
     g.add_argument(
@@ -78,17 +84,13 @@ def register(sub) -> None:
     )
     add_model_type_arg(p, default=None)
     add_tile_args(p)
-    p.add_argument(
-        "--budget",
-        type=float,
-        default=0.05,
-        help="break cells: a fraction of the tile (< 1) or a whole number of cells (default 0.05)",
-    )
+    add_planner_layer_args(p)
+    add_request_args(p)
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the planning and of the scoring fires")
     add_fires_arg(p)
     add_weather_args(p)
     p.add_argument(
-        "--out", required=True, metavar="PREFIX", help="write PREFIX.tif, PREFIX.geojson and PREFIX.png"
+        "--out", required=True, metavar="PREFIX", help="write PREFIX.tif, .geojson, .json and .png"
     )
     p.add_argument(
         "--cell-geojson",
@@ -132,29 +134,6 @@ def load_policy(path, model_type: str = "auto"):
         )
     cfg = config_from_dict(dict(ckpt["config"]), source=f"checkpoint {path}")
     return ckpt, DQNPolicy.load(path, model_type), cfg
-
-
-def budget_of(budget: float, landscape, flag: str = "--budget") -> int:
-    """Break cells of a budget (a fraction of the tile below 1, else a whole count), within the legal cells."""
-    from fuelbreak.env import budget_cells
-
-    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
-        raise ConfigError(
-            f"{flag} {budget!r}: a budget is a fraction of the tile in (0, 1) or a cell count >= 1"
-        )
-    if budget >= 1 and budget != int(budget):
-        raise ConfigError(f"{flag} {budget:g}: a budget of 1 or more is a whole number of cells")
-    try:
-        cells = budget_cells(budget, landscape.n_cells, 1)
-    except ConfigError as exc:
-        raise ConfigError(f"{flag} {budget:g}: {exc}") from exc
-    legal = int(landscape.burnable.sum())
-    if cells > legal:
-        raise ConfigError(
-            f"{flag} {budget:g} asks for {cells} break cells, but tile '{landscape.name}' has only {legal} "
-            "burnable cells"
-        )
-    return cells
 
 
 def check_fires(n_fires: int) -> int:
@@ -223,10 +202,11 @@ def out_prefix(out: str) -> Path:
 
 
 def plan_files(prefix: Path) -> dict[str, str]:
-    """The file names of a plan's set, by kind: PREFIX.tif, .geojson, _cells.geojson and .png."""
+    """The file names of a plan's set, by kind: PREFIX.tif, .geojson, _cells.geojson, .json and .png."""
     return {
         "tif": prefix.name + ".tif",
         "geojson": prefix.name + ".geojson",
+        "json": prefix.name + ".json",
         "cells": prefix.name + "_cells.geojson",
         "png": prefix.name + ".png",
     }
@@ -262,38 +242,47 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--model-type applies to a checkpoint (--ckpt), not to --method")
     n_fires = check_fires(args.fires)
     prefix = out_prefix(args.out)
-    land = load_tile(args)
-    budget = budget_of(args.budget, land)
+    land = attach_planner_layers(args, load_tile(args))
+    request = request_from_args(args, land)
     names = plan_files(prefix)
-    written = [names[k] for k in ("tif", "geojson", "png", *(["cells"] if args.cell_geojson else []))]
+    written = [names[k] for k in ("tif", "geojson", "json", "png", *(["cells"] if args.cell_geojson else []))]
     # One set: PREFIX.* of an earlier plan that this one does not write (its _cells.geojson) goes too.
     with output_set(prefix, folder=False, flag="--out", files=written, owned=list(names.values())) as out:
-        lines = _plan(args, land, budget, n_fires, out, names)
+        lines = _plan(args, land, request, n_fires, out, names)
     for line in lines:
         print(line)
     return 0
 
 
-def _plan(args, land, budget: int, n_fires: int, out, names: dict[str, str]) -> list[str]:
+def _plan(args, land, request, n_fires: int, out, names: dict[str, str]) -> list[str]:
     """Plan, score and write the files into the output set's staging folder; the lines that report it."""
+    import json
+
+    from fuelbreak.atomic import atomic_write_text
     from fuelbreak.export import patch_labels, write_patches_geojson, write_plan_geojson, write_plan_geotiff
     from fuelbreak.fire.montecarlo import burn_fire_set
+    from fuelbreak.planning.summary import plan_summary
     from fuelbreak.viz import plot_burn_probability
 
-    cells, weather, about = make_plan(args, land, budget)
+    budget = request.cells
+    cells, weather, about = make_plan(args, land, budget, request)
     fires = scoring_fires(land, weather, n_fires, args.seed)
     breaks = break_mask(cells, land.shape)
     burned_before, burned_after = burn_fire_set(fires), burn_fire_set(fires, breaks)
     score = Score(
         float(burned_before.sum((1, 2)).mean()), float(burned_after.sum((1, 2)).mean()), fires.n_fires
     )
+    prob_before, prob_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
+    summary = plan_summary(
+        land, breaks, prob_before, prob_after, fires.n_fires, request.objective, request.max_cost
+    )
 
     write_plan_geotiff(out.path(names["tif"]), land, cells)
     properties = {
         "fuelbreak_version": __version__,
         **about,
-        "budget": args.budget,
-        "budget_cells": budget,
+        **request.to_dict(),
+        "planner_layers": planner_layer_specs(args).describe(),
         "seed": args.seed,
         "scoring_fires": score.n_fires,
         "expected_burned_cells_without_breaks": score.before,
@@ -301,11 +290,15 @@ def _plan(args, land, budget: int, n_fires: int, out, names: dict[str, str]) -> 
         "reduction_fraction": score.reduction,
     }
     write_patches_geojson(out.path(names["geojson"]), land, cells, properties)
+    atomic_write_text(
+        out.path(names["json"]),
+        json.dumps({**properties, "tile": land.name, "summary": summary.to_dict()}, indent=1, default=str) + "\n",
+    )
     if args.cell_geojson:
         write_plan_geojson(out.path(names["cells"]), land, cells, properties)
     plot_burn_probability(
-        burned_before.mean(axis=0),
-        burned_after.mean(axis=0),
+        prob_before,
+        prob_after,
         out.path(names["png"]),
         landscape=land,
         cells=cells,
@@ -315,25 +308,31 @@ def _plan(args, land, budget: int, n_fires: int, out, names: dict[str, str]) -> 
     del burned_before, burned_after
     n_patches = patch_labels(cells, land.shape)[1]
 
-    tif, geojson, png = (out.final(names[k]) for k in ("tif", "geojson", "png"))
+    tif, geojson, png, summary_json = (out.final(names[k]) for k in ("tif", "geojson", "png", "json"))
     h, w = land.shape
     georef = "its CRS and transform" if land.crs and land.transform else "no geo-reference (synthetic tile)"
     lines = [
         f"plan of {about['planner']} on tile {land.name} ({h} x {w} cells of {land.cell_size:g} m)",
         f"  {budget} break cells ({100 * budget / land.n_cells:.1f} % of the tile), seed {args.seed}",
         f"  weather ({about['weather_source']}): {weather_text(weather)}",
-        *(f"  {line}" for line in score_text(score, land)),
+        *(f"  {line}" for line in summary.lines()),
         f"  wrote {tif} (band 1: 1 = break, band 2: placement order; aligned with the tile, {georef})",
-        f"  wrote {geojson} ({n_patches} treatment patches with their cells, hectares and placement order)",
+        f"  wrote {geojson} ({n_patches} treatment patches with their cells, hectares, "
+        f"{'cost, ' if land.planner_layer('cost') is not None else ''}"
+        f"{'value held, ' if land.planner_layer('value') is not None else ''}placement order)",
+        f"  wrote {summary_json} (the plan's summary: the figures above)",
     ]
     if args.cell_geojson:
         lines.append(f"  wrote {out.final(names['cells'])} ({budget} cell squares with their placement order)")
-    lines.append(f"  wrote {png} (the plan over burn probability before and after)")
+    lines.append(f"  wrote {png} (the plan over burn probability before and after, with values and exclusions)")
     return lines
 
 
-def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, object, dict]:
+def make_plan(args: argparse.Namespace, land, budget: int, request=None) -> tuple[np.ndarray, object, dict]:
     """(cells in placement order, weather planned and scored under, facts about the planner).
+
+    The request's cost limit and objective reach the planner as its options `max_cost` and `objective`
+    (`fuelbreak.planning.request.request_options`: a planner that does not take one is a ConfigError).
 
     Every planner, a policy included, plans and is scored under the same weather: the weather flags,
     else the built-in default (as in `fuelbreak evaluate`), so two plans of one landscape print
@@ -356,7 +355,12 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
                 f"{how} to plan under its training weather",
                 file=sys.stderr,
             )
-        cells = policy.plan(land, weather, budget, args.seed)
+        import inspect
+
+        from fuelbreak.planning.request import request_options
+
+        extra = request_options(request, "the policy", tuple(inspect.signature(policy.plan).parameters))
+        cells = policy.plan(land, weather, budget, args.seed, **extra)
         about = {
             "planner": f"the {ckpt.model_type} policy of {args.ckpt}",
             "method": "dqn",
@@ -367,14 +371,17 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
     elif args.method == "dqn_search":
         from fuelbreak.agents.search import dqn_search_plan
         from fuelbreak.evaluation.run import SEARCH_OPTIONS
+        from fuelbreak.planning.request import request_options
 
-        options = planner_options(args, SEARCH_OPTIONS)
+        options = {**planner_options(args, SEARCH_OPTIONS), **request_options(request, "dqn_search", SEARCH_OPTIONS)}
         cells = dqn_search_plan(land, weather, budget, args.seed, **options)
         about = {"planner": "dqn_search with the shipped policy", "method": "dqn_search", "options": options}
     else:
         from fuelbreak.baselines import options_of
+        from fuelbreak.planning.request import request_options
 
-        options = planner_options(args, options_of(args.method))
+        takes = options_of(args.method)
+        options = {**planner_options(args, takes), **request_options(request, args.method, takes)}
         cells = baseline_plan(args.method, land, weather, budget, args.seed, **options)
         about = {"planner": f"baseline '{args.method}'", "method": args.method, "options": options}
     about["weather_source"] = weather_label(args)
@@ -384,8 +391,8 @@ def make_plan(args: argparse.Namespace, land, budget: int) -> tuple[np.ndarray, 
 
 # A planner's parameters that are not --option: the policy (the shipped one), and arrays the command makes
 NOT_OPTIONS = (
-    "checkpoint", "model_type", "fires", "existing_breaks", "ignition_weights", "behaviors", "objective", "max_cost",
-)
+    "checkpoint", "model_type", "fires", "existing_breaks", "ignition_weights", "behaviors", "max_cost", "objective",
+)  # fmt: skip
 
 
 def planner_options(args: argparse.Namespace, takes) -> dict:

@@ -11,8 +11,10 @@ import numpy as np
 
 from fuelbreak.cli.common import (
     add_executor_args,
+    add_planner_layer_args,
     add_tile_args,
     add_weather_args,
+    attach_planner_layers,
     count_int,
     load_tile,
     seed_int,
@@ -31,6 +33,7 @@ def register(sub) -> None:
         "with --plan, through the plan's breaks; print the expected burned area and write the burn-probability map.",
     )
     add_tile_args(p)
+    add_planner_layer_args(p, ("value", "ignition"))
     add_weather_args(p)
     p.add_argument("--plan", help="a plan GeoTIFF from `fuelbreak plan` (band 1: 1 = break) or a .npy mask")
     p.add_argument("--ignitions", type=count_int(1), default=200, help="number of random fires (default 200)")
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ignitions < 1:
         raise ConfigError(f"--ignitions must be at least 1, got {args.ignitions}")
     out = out_file(args.out, "--out")
-    land = load_tile(args)
+    land = attach_planner_layers(args, load_tile(args))
     weather = weather_from_args(args)
     breaks = read_plan(args.plan, land) if args.plan else np.zeros(land.shape, dtype=bool)
     with output_set(out, folder=False, flag="--out", files=[out.name]) as outputs:
@@ -127,6 +130,11 @@ def _simulate(args, land, weather, breaks, staged: Path) -> dict:
     if breaks.any():
         figures["without_plan_burned_cells"] = float(area0.mean())
         figures["reduction_percent"] = float(100 * (1 - area1.mean() / area0.mean())) if area0.mean() else 0.0
+    if land.planner_layer("value") is not None:  # expected value loss per fire: burn probability times value
+        values = land.cell_values
+        figures["expected_value_loss"] = float(np.sum(after.mean(axis=0) * values))
+        if breaks.any():
+            figures["without_plan_value_loss"] = float(np.sum(before.mean(axis=0) * values))
     bands = {"burn probability": after.mean(axis=0).astype(np.float32)}
     if breaks.any():
         bands["burn probability without plan"] = before.mean(axis=0).astype(np.float32)
@@ -164,5 +172,11 @@ def _report(args, land, weather, breaks, figures: dict, out: Path) -> None:
             f"  expected burned area: {area1.mean():.1f} +/- {figures['stderr_cells']:.1f} cells "
             f"= {figures['expected_burned_ha']:.1f} ha ({100 * figures['expected_burned_fraction']:.1f} % of the tile)"
         )
+        if "expected_value_loss" in figures:
+            without = figures.get("without_plan_value_loss")
+            print(
+                f"  expected value loss per fire: {figures['expected_value_loss']:.6g}"
+                + ("" if without is None else f" (without plan {without:.6g})")
+            )
         print(f"  weather ({figures['weather_source']}): {weather_text(weather)}")
         print(f"  burn-probability map: {out}")

@@ -16,8 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from fuelbreak.cli.common import (
+    add_planner_layer_args,
+    add_request_args,
+    add_synthetic_layers_arg,
     add_weather_args,
+    attach_planner_layers,
     count_int,
+    request_from_args,
     seed_int,
     weather_flags_given,
     weather_from_args,
@@ -28,7 +33,6 @@ from fuelbreak.cli.plan import (
     add_fires_arg,
     add_model_type_arg,
     break_mask,
-    budget_of,
     check_fires,
     load_policy,
     score_text,
@@ -73,6 +77,7 @@ def register(sub) -> None:
         metavar="N",
         help="tile N of the dataset (default: the first tile of the checkpoint's test split)",
     )
+    add_synthetic_layers_arg(g)
     p.add_argument(
         "--bg-raster-key",
         choices=(*LAYERS, *DERIVED_LAYERS),
@@ -84,10 +89,11 @@ def register(sub) -> None:
     p.add_argument("--gif", action="store_true", help=f"also write {GIF}, one frame per policy step")
     p.add_argument("--outdir", default="viz_out", help="folder for the images (default viz_out)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the planning and of the scoring fires")
-    p.add_argument(
-        "--budget",
-        type=float,
-        help="break cells: a fraction of the tile (< 1) or a cell count (default: the checkpoint's)",
+    add_planner_layer_args(p)
+    add_request_args(
+        p,
+        budget_help="break cells: 5%% of the tile, a fraction 0.05, hectares 120ha or cells 75cells (or 75) "
+        "(default: the checkpoint's)",
     )
     add_fires_arg(p)
     add_weather_args(p, default_text="the checkpoint's training weather")
@@ -121,7 +127,12 @@ def choose_tile(args: argparse.Namespace, cfg, ckpt_path: Path):
             )
         raise InputError(f"--data {data} does not exist")
     e = cfg.env
-    dataset = open_dataset(data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed)
+    layered = getattr(args, "synthetic_layers", False)
+    if layered and data is not None:
+        raise ConfigError("--synthetic-layers applies to the built-in synthetic tiles, not to a dataset folder")
+    dataset = open_dataset(
+        data, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed, planner_layers=layered
+    )
     what = f"dataset {data}" if data else f"the {len(dataset)} synthetic tiles of the checkpoint's config"
     splits = dataset_split(dataset, e.split_seed, with_dropped=True) if own else None
     index = args.raster_idx
@@ -179,13 +190,20 @@ def run(args: argparse.Namespace) -> int:
 
         read_metrics(metrics)
     land, where = choose_tile(args, cfg, ckpt_path)
+    land = attach_planner_layers(args, land)
     if flags_weather is not None:
         weather, weather_source = flags_weather, weather_label(args)
     else:
         weather = cfg.weather.to_weather()
         weather_source = f"the checkpoint's training weather, weather.preset={cfg.weather.preset}"
-    budget_flag = "--budget" if args.budget is not None else "the checkpoint's env.budget_fraction"
-    budget = budget_of(args.budget if args.budget is not None else cfg.env.budget_fraction, land, budget_flag)
+    if args.budget is not None or getattr(args, "max_cost", None) is not None:
+        request = request_from_args(args, land)
+    else:
+        request = request_from_args(args, land, cfg.env.budget_fraction, "the checkpoint's env.budget_fraction")
+    budget = request.cells
+    from fuelbreak.planning.request import request_options
+
+    extra = request_options(request, "the policy", ("objective", "max_cost"))  # as `DQNPolicy.rollout` takes them
 
     print(f"{ckpt.model_type} policy of {ckpt_path}, {policy.cells_per_step} cells per step")
     print(f"{where}: {land.name}, {land.shape[0]} x {land.shape[1]} cells of {land.cell_size:g} m")
@@ -206,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     # The images are one set (fuelbreak.outputs), opened before the rollout so a bad --outdir fails now.
     with output_set(args.outdir, flag="--outdir", owned=IMAGES) as out:
         written, missing = _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source,
-                                 budget, n_fires, metrics, out)  # fmt: skip
+                                 budget, n_fires, metrics, out, extra)  # fmt: skip
     print("wrote:")
     for path in written:
         print(f"  {path}")
@@ -215,8 +233,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source, budget, n_fires, metrics, out):
-    """Roll the policy out, score the plan, draw the images into the output set; (final paths, notes)."""
+def _draw(
+    args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source, budget, n_fires, metrics, out, extra=None
+):  # fmt: skip
+    """Roll the policy out (for the request's objective and cost limit, `extra`), score the plan, draw the images.
+
+    Returns (final paths, notes).
+    """
     from fuelbreak.fire.montecarlo import burn_fire_set, burned_areas
     from fuelbreak.viz import (
         episode_gif,
@@ -226,7 +249,7 @@ def _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source,
         plot_training_summary,
     )
 
-    steps = policy.rollout(land, weather, budget, args.seed)
+    steps = policy.rollout(land, weather, budget, args.seed, **(extra or {}))
     cells = np.concatenate([s.cells for s in steps]).astype(np.int64)
     fires = scoring_fires(land, weather, n_fires, args.seed)
     burned_before = burn_fire_set(fires)
@@ -239,6 +262,12 @@ def _draw(args, policy, ckpt, ckpt_path, land, bg_land, weather, weather_source,
         print(line)
 
     bp_before, bp_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
+    if any(land.planner_layer(k) is not None for k in ("value", "cost")):
+        from fuelbreak.planning.summary import plan_summary
+
+        breaks = break_mask(cells, land.shape)
+        for line in plan_summary(land, breaks, bp_before, bp_after, n_fires, getattr(args, "objective", "area")).lines():
+            print(line)
     policy_name = f"{ckpt.model_type} policy {short_path(ckpt_path)}"
     heading = (
         f"{policy_name}: {steps_text(steps)}; scored on {n_fires} random fires (seed {args.seed})"

@@ -51,7 +51,9 @@ from fuelbreak.landscape.dataset import dataset_split
 DEFAULT_METHODS = tuple(BASELINES)
 SPLITS = ("test", "val", "all")
 DQN_OPTIONS = ("checkpoint", "model_type", "cells_per_step", "bp_fires")
-SEARCH_OPTIONS = ("checkpoint", "model_type", "bp_fires", "n_fires", "candidates", "prune_rounds", "swap")
+SEARCH_OPTIONS = (
+    "checkpoint", "model_type", "bp_fires", "n_fires", "candidates", "prune_rounds", "swap", "objective", "max_cost",
+)  # fmt: skip
 REQUEST_KEYS = ("objective", "max_cost")  # planner parameters of the request, not per-method options
 REFERENCE_OPTIONS = ("in_sample",)  # a frontier's reference rows: planned on the scoring fires
 

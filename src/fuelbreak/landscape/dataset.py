@@ -2,7 +2,8 @@
 
 A dataset folder holds `tile_00000.tif ...` (written by `write_landscape`) and `manifest.json`:
 source, layers, units, seed, size, overlap, crs, count, and per tile its file, offset in the source
-raster, no-data fraction and fuel-class fractions. Tiles are read when indexed. Anything missing or
+raster, no-data fraction and fuel-class fractions. `planner_layers` lists the planner's layers every
+tile carries (value, ignition, cost, exclude; [] or absent in datasets without them, which load as before). Tiles are read when indexed. Anything missing or
 malformed is an `InputError` naming the path; nothing is ever replaced by made-up data.
 
 `Dataset`, `SyntheticDataset` share one interface: `len()`, `ds[i] -> Landscape`, `manifest`, `tile_shape`.
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from fuelbreak.atomic import atomic_write_text
 from fuelbreak.errors import ConfigError, InputError, OutputError
-from fuelbreak.landscape.core import LAYERS, NONBURNABLE, UNITS, Landscape
+from fuelbreak.landscape.core import LAYERS, NONBURNABLE, PLANNER_LAYERS, PLANNER_UNITS, UNITS, Landscape
 from fuelbreak.landscape.geotiff import read_landscape, write_landscape
 from fuelbreak.landscape.synthetic import synthetic_tile, tile_seed
 
@@ -133,15 +134,20 @@ def write_dataset(
     if total is None and hasattr(tiles, "__len__"):
         total = len(tiles)
     entries: list[dict] = []
-    shape = crs = cell_size = None
+    shape = crs = cell_size = planner = None
     for i, tile in enumerate(
         tqdm(tiles, total=total, desc=f"writing {label or out.name}", unit="tile", disable=not progress)
     ):
+        keys = [k for k in PLANNER_LAYERS if k in tile.layers]
         if shape is None:
-            shape, crs, cell_size = tile.shape, tile.crs, tile.cell_size
+            shape, crs, cell_size, planner = tile.shape, tile.crs, tile.cell_size, keys
         elif tile.shape != shape:
             raise InputError(
                 f"tile {i} ('{tile.name}') has shape {tile.shape}, but the first tile has {shape}"
+            )
+        elif keys != planner:
+            raise InputError(
+                f"tile {i} ('{tile.name}') has planner layers {keys or 'none'}, but the first tile has {planner or 'none'}"
             )
         name = tile_file(i)
         write_landscape(tile, out / name)
@@ -161,7 +167,8 @@ def write_dataset(
         "format": FORMAT,
         "source": source,
         "layers": list(LAYERS),
-        "units": dict(UNITS),
+        "units": {**UNITS, **{k: PLANNER_UNITS[k] for k in planner}},
+        "planner_layers": planner,
         "seed": seed,
         "size": list(shape),
         "overlap": overlap,
@@ -200,6 +207,10 @@ _FIELD_RULES = {
     "epsg": (_is_int, "a whole number"),
     "nodata_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction in [0, 1]"),
     "fuel_fractions": (lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()), "a table of fractions"),
+    "planner_layers": (
+        lambda v: isinstance(v, list) and all(k in PLANNER_LAYERS for k in v),
+        f"a list of planner layers ({', '.join(PLANNER_LAYERS)})",
+    ),
 }
 _TILE_RULES = {
     "name": (lambda v: isinstance(v, str), "a string"),
@@ -287,6 +298,11 @@ class Dataset:
             raise InputError(
                 f"{path} has shape {tile.shape}, but {self.path / MANIFEST} says {self.tile_shape}"
             )
+        missing = [k for k in self.manifest.get("planner_layers") or () if k not in tile.layers]
+        if missing:
+            raise InputError(
+                f"{path} lacks planner layer(s) {', '.join(missing)} that {self.path / MANIFEST} lists"
+            )
         return tile
 
     def check_tiles(self) -> None:
@@ -330,20 +346,28 @@ def load_dataset(path: str | Path) -> Dataset:
 
 
 class SyntheticDataset:
-    """`n` synthetic tiles made on demand: tile i is `synthetic_tile(size, tile_seed(seed, i))`."""
+    """`n` synthetic tiles made on demand: tile i is `synthetic_tile(size, tile_seed(seed, i))`.
 
-    def __init__(self, n: int = 500, size: int = 50, seed: int = 0, cell_size: float = 30.0):
+    With `planner_layers`, each tile carries its synthetic value, ignition, cost and exclude layers.
+    """
+
+    def __init__(
+        self, n: int = 500, size: int = 50, seed: int = 0, cell_size: float = 30.0, planner_layers: bool = False
+    ):
         if int(n) < 1:
             raise ConfigError(f"a synthetic dataset needs at least 1 tile, got {n}")
         if int(size) < 4:
             raise ConfigError(f"tile size must be at least 4 cells, got {size}")
         self.n, self.size, self.seed, self.cell_size = int(n), int(size), int(seed), float(cell_size)
+        self.planner_layers = bool(planner_layers)
         self.tile_shape = (self.size, self.size)
+        planner = list(PLANNER_LAYERS) if self.planner_layers else []
         self.manifest = {
             "format": FORMAT,
             "source": "synthetic",
             "layers": list(LAYERS),
-            "units": dict(UNITS),
+            "units": {**UNITS, **{k: PLANNER_UNITS[k] for k in planner}},
+            "planner_layers": planner,
             "seed": self.seed,
             "size": [self.size, self.size],
             "overlap": None,
@@ -361,19 +385,28 @@ class SyntheticDataset:
             raise IndexError(f"tile index {index} out of range for a synthetic dataset of {self.n} tiles")
         i = index % self.n
         return synthetic_tile(
-            self.size, tile_seed(self.seed, i), self.cell_size, name=f"synthetic-s{self.seed}-{i:05d}"
+            self.size,
+            tile_seed(self.seed, i),
+            self.cell_size,
+            name=f"synthetic-s{self.seed}-{i:05d}",
+            planner_layers=self.planner_layers,
         )
 
     def __repr__(self) -> str:
-        return f"SyntheticDataset(n={self.n}, size={self.size}, seed={self.seed})"
+        layers = ", planner_layers=True" if self.planner_layers else ""
+        return f"SyntheticDataset(n={self.n}, size={self.size}, seed={self.seed}{layers})"
 
 
 def open_dataset(
-    path: str | Path | None, n: int = 500, size: int = 50, seed: int = 0
+    path: str | Path | None, n: int = 500, size: int = 50, seed: int = 0, planner_layers: bool = False
 ) -> Dataset | SyntheticDataset:
-    """The dataset folder at `path`, or, when `path` is None, `n` synthetic tiles of `size` from `seed`."""
+    """The dataset folder at `path`, or, when `path` is None, `n` synthetic tiles of `size` from `seed`.
+
+    `planner_layers` gives synthetic tiles their value, ignition, cost and exclude layers (a folder's tiles
+    carry whatever layers were written).
+    """
     if path is None:
-        return SyntheticDataset(n, size, seed)
+        return SyntheticDataset(n, size, seed, planner_layers=planner_layers)
     return load_dataset(path)
 
 

@@ -32,7 +32,7 @@ from scipy import ndimage
 
 from fuelbreak.atomic import atomic_path
 from fuelbreak.errors import InputError
-from fuelbreak.landscape.core import LAYERS, RANGES, UNITS, VALID_FUELS, Landscape
+from fuelbreak.landscape.core import LAYERS, PLANNER_LAYERS, RANGES, UNITS, VALID_FUELS, Landscape
 
 log = logging.getLogger(__name__)
 
@@ -355,15 +355,16 @@ def _json_default(obj):
 def write_landscape(landscape: Landscape, path: str | Path) -> Path:
     """Write one multi-band float32 GeoTIFF (band descriptions = layer names), atomically.
 
-    CRS and transform are kept; name, cell size and JSON metadata go in tags. A no-data mask in
-    `meta["nodata_mask"]` becomes an extra band named "nodata".
+    CRS and transform are kept; name, cell size and JSON metadata go in tags. The planner layers the
+    landscape has (value, ignition, cost, exclude) follow the eight as bands of those names, and a no-data
+    mask in `meta["nodata_mask"]` becomes an extra band named "nodata".
     """
     path = Path(path)
     landscape.validate()
     h, w = landscape.shape
     meta = dict(landscape.meta)
     mask = meta.pop("nodata_mask", None)
-    bands = [(k, landscape.layers[k]) for k in LAYERS]
+    bands = [(k, landscape.layers[k]) for k in (*LAYERS, *PLANNER_LAYERS) if k in landscape.layers]
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (h, w):
@@ -401,7 +402,7 @@ def write_landscape(landscape: Landscape, path: str | Path) -> Path:
 
 
 def read_landscape(path: str | Path) -> Landscape:
-    """Read a tile file written by `write_landscape`; errors name the file."""
+    """Read a tile file written by `write_landscape` (its planner layers too, when it has any); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"tile file {path} does not exist")
@@ -413,7 +414,8 @@ def read_landscape(path: str | Path) -> Landscape:
                 f"{path} has no band(s) named {', '.join(missing)}: not a tile written by write_landscape "
                 "(for per-layer rasters use read_layer_folder)"
             )
-        data = _read_pixels(ds, path, lambda: {k: ds.read(names.index(k) + 1) for k in LAYERS})
+        keys = [*LAYERS, *(k for k in PLANNER_LAYERS if k in names)]
+        data = _read_pixels(ds, path, lambda: {k: ds.read(names.index(k) + 1) for k in keys})
         mask = (
             _read_pixels(ds, path, lambda: ds.read(names.index(NODATA_BAND) + 1)) > 0
             if NODATA_BAND in names

@@ -14,6 +14,27 @@ Each tile is drawn from its own seed, so a tile is the same whatever else is gen
   rock (99) on steep high ground;
 - canopy only on timber (TU, TL) cells, from smooth fields: cover 30-80 %, height 8-30 m, base height
   0.5-6 m and below the height, bulk density 0.03-0.25 kg/m^3.
+
+With `planner_layers=True` a tile also carries the planner's four layers (`synthetic_planner_layers`),
+drawn from a stream of their own (the tile's seed with `PLANNER_TAG` appended to its spawn key), so the
+eight LANDFIRE layers are bit for bit those of the same tile without them:
+
+- roads: the tile's road (fuel 91), if it has one, and one or two tracks, gently curving polylines
+  from edge to edge that people drive along but that do not stop a fire (their fuel is left as is);
+- communities: one to three clusters of valued cells at the edge of the fuel, as a wildland-urban
+  interface: each is centred on a burnable cell next to non-burnable ground (a road, water or rock)
+  or, on a tile without any, near the tile's edge (a town beyond it). Its core (a disc of radius 1-3
+  cells) holds `COMMUNITY_VALUE` per cell and the fuel around it value decaying with distance
+  (`COMMUNITY_VALUE * exp(-d / COMMUNITY_REACH_M)` out to `COMMUNITY_RING` cells), so what matters is
+  the fuel that carries a fire into the community. The community cells keep their fuel (it would
+  be urban, 91, or low fuel on real land; keeping it leaves the tile's fire behaviour unchanged);
+- ignition density: `1 + 9 exp(-d / IGNITION_LENGTH_M)` with `d` the distance to the nearest road,
+  track or community core cell (`fuelbreak.landscape.planner_layers.ignition_density`; a length of
+  120 m, shorter than the default for real land, so that a 1.5 km tile shows the contrast);
+- cost: ``1 + 3 tan(slope) + d_road / 1000 m`` per cell (steep, remote ground costs more; the unit is
+  that of a flat cell beside a road);
+- an exclusion zone: a riparian buffer of two cells around the tile's lake when it has one, else a
+  wilderness block (a smooth blob of 4-10 % of the tile away from the communities).
 """
 
 from __future__ import annotations
@@ -166,10 +187,112 @@ def _canopy(rng: np.random.Generator, fuel: np.ndarray, z: np.ndarray) -> dict[s
     return {k: np.where(timber, v, 0.0) for k, v in {"cc": cc, "ch": ch, "cbh": cbh, "cbd": cbd}.items()}
 
 
+# The planner layers of synthetic tiles (module docstring).
+PLANNER_TAG = 0x504C4E52  # "PLNR": appended to a tile's spawn key, the stream of its planner layers
+COMMUNITY_VALUE = 10.0  # value per community core cell
+COMMUNITY_REACH_M = 60.0  # value of the fuel around a community decays with this length
+COMMUNITY_RING = 4  # cells around a core that hold value
+IGNITION_LENGTH_M = 120.0  # decay length of the ignition density away from roads and communities
+
+
+def planner_seed(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
+    """The seed of a tile's planner layers: the tile's seed with PLANNER_TAG appended to its spawn key."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, PLANNER_TAG))
+
+
+def _track(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Cells of a gently curving track from one edge to the opposite one (a polyline drawn cell by cell)."""
+    return _road_mask(rng, shape)
+
+
+def _communities(rng: np.random.Generator, burnable: np.ndarray, cell_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """(value layer, core mask) of one to three communities at the edge of the fuel."""
+    h, w = burnable.shape
+    edge_of_fuel = burnable & ndimage.binary_dilation(~burnable, structure=np.ones((3, 3), bool))
+    rows, cols = np.mgrid[0:h, 0:w]
+    near_edge = np.minimum.reduce([rows, cols, h - 1 - rows, w - 1 - cols]) < max(2, min(h, w) // 8)
+    candidates = np.flatnonzero(edge_of_fuel if edge_of_fuel.any() else (near_edge & burnable))
+    if candidates.size == 0:
+        candidates = np.flatnonzero(burnable) if burnable.any() else np.arange(h * w)
+    n = int(rng.integers(1, 4))
+    centres = rng.choice(candidates, size=min(n, candidates.size), replace=False)
+    core = np.zeros((h, w), dtype=bool)
+    for c in centres:
+        r0, c0 = divmod(int(c), w)
+        radius = rng.uniform(1.0, 3.0)
+        core |= (rows - r0) ** 2 + (cols - c0) ** 2 <= radius**2
+    d = ndimage.distance_transform_edt(~core)
+    value = np.where(core, COMMUNITY_VALUE, 0.0)
+    ring = (~core) & (d <= COMMUNITY_RING)
+    value[ring] = COMMUNITY_VALUE * np.exp(-d[ring] * cell_size / COMMUNITY_REACH_M)
+    return value, core
+
+
+def _exclusion(rng: np.random.Generator, fuel: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """A riparian buffer around the tile's lake, else a wilderness block away from the communities."""
+    h, w = fuel.shape
+    water = fuel == WATER
+    if water.any():
+        return ndimage.binary_dilation(water, iterations=2) & ~water
+    field = _spectral_fields(rng, 1, (h, w), beta=3.5)[0]
+    far = ndimage.distance_transform_edt(~core) if core.any() else np.full((h, w), float(h + w))
+    score = field + 2.0 * far / max(float(far.max()), 1e-9)  # far from the communities
+    block = score >= np.quantile(score, 1.0 - rng.uniform(0.04, 0.10))
+    labels, n = ndimage.label(block)
+    if n > 1:  # keep the largest blob: one block
+        sizes = ndimage.sum_labels(block, labels, np.arange(1, n + 1))
+        block = labels == 1 + int(np.argmax(sizes))
+    return block & ~core
+
+
+def synthetic_planner_layers(tile: Landscape, seed: int | np.random.SeedSequence) -> dict[str, np.ndarray]:
+    """The value, ignition, cost and exclude layers of a synthetic tile (module docstring), from `planner_seed(seed)`.
+
+    They depend on the tile's fuel and slope and on their own stream only, never on the tile's draws.
+    """
+    from fuelbreak.landscape.planner_layers import cost_surface, ignition_density
+
+    rng = np.random.default_rng(planner_seed(seed))
+    fuel = tile.layers["fbfm"]
+    burnable = tile.burnable
+    shape = tile.shape
+    roads = fuel == ROAD
+    for _ in range(int(rng.integers(1, 3))):
+        roads |= _track(rng, shape)
+    value, core = _communities(rng, burnable, tile.cell_size)
+    ignition = ignition_density(roads | core, tile.cell_size, length_m=IGNITION_LENGTH_M)
+    cost = cost_surface(tile, roads)  # 1 + 3 tan(slope) + km to the nearest road or track
+    exclude = _exclusion(rng, fuel, core)
+    if not (burnable & ~exclude).any():  # never exclude every cell a break could go on
+        exclude[:] = False
+    return {
+        "value": value.astype(np.float32),
+        "ignition": ignition.astype(np.float32),
+        "cost": cost.astype(np.float32),
+        "exclude": exclude.astype(np.float32),
+    }
+
+
+def with_synthetic_planner_layers(tile: Landscape, seed: int | np.random.SeedSequence) -> Landscape:
+    """`tile` with its synthetic planner layers added (the eight LANDFIRE layers untouched), validated."""
+    layers = {**tile.layers, **synthetic_planner_layers(tile, seed)}
+    meta = {**tile.meta, "planner_layers": "synthetic"}
+    return Landscape(layers, tile.cell_size, tile.crs, tile.transform, tile.name, meta).validate()
+
+
 def synthetic_tile(
-    size: int = 50, seed: int | np.random.SeedSequence = 0, cell_size: float = 30.0, name: str = ""
+    size: int = 50,
+    seed: int | np.random.SeedSequence = 0,
+    cell_size: float = 30.0,
+    name: str = "",
+    planner_layers: bool = False,
 ) -> Landscape:
-    """One synthetic tile of `size` x `size` cells; the same seed gives the same tile."""
+    """One synthetic tile of `size` x `size` cells; the same seed gives the same tile.
+
+    With `planner_layers`, it also carries value, ignition, cost and exclude layers (module docstring); its
+    eight LANDFIRE layers are the same either way.
+    """
     if int(size) < 4:
         raise ConfigError(f"tile size must be at least 4 cells, got {size}")
     if not cell_size > 0:
@@ -203,7 +326,8 @@ def synthetic_tile(
 
     layers = {"dem": dem, "slp": slope, "asp": aspect, "fbfm": fuel, **_canopy(rng, fuel, z)}
     meta = {"source": "synthetic", "relief_m": float(np.ptp(dem))}
-    return Landscape(layers, cell_size=float(cell_size), name=name, meta=meta).validate()
+    tile = Landscape(layers, cell_size=float(cell_size), name=name, meta=meta).validate()
+    return with_synthetic_planner_layers(tile, seed) if planner_layers else tile
 
 
 def tile_seed(seed: int, index: int) -> np.random.SeedSequence:
@@ -211,11 +335,14 @@ def tile_seed(seed: int, index: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(int(index),))
 
 
-def synthetic_tiles(n: int, size: int = 50, seed: int = 0, cell_size: float = 30.0) -> list[Landscape]:
+def synthetic_tiles(
+    n: int, size: int = 50, seed: int = 0, cell_size: float = 30.0, planner_layers: bool = False
+) -> list[Landscape]:
     """`n` synthetic tiles; tile i is seeded from `SeedSequence(seed).spawn(...)[i]`, whatever `n` is."""
     if int(n) < 0:
         raise ConfigError(f"number of tiles must be non-negative, got {n}")
     return [
-        synthetic_tile(size, tile_seed(seed, i), cell_size, name=f"synthetic-s{seed}-{i:05d}")
+        synthetic_tile(size, tile_seed(seed, i), cell_size, name=f"synthetic-s{seed}-{i:05d}",
+                       planner_layers=planner_layers)  # fmt: skip
         for i in range(int(n))
     ]

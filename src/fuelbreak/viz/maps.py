@@ -161,7 +161,48 @@ def draw_break_network(ax, cells: np.ndarray, grid: Grid, fill: bool = True) -> 
         ax.add_collection(mask_outline(mask, grid, colors=BREAK_COLOUR, linewidths=1.6))
 
 
-def probability_legend(ax, landscape: Landscape | None, outlined: bool, n_breaks: int) -> None:
+VALUE_COLOUR = "#006d2c"  # outline and dots of cells holding value at risk
+EXCLUDE_COLOUR = "#6b3fa0"  # hatching of cells a break may not go on
+
+
+def draw_planner_layers(ax, landscape: Landscape | None, grid) -> list:
+    """Values at risk (dotted and outlined) and exclusions (hatched) of the landscape on `ax`; legend handles."""
+    if landscape is None:
+        return []
+    h, w = landscape.shape
+    xs, ys = grid.x(np.arange(w) + 0.5), grid.y(np.arange(h) + 0.5)
+    handles = []
+    layers = (
+        ("value", landscape.planner_layer("value"), VALUE_COLOUR, "....", "value at risk"),
+        ("exclude", landscape.planner_layer("exclude"), EXCLUDE_COLOUR, "////", "excluded from treatment"),
+    )
+    from scipy import ndimage
+
+    for _key, layer, colour, hatch, label in layers:
+        if layer is None or not (layer > 0).any():
+            continue
+        mask = (layer > 0).astype(np.float64)
+        if min(h, w) >= 2:
+            filled = ax.contourf(xs, ys, mask, levels=[0.5, 1.5], colors="none", hatches=[hatch])
+            if hasattr(filled, "set_hatchcolor"):  # matplotlib >= 3.10
+                filled.set_hatchcolor(colour)
+            else:
+                filled.set_edgecolor(colour)
+            filled.set_linewidth(0.0)
+            ax.contour(xs, ys, mask, levels=[0.5], colors=[colour], linewidths=1.0)
+        if _key == "value":  # cells too small to see as areas (points, scattered houses) get a marker
+            alone = (layer > 0) & (ndimage.uniform_filter((layer > 0).astype(np.float64), 3) < 0.3)
+            if 0 < alone.sum() <= 500:
+                rows, cols = np.nonzero(alone)
+                ax.scatter(grid.x(cols + 0.5), grid.y(rows + 0.5), s=30, marker="o", facecolors="none",
+                           edgecolors=colour, linewidths=1.5)  # fmt: skip
+        handles.append(Patch(facecolor="none", edgecolor=colour, hatch=hatch, label=label))
+    return handles
+
+
+def probability_legend(
+    ax, landscape: Landscape | None, outlined: bool, n_breaks: int, extra: list | None = None
+) -> None:
     """A legend under `ax` for the breaks (filled or outlined) and the non-burnable cells, where the map has them."""
     handles = []
     if n_breaks:
@@ -171,6 +212,7 @@ def probability_legend(ax, landscape: Landscape | None, outlined: bool, n_breaks
             handles.append(Patch(facecolor=BREAK_COLOUR, edgecolor="black", label="fuel break"))
     if landscape is not None and (~landscape.burnable).any():
         handles.append(Patch(facecolor=NONBURNABLE_COLOUR, edgecolor="0.4", label="non-burnable before"))
+    handles += extra or []
     if handles:
         legend_below(ax, handles, ncols=len(handles))
 
@@ -291,10 +333,12 @@ def burn_probability_figure(
         f"after treatment ({count(len(cells), 'break cell')})\n"
         f"expected burned area {area_text(area1, landscape)}{change_text(area0, area1)}"
     )
+    layer_handles = draw_planner_layers(axes[0], landscape, grid)
+    draw_planner_layers(axes[1], landscape, grid)
     grid.label(axes[0])
     grid.label(axes[1], ylabel=False)
     side_colorbar(fig, axes[1], image, PROBABILITY_LABEL, ticks=PROBABILITY_TICKS)
-    probability_legend(axes[1], landscape, outlined=not large, n_breaks=len(cells))
+    probability_legend(axes[1], landscape, outlined=not large, n_breaks=len(cells), extra=layer_handles)
     heading = title or (_tile_name(landscape) if landscape is not None else "")
     return add_suptitle(
         fig, f"{heading}{': ' if heading else ''}burn probability before and after fuel breaks"
