@@ -20,3 +20,9 @@ fuelbreak plan --method tree_greedy --tile "$TILE" \
   --values "$E/places.geojson:value" --ignition-density "$E/roads.geojson" \
   --exclude "$E/exclusion.geojson" --cost "$OUT/cost.tif" \
   --budget 3% --weather dry-windy --out "$OUT/values_plan"
+
+# The same, planned for what the places are worth, within a cost limit as well as the cell budget.
+fuelbreak plan --method tree_greedy --tile "$TILE" \
+  --values "$E/places.geojson:value" --ignition-density "$E/roads.geojson" \
+  --exclude "$E/exclusion.geojson" --cost "$OUT/cost.tif" \
+  --budget 3% --objective value --max-cost 400 --weather dry-windy --out "$OUT/values_plan_value"
