@@ -175,7 +175,6 @@ def choose_methods(args: argparse.Namespace) -> list[str]:
     """
     from fuelbreak.agents.shipped import shipped_policy_path
     from fuelbreak.errors import ConfigError
-
     from fuelbreak.planning import base_method
 
     methods = list(args.methods or (*BASELINE_NAMES, "dqn"))
