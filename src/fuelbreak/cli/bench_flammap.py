@@ -36,7 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ROW,COL",
         help="flammap: the cell of that fire's ignition (row 0 the north edge, as in the GeoTIFF)",
     )
-    add_weather_args(p, "flammap only: one scenario, the FlamMap run's, in fuelbreak's units (wind at 10 m, km/h; moistures as fractions)")
+    add_weather_args(
+        p,
+        "the built-in mix; these flags are for bench flammap, which needs one scenario, the FlamMap run's, in "
+        "fuelbreak's units: wind at 10 m in km/h, moistures as fractions",
+    )
 
 
 def refuse_flammap_flags(args: argparse.Namespace) -> None:
