@@ -474,6 +474,22 @@ def test_several_checkpoints_are_compared_as_labelled_methods(tmp_path, monkeypa
     assert code == 2 and "no --ckpt has that label" in capsys.readouterr().err
 
 
+def test_one_policy_under_several_options_is_evaluated_as_dqn_at_label(tmp_path, monkeypatch, capsys):
+    a = save_tiny_checkpoint(tmp_path / "run" / "best.pt", {"env": {"cells_per_step": 5}})
+    out = tmp_path / "eval"
+    argv = ["--n-tiles", "30", "--tile-size", str(SIZE), "--max-tiles", "1", "--fires", "4", "--no-progress"]
+    argv += ["--methods", "dqn@8", "dqn@16", "--option", "dqn@8.bp_fires=8", "--option", "dqn@16.bp_fires=16"]
+    assert run_cli([*argv, "--ckpt", str(a), "--outdir", str(out)], monkeypatch) == 0
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["methods"] == ["dqn@8", "dqn@16"]
+    assert {m: (o["bp_fires"], o["checkpoint"]) for m, o in ev["method_options"].items()} == {
+        "dqn@8": (8, str(a)), "dqn@16": (16, str(a))
+    }
+    capsys.readouterr()
+    code = run_cli([*argv, "--ckpt", f"x={a}", "--ckpt", f"y={a}", "--outdir", str(tmp_path / "e2")], monkeypatch)
+    assert code == 2 and "a dqn@LABEL method plans with the one unlabelled --ckpt" in capsys.readouterr().err
+
+
 def test_dqn_options_without_a_dqn_method_are_still_refused(tmp_path, monkeypatch, capsys):
     argv = ["--n-tiles", "30", "--tile-size", str(SIZE), "--max-tiles", "1", "--fires", "4", "--no-progress"]
     argv += ["--methods", "random", "--option", "dqn.cells_per_step=3", "--outdir", str(tmp_path / "e")]

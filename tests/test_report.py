@@ -188,3 +188,59 @@ def test_a_failed_command_writes_nothing(tmp_path, monkeypatch):
                        r"with exit code 2 \(its message is above\); no table was written"):  # fmt: skip
         report.make_report(ROOT, tmp_path / "out", only=["fire-grid", "fire-new-tile"], quick=True, progress=None)
     assert not (tmp_path / "out").exists()
+
+
+def _frontier_csv(folder: Path, points: list[tuple[str, str, float, float]]) -> None:
+    import csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "frontier.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "planner", "effort", "kind", "tiles", "reduction_pct", "reduction_ci_low",
+                    "reduction_ci_high", "plan_seconds"])  # fmt: skip
+        for planner, effort, red, sec in points:
+            kind = "reference" if effort == "in-sample" else "method"
+            w.writerow([planner, planner, effort, kind, 20, red, "", "", sec])
+
+
+def test_the_ablation_is_computed_from_the_frontier_run_each_row_over_the_row_it_names(tmp_path):
+    _frontier_csv(tmp_path / "f", [
+        ("tree_greedy", "64", 53.5, 0.212), ("dqn", "as shipped", 58.7, 0.371), ("tree_greedy", "256", 64.5, 0.586),
+        ("tree_greedy+prune", "256", 66.6, 1.41), ("dqn_search", "256", 67.0, 1.75), ("dqn_search", "512", 68.6, 2.7),
+        ("tree_greedy", "in-sample", 99.0, 0.1),  # a reference is never a row of the ablation
+    ])  # fmt: skip
+    table = report.ablation([tmp_path / "f"]).splitlines()
+    assert table[0] == "| change | reduction % | s / plan | what it adds |"
+    assert len(table) == 2 + len(report.ABLATION)
+    assert table[2].startswith("| 1. tree-greedy, 64 fires") and table[2].endswith("| 53.5 | 0.21 |  |")
+    assert table[3].endswith("| 58.7 | 0.37 | what the network learned, at 64 fires: +5.2 points for +0.16 s over row 1 |")
+    assert table[4].endswith("| 64.5 | 0.59 | more fires: +11.0 points for +0.37 s over row 1 |")
+    assert table[5].endswith("| 66.6 | 1.41 | prune and refill: +2.1 points for +0.82 s over row 3 |")
+    assert table[6].endswith("| 67.0 | 1.75 | the network inside the search: +0.4 points for +0.34 s over row 4 |")
+    assert table[7].endswith("| 68.6 | 2.70 | more fires for the search: +1.6 points for +0.95 s over row 5 |")
+    _frontier_csv(tmp_path / "g", [("tree_greedy", "64", 50.0, 0.2), ("tree_greedy", "256", 60.0, 0.5)])
+    rows = report.ablation([tmp_path / "g"]).splitlines()
+    assert rows[3].endswith("| — | — | |")  # a point the run did not make
+    assert rows[4].endswith("| 60.0 | 0.50 | more fires: +10.0 points for +0.30 s over row 1 |")
+
+
+def test_the_observation_fires_table_reads_each_methods_fires_from_its_options(tmp_path):
+    import csv
+    import json
+
+    values = {"dqn@a": (64, 61.9), "dqn@b": (256, 67.9), "tree_greedy@x": (64, 54.7), "tree_greedy@y": (1024, 69.3)}
+    with open(tmp_path / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["budget", "method", "reduction_pct"])
+        for method, (_, red) in values.items():
+            w.writerow([0.05, method, red])
+        w.writerow([0.1, "dqn@a", 99.0])  # another budget: not shown
+    options = {m: {"bp_fires" if m.startswith("dqn") else "n_fires": n} for m, (n, _) in values.items()}
+    (tmp_path / "evaluation.json").write_text(json.dumps({"method_options": options}))
+    assert report.observation_fires([tmp_path]).splitlines()[2:] == [
+        "| 64 | 61.9 | 54.7 | +7.2 |", "| 256 | 67.9 |  |  |", "| 1024 |  | 69.3 |  |",
+    ]  # fmt: skip
+    full = report.RUNS["evaluate-val-fires"].commands[0]  # the registered run sets the fires each label names
+    for method, ns in report.VAL_FIRES.items():
+        for n in ns:
+            assert f" {method}@{n} " in full and f"--option {method}@{n}." in full and f"={n}" in full

@@ -41,6 +41,23 @@ DEFAULT_REAL = "../shared/data/landfire-worcester-vt"
 _WORCESTER_TILE = f"data tile --src {REAL} --size 50 --overlap 25 --out {DATA}"
 _QUICK_EVAL = "--max-tiles 1 --fires 5 --methods random burn_probability"
 _QUICK_FRONTIER = "--max-tiles 1 --fires 5 --methods tree_greedy --frontier-efforts tree_greedy=8"
+_QUICK_FRONTIER_ABLATION = (
+    "--max-tiles 1 --fires 5 --methods tree_greedy tree_greedy+prune dqn dqn_search "
+    "--frontier-efforts tree_greedy=64,256 tree_greedy+prune=256 dqn_search=256,512"
+)
+# The policy observing N fires against tree-greedy planning on N, on the validation tiles (a choice's ground).
+VAL_FIRES = {"dqn": (64, 128, 256, 512), "tree_greedy": (64, 256, 1024)}
+_VAL_FIRES = " ".join(
+    [
+        "evaluate --split val --methods",
+        *(f"{m}@{n}" for m, ns in VAL_FIRES.items() for n in ns),
+        *(
+            f"--option {m}@{n}.{'bp_fires' if m == 'dqn' else 'n_fires'}={n}"
+            for m, ns in VAL_FIRES.items()
+            for n in ns
+        ),
+    ]
+)
 _WORCESTER_FRONTIER = (
     f"evaluate --frontier --data {DATA} --weather WEATHER --max-tiles 12 --methods tree_greedy "
     "tree_greedy+prune dqn dqn_search greedy --frontier-efforts tree_greedy=256,1024 tree_greedy+prune=256 "
@@ -127,7 +144,20 @@ RUNS: dict[str, Run] = {
             5,
             f"evaluate --data {DATA} --weather dry-windy {_QUICK_EVAL}",
         ),
-        _eval("frontier-50", "--frontier", 20, frontier=True),
+        Run(
+            "frontier-50",
+            ("evaluate --frontier",),
+            (f"evaluate --frontier {_QUICK_FRONTIER_ABLATION}",),  # every planner the ablation names
+            20,
+            output="frontier.md",
+        ),
+        Run(
+            "evaluate-val-fires",
+            (_VAL_FIRES,),
+            (f"{_VAL_FIRES} --max-tiles 1 --fires 5",),
+            10,
+            output="summary.md",
+        ),
         _eval("frontier-100", "--frontier --tile-size 100 --max-tiles 8", 25, "--frontier --tile-size 20", frontier=True),
         *(
             _worcester(
@@ -201,6 +231,73 @@ def headline(folders: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def observation_fires(folders: list[Path]) -> str:
+    """The policy observing N fires against tree-greedy planning on N fires, by N (the validation tiles).
+
+    `folders[0]` is the output of the `evaluate --split val --methods dqn@N ... tree_greedy@N ...` run: the
+    fires of each method are read from its options in `evaluation.json` (`bp_fires`, `n_fires`), the
+    reductions from `summary.csv` (its first budget); a cell is blank where the run had no such method.
+    """
+    import json
+
+    summary = _read_summary(folders[0])
+    options = json.loads((folders[0] / "evaluation.json").read_text())["method_options"]
+    by = {"dqn": {}, "tree_greedy": {}}
+    for method, row in summary.items():
+        base = method.partition("@")[0]
+        key = {"dqn": "bp_fires", "tree_greedy": "n_fires"}.get(base)
+        if key and key in options.get(method, {}):
+            by[base][int(options[method][key])] = float(row["reduction_pct"])
+    lines = [
+        "| fires | policy (`dqn`, observation fires) | tree-greedy (planning fires) | policy minus tree-greedy |",
+        "|---:|---:|---:|---:|",
+    ]
+    for n in sorted(set(by["dqn"]) | set(by["tree_greedy"])):
+        dqn, tree = by["dqn"].get(n), by["tree_greedy"].get(n)
+        cells = [f"{v:.1f}" if v is not None else "" for v in (dqn, tree)]
+        diff = f"{dqn - tree:+.1f}" if dqn is not None and tree is not None else ""
+        lines.append(f"| {n} | {cells[0]} | {cells[1]} | {diff} |")
+    return "\n".join(lines)
+
+
+# The ablation's rows: what changes, the frontier point (planner, effort) and the row it is measured over.
+ABLATION = (
+    ("tree-greedy, 64 fires (the policy's procedure with Q replaced by the bound, the same fires)",
+     ("tree_greedy", "64"), None, ""),
+    ("the policy as shipped (64 observation fires)", ("dqn", "as shipped"), 1, "what the network learned, at 64 fires"),
+    ("tree-greedy, 256 fires", ("tree_greedy", "256"), 1, "more fires"),
+    ("tree-greedy + prune and refill, 256 fires", ("tree_greedy+prune", "256"), 3, "prune and refill"),
+    ("the search: bound proposes 2, the policy chooses, prune and refill, 256 fires", ("dqn_search", "256"), 4,
+     "the network inside the search"),
+    ("the search, 512 fires", ("dqn_search", "512"), 5, "more fires for the search"),
+)  # fmt: skip
+
+
+def ablation(folders: list[Path]) -> str:
+    """The ablation of the 50x50 frontier: each row one change, with the points and seconds it adds.
+
+    `folders[0]` is the `evaluate --frontier` run's output (its `frontier.csv`, methods only); the last
+    column is the row's reduction and seconds a plan minus those of the earlier row it names. A point the
+    run did not make shows as "—".
+    """
+    with open(folders[0] / "frontier.csv", newline="") as f:
+        points = {(r["planner"], r["effort"]): r for r in csv.DictReader(f) if r["kind"] == "method"}
+    lines = ["| change | reduction % | s / plan | what it adds |", "|---|---:|---:|---|"]
+    for i, (change, key, over, what) in enumerate(ABLATION, 1):
+        row = points.get(key)
+        if row is None:
+            lines.append(f"| {i}. {change} | — | — | |")
+            continue
+        red, sec = float(row["reduction_pct"]), float(row["plan_seconds"])
+        added = ""
+        base = points.get(ABLATION[over - 1][1]) if over else None
+        if base is not None:
+            dr, ds = red - float(base["reduction_pct"]), sec - float(base["plan_seconds"])
+            added = f"{what}: {dr:+.1f} points for {ds:+.2f} s over row {over}"
+        lines.append(f"| {i}. {change} | {red:.1f} | {sec:.2f} | {added} |")
+    return "\n".join(lines)
+
+
 _FIRE = "bench-fire"
 TABLES: dict[str, Table] = {
     t.name: t
@@ -212,6 +309,10 @@ TABLES: dict[str, Table] = {
         Table("evaluate-worcester", ("evaluate-worcester",), "every method on Worcester's 12 first test tiles, dry-windy"),
         Table("frontier-50", ("frontier-50",), "the quality frontier on 50x50 test tiles", "| planner |",
               image=("frontier.png", "docs/images/frontier_50.png")),
+        Table("frontier-50-ablation", ("frontier-50",), "the ablation: each change's points and seconds, from frontier-50's run",
+              compose=ablation),
+        Table("val-observation-fires", ("evaluate-val-fires",), "the policy with N observation fires against tree-greedy "
+              "with N planning fires, validation tiles", compose=observation_fires),
         Table("frontier-100", ("frontier-100",), "the quality frontier on 100x100 test tiles", "| planner |",
               image=("frontier.png", "docs/images/frontier_100.png")),
         Table("frontier-worcester-dry-windy", ("frontier-worcester-dry-windy",), "the frontier on Worcester, dry-windy",

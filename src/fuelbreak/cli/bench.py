@@ -18,13 +18,19 @@ def register(sub) -> None:
         "what",
         nargs="?",
         default="fire",
-        choices=["fire", "env", "train", "scale", "report"],
+        choices=["fire", "env", "train", "scale", "report", "flammap"],
         help="which benchmark (default: fire); report: every results table of the README and the docs, made "
-        "again by the commands behind them",
+        "again by the commands behind them; flammap: fuelbreak's engine against FlamMap's burn probability "
+        "(and arrival time) on the same landscape",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
     p.add_argument("--tiles", type=int, default=5, help="fire: 50x50 tiles compared (default 5)")
-    p.add_argument("--fires", type=int, default=6, help="fire: fires per tile (default 6, so 30 fires)")
+    p.add_argument(
+        "--fires",
+        type=int,
+        help="fire: fires per tile (default 6, so 30 fires); flammap: fuelbreak's random fires for its burn "
+        "probability (default 1000)",
+    )
     p.add_argument(
         "--sizes", type=int, nargs="*", default=[100, 200, 500], help="fire: grid sizes for scaling"
     )
@@ -90,9 +96,10 @@ def register(sub) -> None:
         metavar="HOST:PORT",
         help="scale: measure Ray on this cluster (default: RAY_ADDRESS, else a private local Ray)",
     )
-    from fuelbreak.cli import bench_report
+    from fuelbreak.cli import bench_flammap, bench_report
 
     bench_report.add_arguments(p)
+    bench_flammap.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -106,12 +113,18 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         ConfigError: a flag that does not apply to the benchmark chosen, or an invalid value.
     """
-    from fuelbreak.cli import bench_report
+    from fuelbreak.cli import bench_flammap, bench_report
     from fuelbreak.errors import ConfigError
 
+    if args.what == "flammap":
+        bench_report.refuse_report_flags(args, allowed=("out",))
+        return bench_flammap.run(args)
+    bench_flammap.refuse_flammap_flags(args)
     if args.what == "report":
         return bench_report.run(args)
     bench_report.refuse_report_flags(args)
+    if args.fires is None:
+        args.fires = 6
     if args.set and args.what != "train":
         raise ConfigError(f"--set overrides the training config: it applies to `bench train`, not `bench {args.what}`")
     if args.what == "fire":

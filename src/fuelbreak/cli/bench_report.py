@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--out",
         metavar="FOLDER",
-        help="report: write the tables (NAME.md) here instead of docs/results/, and leave the README and docs as they are",
+        help="report: write the tables (NAME.md) here instead of docs/results/, and leave the README and docs as "
+        "they are; flammap: write the difference maps as OUT.tif and OUT.png",
     )
     g.add_argument(
         "--root",
@@ -36,15 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def refuse_report_flags(args: argparse.Namespace) -> None:
-    """Refuse the report's flags on another benchmark.
+def refuse_report_flags(args: argparse.Namespace, allowed: tuple[str, ...] = ()) -> None:
+    """Refuse the report's flags on another benchmark (but those `allowed`, which it takes too).
 
     Raises:
         ConfigError: one was given.
     """
     from fuelbreak.errors import ConfigError
 
-    given = [f"--{name}" for name in REPORT_FLAGS if getattr(args, name) not in (None, False, ".")]
+    given = [f"--{name}" for name in REPORT_FLAGS if name not in allowed and getattr(args, name) not in (None, False, ".")]
     if given:
         raise ConfigError(f"{', '.join(given)} belong(s) to `bench report`, not `bench {args.what}`")
 

@@ -65,7 +65,9 @@ def register(sub) -> None:
         nargs="+",
         metavar="METHOD",
         help=f"methods to compare: {', '.join(BASELINE_NAMES)}, dqn (default: all of them; dqn plans with "
-        "--ckpt, or with the policy shipped in the package)",
+        "--ckpt, or with the policy shipped in the package). METHOD@LABEL runs a method again under its own "
+        "options, e.g. --methods dqn@256 tree_greedy@256 --option dqn@256.bp_fires=256 "
+        "--option tree_greedy@256.n_fires=256",
     )
     m.add_argument(
         "--ckpt",
@@ -180,12 +182,22 @@ def choose_methods(args: argparse.Namespace) -> list[str]:
     """
     from fuelbreak.agents.shipped import shipped_policy_path
     from fuelbreak.errors import ConfigError
+    from fuelbreak.planning import base_method
 
     methods = list(args.methods or (*BASELINE_NAMES, "dqn"))
     args.checkpoints = checkpoint_methods(args.ckpt)
+    policies = [m for m in methods if base_method(m) == "dqn"]  # dqn and dqn@LABEL (the policy, other options)
     if not args.checkpoints:
-        if "dqn" in methods:
-            args.checkpoints = {"dqn": str(shipped_policy_path())}
+        if policies:
+            args.checkpoints = {m: str(shipped_policy_path()) for m in policies}
+        return methods
+    if any(m != "dqn" for m in policies):
+        if list(args.checkpoints) != ["dqn"]:
+            raise ConfigError(
+                f"--methods {' '.join(m for m in policies if m != 'dqn')}: a dqn@LABEL method plans with the one "
+                "unlabelled --ckpt (or the shipped policy); several checkpoints are compared as dqn:LABEL"
+            )
+        args.checkpoints = {m: args.checkpoints["dqn"] for m in policies}
         return methods
     named = [m for m in methods if m.startswith("dqn:")]
     stray = [m for m in named if m not in args.checkpoints]
