@@ -137,6 +137,13 @@ RUNS: dict[str, Run] = {
         _eval("evaluate", "", 5),
         _eval("evaluate-dry-windy", "--weather dry-windy", 10),
         _eval("evaluate-tiles-seed-1", "--tiles-seed 1", 5),
+        _eval(
+            "evaluate-value",
+            "--synthetic-layers --objective value --methods random burn_probability domirank greedy tree_greedy "
+            "tree_greedy@256 dqn dqn_search --option tree_greedy@256.n_fires=256",
+            6,
+            "--synthetic-layers --objective value",
+        ),
         _worcester(
             "evaluate-worcester",
             f"evaluate --data {DATA} --weather dry-windy --max-tiles 12 --methods random domirank "
@@ -306,6 +313,8 @@ TABLES: dict[str, Table] = {
         Table("evaluate-default", ("evaluate",), "every method on the 20 first synthetic test tiles, default weather"),
         Table("evaluate-dry-windy", ("evaluate-dry-windy",), "the same under the dry-windy day"),
         Table("evaluate-tiles-seed-1", ("evaluate-tiles-seed-1",), "the same on tiles of another synthetic seed"),
+        Table("evaluate-value", ("evaluate-value",), "every method planning for the value at risk, synthetic test "
+              "tiles with their planner layers"),
         Table("evaluate-worcester", ("evaluate-worcester",), "every method on Worcester's 12 first test tiles, dry-windy"),
         Table("frontier-50", ("frontier-50",), "the quality frontier on 50x50 test tiles", "| planner |",
               image=("frontier.png", "docs/images/frontier_50.png")),
