@@ -97,6 +97,9 @@ def register(sub) -> None:
         action="store_true",
         help="also write PREFIX_cells.geojson: one square polygon per break cell with its placement order",
     )
+    from fuelbreak.cli.landscape_args import add_landscape_args
+
+    add_landscape_args(p)
     p.set_defaults(func=run)
 
 
@@ -246,35 +249,56 @@ def run(args: argparse.Namespace) -> int:
     request = request_from_args(args, land)
     names = plan_files(prefix)
     written = [names[k] for k in ("tif", "geojson", "json", "png", *(["cells"] if args.cell_geojson else []))]
-    # One set: PREFIX.* of an earlier plan that this one does not write (its _cells.geojson) goes too.
-    with output_set(prefix, folder=False, flag="--out", files=written, owned=list(names.values())) as out:
-        lines = _plan(args, land, request, n_fires, out, names)
+    from fuelbreak.cli.landscape_args import POOL_CELLS, executor_from_args
+    from fuelbreak.planning.windows import split_windows
+
+    split = len(split_windows(land.shape, args.window, args.halo)) > 1
+    if split and (request.max_cost is not None or request.objective != "area"):
+        raise ConfigError(
+            f"--max-cost and --objective value are not yet planned in windows: tile '{land.name}' "
+            f"({land.shape[0]} x {land.shape[1]} cells) is split by --window {args.window}; give a --window of "
+            "at least its larger side to plan it whole"
+        )
+    state = Path(args.state) if args.state else prefix.with_name(prefix.name + ".state")
+    with executor_from_args(args, land.n_cells, split) as executor:
+        run_state = {
+            "executor": executor,
+            "state": state if split else None,
+            "progress": split or land.n_cells >= POOL_CELLS,
+        }
+        # One set: PREFIX.* of an earlier plan that this one does not write (its _cells.geojson) goes too.
+        with output_set(prefix, folder=False, flag="--out", files=written, owned=list(names.values())) as out:
+            lines = _plan(args, land, request, n_fires, out, names, run_state)
+    if split:
+        from fuelbreak.planning.landscape import PlanState
+
+        PlanState(state, {}).clear()  # the plan is written: its finished windows are no longer needed
     for line in lines:
         print(line)
     return 0
 
 
-def _plan(args, land, request, n_fires: int, out, names: dict[str, str]) -> list[str]:
+def _plan(args, land, request, n_fires: int, out, names: dict[str, str], run_state: dict) -> list[str]:
     """Plan, score and write the files into the output set's staging folder; the lines that report it."""
     import json
 
     from fuelbreak.atomic import atomic_write_text
     from fuelbreak.export import patch_labels, write_patches_geojson, write_plan_geojson, write_plan_geotiff
-    from fuelbreak.fire.montecarlo import burn_fire_set
+    from fuelbreak.planning.landscape import draw_groups, score_plan
     from fuelbreak.planning.summary import plan_summary
     from fuelbreak.viz import plot_burn_probability
 
     budget = request.cells
-    cells, weather, about = make_plan(args, land, budget, request)
-    fires = scoring_fires(land, weather, n_fires, args.seed)
+    cells, weather, about = make_plan(args, land, budget, request, run_state)
+    # the fires of `scoring_fires`, burned on the whole landscape a chunk at a time
+    groups = draw_groups(land, weather, n_fires, np.random.SeedSequence([SCORE_TAG, int(args.seed)]))
+    scored = score_plan(land, groups, cells, run_state.get("executor"), progress=run_state.get("progress", False))
     breaks = break_mask(cells, land.shape)
-    burned_before, burned_after = burn_fire_set(fires), burn_fire_set(fires, breaks)
-    score = Score(
-        float(burned_before.sum((1, 2)).mean()), float(burned_after.sum((1, 2)).mean()), fires.n_fires
-    )
-    prob_before, prob_after = burned_before.mean(axis=0), burned_after.mean(axis=0)
+    score = Score(float(scored.areas_before.mean()), float(scored.areas_after.mean()), scored.n_fires)
+    prob_before = scored.counts_before / max(scored.n_fires, 1)
+    prob_after = scored.counts_after / max(scored.n_fires, 1)
     summary = plan_summary(
-        land, breaks, prob_before, prob_after, fires.n_fires, request.objective, request.max_cost
+        land, breaks, prob_before, prob_after, scored.n_fires, request.objective, request.max_cost
     )
 
     write_plan_geotiff(out.path(names["tif"]), land, cells)
@@ -305,7 +329,7 @@ def _plan(args, land, request, n_fires: int, out, names: dict[str, str]) -> list
         title=f"{land.name}: plan of {about['planner']}, {score.n_fires} random fires\n"
         f"weather: {about['weather_source']}",
     )
-    del burned_before, burned_after
+    del prob_before, prob_after
     n_patches = patch_labels(cells, land.shape)[1]
 
     tif, geojson, png, summary_json = (out.final(names[k]) for k in ("tif", "geojson", "png", "json"))
@@ -315,6 +339,7 @@ def _plan(args, land, request, n_fires: int, out, names: dict[str, str]) -> list
         f"plan of {about['planner']} on tile {land.name} ({h} x {w} cells of {land.cell_size:g} m)",
         f"  {budget} break cells ({100 * budget / land.n_cells:.1f} % of the tile), seed {args.seed}",
         f"  weather ({about['weather_source']}): {weather_text(weather)}",
+        *_windows_text(about.get("windows")),
         *(f"  {line}" for line in summary.lines()),
         f"  wrote {tif} (band 1: 1 = break, band 2: placement order; aligned with the tile, {georef})",
         f"  wrote {geojson} ({n_patches} treatment patches with their cells, hectares, "
@@ -328,8 +353,24 @@ def _plan(args, land, request, n_fires: int, out, names: dict[str, str]) -> list
     return lines
 
 
-def make_plan(args: argparse.Namespace, land, budget: int, request=None) -> tuple[np.ndarray, object, dict]:
+def _windows_text(windows: dict | None) -> list[str]:
+    """The line that says how a landscape was split into windows (none when it was planned whole)."""
+    if not windows:
+        return []
+    resumed = f"; {windows['resumed']} window proposal(s) resumed from the state folder" if windows["resumed"] else ""
+    return [
+        f"  planned in {windows['count']} windows of {windows['size']} cells (halo {windows['halo']}), the budget "
+        f"shared by marginal gain in {windows['rounds']} round(s){resumed}; scored on the whole landscape"
+    ]
+
+
+def make_plan(
+    args: argparse.Namespace, land, budget: int, request=None, run_state: dict | None = None
+) -> tuple[np.ndarray, object, dict]:
     """(cells in placement order, weather planned and scored under, facts about the planner).
+
+    The plan is made by `fuelbreak.planning.landscape.plan_landscape` (whole, or in windows for a large
+    landscape) on `run_state`'s executor, state folder and progress.
 
     The request's cost limit and objective reach the planner as its options `max_cost` and `objective`
     (`fuelbreak.planning.request.request_options`: a planner that does not take one is a ConfigError).
@@ -338,8 +379,9 @@ def make_plan(args: argparse.Namespace, land, budget: int, request=None) -> tupl
     else the built-in default (as in `fuelbreak evaluate`), so two plans of one landscape print
     reductions of the same fire regime. A policy trained under other weather says so in a note.
     """
-    from fuelbreak.baselines import plan as baseline_plan
+    from fuelbreak.planning.landscape import plan_landscape
 
+    run_state = run_state or {}
     weather = weather_from_args(args)
     if args.ckpt is not None:
         ckpt, policy, cfg = load_policy(args.ckpt, args.model_type or "auto")
@@ -360,7 +402,7 @@ def make_plan(args: argparse.Namespace, land, budget: int, request=None) -> tupl
         from fuelbreak.planning.request import request_options
 
         extra = request_options(request, "the policy", tuple(inspect.signature(policy.plan).parameters))
-        cells = policy.plan(land, weather, budget, args.seed, **extra)
+        method, options = "dqn", {"checkpoint": policy, **extra}
         about = {
             "planner": f"the {ckpt.model_type} policy of {args.ckpt}",
             "method": "dqn",
@@ -369,12 +411,11 @@ def make_plan(args: argparse.Namespace, land, budget: int, request=None) -> tupl
             "training_weather": f"weather.preset={cfg.weather.preset}",
         }
     elif args.method == "dqn_search":
-        from fuelbreak.agents.search import dqn_search_plan
         from fuelbreak.evaluation.run import SEARCH_OPTIONS
         from fuelbreak.planning.request import request_options
 
         options = {**planner_options(args, SEARCH_OPTIONS), **request_options(request, "dqn_search", SEARCH_OPTIONS)}
-        cells = dqn_search_plan(land, weather, budget, args.seed, **options)
+        method = "dqn_search"
         about = {"planner": "dqn_search with the shipped policy", "method": "dqn_search", "options": options}
     else:
         from fuelbreak.baselines import options_of
@@ -382,8 +423,31 @@ def make_plan(args: argparse.Namespace, land, budget: int, request=None) -> tupl
 
         takes = options_of(args.method)
         options = {**planner_options(args, takes), **request_options(request, args.method, takes)}
-        cells = baseline_plan(args.method, land, weather, budget, args.seed, **options)
+        method = args.method
         about = {"planner": f"baseline '{args.method}'", "method": args.method, "options": options}
+    planned = plan_landscape(
+        method,
+        land,
+        weather,
+        budget,
+        args.seed,
+        options,
+        window=getattr(args, "window", 1 << 30),
+        halo=getattr(args, "halo", 0),
+        executor=run_state.get("executor"),
+        state=run_state.get("state"),
+        resume=bool(getattr(args, "resume", False)),
+        progress=bool(run_state.get("progress", False)),
+    )
+    cells = planned.cells
+    if planned.windows > 1:
+        about["windows"] = {
+            "count": planned.windows,
+            "size": planned.window,
+            "halo": planned.halo,
+            "rounds": planned.rounds,
+            "resumed": planned.resumed,
+        }
     about["weather_source"] = weather_label(args)
     about["weather"] = weather.to_dict()
     return np.asarray(cells, dtype=np.int64), weather, about

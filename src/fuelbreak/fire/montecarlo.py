@@ -129,6 +129,39 @@ def burn_group(engine, ignitions: np.ndarray, breaks=None) -> np.ndarray:
     return engine.burn(ignitions, breaks).burned
 
 
+# Fire-cells burned at once by `burned_counts` when no chunk is given: about 16 M (a chunk's arrival
+# times are 4 bytes a fire-cell, its burned masks 1), so a chunk holds about 80 MB whatever the landscape.
+CHUNK_FIRE_CELLS = 1 << 24
+
+
+def chunk_of(n_cells: int, fire_cells: int = CHUNK_FIRE_CELLS) -> int:
+    """Fires of a chunk on a landscape of `n_cells`: `fire_cells` / `n_cells`, at least 1."""
+    return max(1, int(fire_cells) // max(int(n_cells), 1))
+
+
+def burned_counts(fires: FireSet, breaks=None, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """How many fires burn each cell (H, W) int64 and each fire's burned cells (n_fires,) float64.
+
+    The same figures as `burn_fire_set` summed over the fires and over the cells, but the fires burn
+    `chunk` at a time (default `chunk_of(cells)`), so memory holds one chunk, never every fire.
+    """
+    engines = fires.engines
+    shape = engines[0].shape if engines else (0, 0)
+    chunk = chunk_of(shape[0] * shape[1]) if chunk is None else int(chunk)
+    if chunk < 1:
+        raise InputError(f"a chunk of fires must hold at least 1 fire, got {chunk}")
+    counts = np.zeros(shape, dtype=np.int64)
+    areas = []
+    for eng, group in zip(engines, fires.groups, strict=True):
+        for i in range(0, len(group), chunk):
+            burned = eng.burn(group[i : i + chunk], breaks).burned
+            counts += burned.sum(axis=0)
+            areas.append(burned.reshape(len(burned), -1).sum(axis=1))
+            del burned
+    area = np.concatenate(areas).astype(np.float64) if areas else np.zeros(0)
+    return counts, area
+
+
 def burned_areas(fires: FireSet, breaks=None) -> np.ndarray:
     """Burned cells of each fire (n_fires,), in the set's order."""
     out = [eng.burn(g, breaks).area for eng, g in zip(fires.engines, fires.groups, strict=True)]

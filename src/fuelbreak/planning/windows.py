@@ -1,0 +1,241 @@
+"""Planning a landscape larger than a window: windows with halos, the budget shared where it saves most.
+
+Windows. The landscape is cut into windows: a *core* of at most `size` x `size` cells (the cores tile
+the landscape, no overlap) and a *box*, the core with `halo` more cells on every side (cut at the
+landscape's edge). A window plans on its box with any planner (`fuelbreak.planning.plan_cells`): its
+planning fires start anywhere in the box and burn across the core's edge, so a core's edge cells see
+the fires coming from outside. Breaks go on core cells only: the halo is marked `exclude` on the box
+(a planner that honours the layer never picks it) and any halo cell a planner still picks is dropped
+from its list, so no two windows place the same cell. Memory follows the box, not the landscape.
+
+The budget. Each window first *proposes* more cells than its fair share: `oversupply` x the budget x
+its share of the landscape's ignitions (its burnable cells, weighted by the 'ignition' layer when the
+landscape has one), in its planner's order. Each proposal is then measured on the window's *gain
+fires* (`gain_fires` fires that start in its core, burned on its box): the mean burned area with the
+first k proposed cells, at `GAIN_POINTS` prefixes, times the window's share of the ignitions, so that
+every window's gain is in one unit, cells saved per fire of the whole landscape. Each gain curve is
+made concave (its upper hull) and the budget goes, segment by segment, to the steepest segments of
+all windows (a window's cells are always taken as a prefix, in its planner's order): the merge is
+greedy on the marginal gain per cell. A window whose whole proposal was taken may deserve more: it
+proposes again with twice the cells (at most `rounds` times; more when the proposals cannot fill the
+budget) and the merge is done again.
+
+Scoring is never windowed: a plan's fires burn on the whole landscape
+(`fuelbreak.planning.landscape.score_plan`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fuelbreak.errors import ConfigError
+from fuelbreak.fire.montecarlo import burned_areas, draw_fires
+from fuelbreak.fire.scenario import Weather
+from fuelbreak.landscape.core import Landscape
+
+WINDOW_TAG = 0x57494E44  # "WIND": seeds of a window's planner and gain fires
+GAIN_POINTS = 8  # prefixes of a proposal whose burned area is measured (plus the empty plan)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window: its index, core and box as (row0, row1, col0, col1), end-exclusive, in landscape cells."""
+
+    index: int
+    core: tuple[int, int, int, int]
+    box: tuple[int, int, int, int]
+
+    @property
+    def box_shape(self) -> tuple[int, int]:
+        """Rows and columns of the box."""
+        return self.box[1] - self.box[0], self.box[3] - self.box[2]
+
+    def core_mask(self) -> np.ndarray:
+        """Bool mask of the box's shape, True on the core."""
+        mask = np.zeros(self.box_shape, dtype=bool)
+        r0, c0 = self.core[0] - self.box[0], self.core[2] - self.box[2]
+        mask[r0 : r0 + self.core[1] - self.core[0], c0 : c0 + self.core[3] - self.core[2]] = True
+        return mask
+
+    def to_landscape(self, cells: np.ndarray, width: int) -> np.ndarray:
+        """Flat box indices as flat indices of a landscape `width` cells wide."""
+        cells = np.asarray(cells, dtype=np.int64)
+        bw = self.box_shape[1]
+        return (cells // bw + self.box[0]) * width + cells % bw + self.box[2]
+
+
+def split_windows(shape: tuple[int, int], size: int, halo: int) -> list[Window]:
+    """The windows of a landscape of `shape`: cores of at most `size` cells a side, boxes `halo` wider.
+
+    The cores are as even as possible (a 613-cell side in windows of 256 gives cores of 205, 204, 204).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise ConfigError(f"window size must be a whole number of cells >= 8, got {size!r}")
+    if isinstance(halo, bool) or not isinstance(halo, int) or halo < 0:
+        raise ConfigError(f"window halo must be a whole number of cells >= 0, got {halo!r}")
+    h, w = shape
+
+    def edges(n: int) -> list[int]:
+        k = max(1, math.ceil(n / size))
+        return [round(i * n / k) for i in range(k + 1)]
+
+    rows, cols = edges(h), edges(w)
+    out = []
+    for r0, r1 in zip(rows[:-1], rows[1:], strict=True):
+        for c0, c1 in zip(cols[:-1], cols[1:], strict=True):
+            box = (max(r0 - halo, 0), min(r1 + halo, h), max(c0 - halo, 0), min(c1 + halo, w))
+            out.append(Window(len(out), (r0, r1, c0, c1), box))
+    return out
+
+
+def window_landscape(landscape: Landscape, window: Window) -> Landscape:
+    """The window's box as a landscape, its halo marked `exclude` (with the landscape's own exclusions)."""
+    r0, r1, c0, c1 = window.box
+    box = landscape.window(r0, c0, r1 - r0, c1 - c0, name=f"{landscape.name} window {window.index}")
+    exclude = (~window.core_mask()).astype(np.float32)
+    own = box.layers.get("exclude")
+    if own is not None:
+        exclude = np.maximum(exclude, np.asarray(own, dtype=np.float32))
+    box.layers["exclude"] = exclude
+    return box
+
+
+def ignition_weight(landscape: Landscape) -> np.ndarray:
+    """Where fires of the landscape start, unnormalised (H, W): burnable cells, times the 'ignition' layer."""
+    weight = landscape.burnable.astype(np.float64)
+    layer = landscape.planner_layer("ignition")
+    return weight if layer is None else weight * np.asarray(layer, dtype=np.float64)
+
+
+def window_seed(seed: int, index: int) -> int:
+    """The seed of window `index`'s planner and gain fires, from the plan's seed."""
+    return int(np.random.SeedSequence([WINDOW_TAG, int(seed), int(index)]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A window's proposed cells (landscape flat indices, planner's order) and their measured gain.
+
+    `points[j]` cells of the proposal save `saved[j]` cells per fire of the whole landscape (points[0] = 0).
+    `requested` is how many cells the window was asked for (a planner may return fewer core cells).
+    """
+
+    index: int
+    requested: int
+    cells: np.ndarray
+    points: np.ndarray
+    saved: np.ndarray
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The proposal as named arrays (for `np.savez`)."""
+        return {
+            "index": np.array(self.index),
+            "requested": np.array(self.requested),
+            "cells": self.cells,
+            "points": self.points,
+            "saved": self.saved,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays) -> Proposal:
+        """A proposal saved with `to_arrays`."""
+        return cls(
+            int(arrays["index"]),
+            int(arrays["requested"]),
+            np.asarray(arrays["cells"], dtype=np.int64),
+            np.asarray(arrays["points"], dtype=np.int64),
+            np.asarray(arrays["saved"], dtype=np.float64),
+        )
+
+
+def propose(
+    box: Landscape,
+    window: Window,
+    width: int,
+    share: float,
+    method: str,
+    weather: Weather,
+    requested: int,
+    seed: int,
+    options: dict,
+    gain_fires: int,
+) -> Proposal:
+    """A window's proposal: `requested` core cells planned on its box, with their gain curve (a pure task).
+
+    `box` is `window_landscape(landscape, window)`, `width` the landscape's width, `share` the window's
+    share of the landscape's ignitions.
+    """
+    from fuelbreak.planning.planners import plan_cells
+
+    core = window.core_mask()
+    legal = int((box.treatable & core).sum())
+    requested = min(int(requested), legal)
+    wseed = window_seed(seed, window.index)
+    if requested < 1:
+        empty = np.zeros(0, dtype=np.int64)
+        return Proposal(window.index, 0, empty, np.zeros(1, dtype=np.int64), np.zeros(1))
+    cells = np.asarray(plan_cells(method, box, weather, requested, wseed, dict(options)), dtype=np.int64)
+    cells = cells[core.ravel()[cells] & box.treatable.ravel()[cells]]
+    points, saved = gain_curve(box, core, weather, cells, gain_fires, wseed)
+    return Proposal(window.index, requested, window.to_landscape(cells, width), points, saved * share)
+
+
+def gain_curve(
+    box: Landscape, core: np.ndarray, weather: Weather, cells: np.ndarray, n_fires: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix lengths of `cells` and the mean burned cells each saves, on `n_fires` fires started in `core`."""
+    points = np.unique(np.round(np.linspace(0, len(cells), GAIN_POINTS + 1)).astype(np.int64))
+    weight = ignition_weight(box) * core
+    if len(cells) == 0 or weight.sum() <= 0:
+        return points, np.zeros(len(points))
+    rng = np.random.default_rng(np.random.SeedSequence([WINDOW_TAG, seed, 0x6741]))
+    fires = draw_fires(box, weather, n_fires, rng, "mtt", weight)
+    mask = np.zeros(box.n_cells, dtype=bool)
+    before = burned_areas(fires).mean()
+    saved, done = [0.0], 0
+    for k in points[1:]:
+        mask[cells[done:k]] = True
+        done = k
+        saved.append(before - burned_areas(fires, mask.reshape(box.shape)).mean())
+    return points, np.array(saved)
+
+
+def upper_hull(points: np.ndarray, saved: np.ndarray) -> list[tuple[int, int, float]]:
+    """Segments (start, end, gain per cell) of the concave upper hull of a gain curve, in order."""
+    hull = [(int(points[0]), float(saved[0]))]
+    for k, s in zip(points[1:], saved[1:], strict=True):
+        hull.append((int(k), float(s)))
+        while len(hull) >= 3:
+            (k0, s0), (k1, s1), (k2, s2) = hull[-3:]
+            if (s1 - s0) * (k2 - k1) <= (s2 - s1) * (k1 - k0):  # the middle point is not above the chord
+                del hull[-2]
+            else:
+                break
+    return [(k0, k1, (s1 - s0) / (k1 - k0)) for (k0, s0), (k1, s1) in zip(hull[:-1], hull[1:], strict=True)]
+
+
+def merge(proposals: list[Proposal], budget: int) -> tuple[np.ndarray, dict[int, int]]:
+    """The plan: `budget` cells (or all proposed, when fewer), the steepest hull segments of all windows first.
+
+    Returns the cells in placement order and how many of each window's proposal were taken.
+    """
+    segments = []
+    for p in proposals:
+        for start, end, slope in upper_hull(p.points, p.saved):
+            segments.append((-slope, p.index, start, end))
+    segments.sort()
+    by_index = {p.index: p for p in proposals}
+    taken = dict.fromkeys(by_index, 0)
+    parts, left = [], int(budget)
+    for _, index, start, end in segments:
+        if left <= 0:
+            break
+        n = min(end - start, left)
+        parts.append(by_index[index].cells[start : start + n])
+        taken[index] = start + n
+        left -= n
+    cells = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return cells.astype(np.int64), taken
