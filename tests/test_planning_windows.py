@@ -124,12 +124,15 @@ def test_the_budget_sums_over_windows_in_their_cores():
 
 def test_a_landscape_split_in_four_plans_nearly_as_well_as_whole():
     """Tolerance: the split plan's reduction of the expected burned area is at most 3 points below the
-    whole plan's, on the same 300 scoring fires, with the same planning fires per cell (64 a window, 256
-    for the whole)."""
+    whole plan's, on the same 300 scoring fires, with as many planning fires per cell of what each plans
+    on (256 on the whole 100 x 100; 172 on each 82 x 82 box: a 50 x 50 core and a halo of 16).
+
+    Fewer planning fires per cell would lose more than any split: the whole plan with 64 fires reaches
+    about 26 % here, against 63 % with 256 (DESIGN.md, "More planning fires pay")."""
     land = synthetic_tile(100, seed=5)
     budget = 300  # 3 %
     whole = plan_landscape("tree_greedy", land, WEATHER, budget, 1, {"n_fires": 256})
-    split = plan_landscape("tree_greedy", land, WEATHER, budget, 1, {"n_fires": 64}, window=50, halo=16)
+    split = plan_landscape("tree_greedy", land, WEATHER, budget, 1, {"n_fires": 172}, window=50, halo=16)
     assert whole.windows == 1 and split.windows == 4
     groups = draw_groups(land, WEATHER, 300, np.random.SeedSequence([99]))
 
@@ -223,7 +226,7 @@ def test_cli_plans_a_split_landscape_and_resumes(tmp_path, capsys):
     assert (tmp_path / "plan.tif").exists() and not (tmp_path / "plan.state").exists()
     import json
 
-    props = json.loads((tmp_path / "plan.geojson").read_text())["features"][0]["properties"]
+    props = json.loads((tmp_path / "plan.geojson").read_text())["properties"]
     assert props["windows"]["count"] == 4 and props["budget_cells"] == 40
     first = (tmp_path / "plan.tif").read_bytes()
     assert main([*flags, "--resume"]) == 0  # nothing to resume: planned afresh, the same plan

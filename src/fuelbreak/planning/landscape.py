@@ -47,7 +47,7 @@ WINDOW = 256  # cells of a window's core side by default
 HALO = 32  # cells of a window's halo by default (about 1 km at 30 m)
 OVERSUPPLY = 2.0  # a window first proposes this many times its fair share of the budget
 ROUNDS = 2  # rounds at most in which windows whose whole proposal was taken propose twice as much
-GAIN_FIRES = 64  # fires that measure a window's proposal
+GAIN_FIRES = 128  # fires that measure a window's proposal
 STATE_VERSION = 1
 
 

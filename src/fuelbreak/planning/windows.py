@@ -188,11 +188,11 @@ def gain_curve(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Prefix lengths of `cells` and the mean burned cells each saves, on `n_fires` fires started in `core`."""
     points = np.unique(np.round(np.linspace(0, len(cells), GAIN_POINTS + 1)).astype(np.int64))
-    weight = ignition_weight(box) * core
-    if len(cells) == 0 or weight.sum() <= 0:
+    if len(cells) == 0 or (ignition_weight(box) * core).sum() <= 0:
         return points, np.zeros(len(points))
     rng = np.random.default_rng(np.random.SeedSequence([WINDOW_TAG, seed, 0x6741]))
-    fires = draw_fires(box, weather, n_fires, rng, "mtt", weight)
+    # the box's own ignition layer, if any, weighs them too (`sample_ignitions`)
+    fires = draw_fires(box, weather, n_fires, rng, "mtt", core.astype(np.float64))
     mask = np.zeros(box.n_cells, dtype=bool)
     before = burned_areas(fires).mean()
     saved, done = [0.0], 0
