@@ -110,3 +110,16 @@ def test_bench_train_too_short_to_measure_is_a_clear_error(monkeypatch, capsys):
     assert main(["bench", "train", "--seconds", "5"]) == 2
     err = capsys.readouterr().err
     assert "--seconds 5: the training loop logged 1 record(s)" in err and "give it more seconds" in err
+
+
+def test_size_benchmark_reports_planning_and_scoring_at_every_size_and_worker_count():
+    from fuelbreak.benchmarks.landscape_size import format_size_report, run_size_benchmark
+
+    result = run_size_benchmark(sizes=(24, 48), workers=(1, 2), method="random", fires=6, window=32, halo=4)
+    seen = {(r["job"], r["side"], r["workers"]) for r in result["results"]}
+    assert seen == {(j, s, w) for j in ("plan", "score") for s in (24, 48) for w in (1, 2)}
+    assert all(r["seconds"] > 0 and r["peak_mb"] > 0 for r in result["results"])
+    plans = {(r["side"], r["workers"]): r for r in result["results"] if r["job"] == "plan"}
+    assert plans[(24, 1)]["windows"] == 1 and plans[(48, 2)]["windows"] == 4
+    assert all(r["worker_peak_mb"] > 0 for r in result["results"] if r["workers"] == 2)
+    assert "| score | 48 |" in format_size_report(result)

@@ -231,3 +231,31 @@ def test_cli_plans_a_split_landscape_and_resumes(tmp_path, capsys):
     first = (tmp_path / "plan.tif").read_bytes()
     assert main([*flags, "--resume"]) == 0  # nothing to resume: planned afresh, the same plan
     assert (tmp_path / "plan.tif").read_bytes() == first
+
+
+def test_cli_resumes_an_interrupted_windowed_plan_and_wrote_nothing_half_done(tmp_path, monkeypatch, capsys):
+    import fuelbreak.planning.landscape as landscape_mod
+
+    flags = ["plan", "--method", "tree_greedy", "--tile-size", "64", "--budget", "40", "--fires", "20"]
+    flags += ["--window", "32", "--halo", "8", "--executor", "serial"]
+    assert main([*flags, "--out", str(tmp_path / "whole")]) == 0
+    real, calls = landscape_mod.propose, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 3:  # the second batch of two windows
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(landscape_mod, "propose", interrupted)
+    out = tmp_path / "plan"
+    code = main([*flags, "--out", str(out)])
+    assert code != 0
+    assert not list(tmp_path.glob("plan.*[!e]")), "a half-done plan was written"  # only plan.state
+    assert len(list((tmp_path / "plan.state").glob("w*.npz"))) == 2
+    monkeypatch.setattr(landscape_mod, "propose", real)
+    capsys.readouterr()
+    assert main([*flags, "--out", str(out), "--resume"]) == 0
+    assert "2 window proposal(s) resumed" in capsys.readouterr().out
+    assert (tmp_path / "plan.tif").read_bytes() == (tmp_path / "whole.tif").read_bytes()
+    assert not (tmp_path / "plan.state").exists()

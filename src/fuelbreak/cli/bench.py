@@ -92,6 +92,21 @@ def register(sub) -> None:
     )
     p.add_argument("--no-ray", action="store_true", help="scale: the process pool only")
     p.add_argument(
+        "--landscape-sizes",
+        type=int,
+        nargs="*",
+        default=[250, 500],
+        metavar="CELLS",
+        help="scale: landscape sides of the size table (seconds and peak memory of planning and scoring; "
+        "default 250 500; none skips it; 2000 takes many minutes)",
+    )
+    p.add_argument(
+        "--size-method", default="tree_greedy", help="scale: the planner of the size table (default tree_greedy)"
+    )
+    p.add_argument(
+        "--size-fires", type=int, default=200, help="scale: scoring fires of the size table (default 200)"
+    )
+    p.add_argument(
         "--ray-address",
         metavar="HOST:PORT",
         help="scale: measure Ray on this cluster (default: RAY_ADDRESS, else a private local Ray)",
@@ -172,7 +187,17 @@ def run(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             progress=_progress,
         )
-        print(json.dumps(result, indent=2) if args.json else format_scale_report(result))
+        sized = None
+        if args.landscape_sizes:
+            from fuelbreak.benchmarks.landscape_size import format_size_report, run_size_benchmark
+
+            sized = run_size_benchmark(
+                tuple(args.landscape_sizes), tuple(args.workers), args.size_method, fires=args.size_fires, progress=_progress
+            )
+        if args.json:
+            print(json.dumps({**result, "sizes": sized}, indent=2))
+        else:
+            print(format_scale_report(result) + ("\n\n" + format_size_report(sized) if sized else ""))
         return 0
     from fuelbreak.benchmarks.env import format_env_report, run_env_benchmark
 

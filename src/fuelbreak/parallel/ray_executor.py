@@ -42,6 +42,22 @@ def import_ray():
     return ray
 
 
+def auth_hint(exc: BaseException) -> str:
+    """What to check when a join fails as a refused token does.
+
+    Ray 2.60 answers a join whose token the cluster refuses with a plain "Failed to connect" (its own
+    log says InvalidAuthToken); a token left in ~/.ray/auth_token by an earlier Ray is the usual cause.
+    """
+    text = str(exc)
+    if "InvalidAuthToken" in text or "auth" in text.lower() or "Failed to connect" in text:
+        return (
+            "; if the cluster uses token authentication, the token may have been refused (Ray's log then "
+            "says InvalidAuthToken): this machine's token (~/.ray/auth_token, or RAY_AUTH_TOKEN) must be "
+            "the cluster's, or remove a stale ~/.ray/auth_token left by an earlier Ray"
+        )
+    return ""
+
+
 def resolve_address(address: str | None) -> tuple[str | None, str]:
     """The cluster to join and where its name came from: `address`, else RAY_ADDRESS, else none."""
     if address:
@@ -166,7 +182,7 @@ class RayExecutor(Executor):
             ray.init(address=address, logging_level="warning", runtime_env=runtime_env)
         except Exception as exc:  # noqa: BLE001 - Ray raises many kinds here (connection, authentication, version)
             raise ClusterError(
-                f"could not join the Ray cluster at {where}: {describe_exception(exc)}"
+                f"could not join the Ray cluster at {where}: {describe_exception(exc)}{auth_hint(exc)}"
             ) from None
 
     def _cluster_cpus(self) -> int:

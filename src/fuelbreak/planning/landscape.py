@@ -59,6 +59,17 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def parallelism(executor) -> int:
+    """Tasks an executor runs at once: its workers (process pool), its cluster's CPUs (Ray), else 2."""
+    workers = getattr(executor, "workers", None)
+    if workers:
+        return int(workers)
+    cpus = getattr(executor, "_cluster_cpus", None)
+    if callable(cpus):
+        return max(1, int(cpus()))
+    return 2
+
+
 class Progress:
     """Lines on stderr: what is done of how much, time elapsed and an estimate of the time left."""
 
@@ -258,7 +269,7 @@ def plan_landscape(
         from fuelbreak.parallel import make_executor
 
         executor = make_executor("serial")
-    wave = max(1, int(getattr(executor, "workers", 0) or getattr(executor, "max_in_flight", 0) or 2))
+    wave = parallelism(executor)
     by_index = {w.index: w for w in windows}
     computed, round_no = 0, 0
     try:
@@ -389,7 +400,7 @@ def score_plan(
         from fuelbreak.parallel import make_executor
 
         executor = make_executor("serial")
-    workers = max(1, int(getattr(executor, "workers", 0) or getattr(executor, "max_in_flight", 0) or 1))
+    workers = 1 if executor.kind == "serial" else parallelism(executor)
     size = chunk_of(landscape.n_cells) if chunk is None else int(chunk)
     if size < 1:
         raise ConfigError(f"a chunk of scoring fires must hold at least 1 fire, got {chunk}")
