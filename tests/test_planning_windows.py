@@ -259,3 +259,16 @@ def test_cli_resumes_an_interrupted_windowed_plan_and_wrote_nothing_half_done(tm
     assert "2 window proposal(s) resumed" in capsys.readouterr().out
     assert (tmp_path / "plan.tif").read_bytes() == (tmp_path / "whole.tif").read_bytes()
     assert not (tmp_path / "plan.state").exists()
+
+
+def test_tree_greedys_top_cells_are_those_of_a_full_sort():
+    from fuelbreak.baselines.tree_greedy import top_cells
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        size = int(rng.integers(1, 400))
+        score = rng.integers(0, 5, size).astype(float)  # many equal scores
+        score[rng.random(size) < 0.3] = -np.inf
+        ties = rng.integers(0, 3, size).astype(float)  # and equal ties
+        for n in (1, 2, 7, size, size + 3):
+            np.testing.assert_array_equal(top_cells(score, ties, n), np.lexsort((-ties, -score))[:n])

@@ -121,6 +121,25 @@ def bound_refill(
     return refill
 
 
+def top_cells(score: np.ndarray, ties: np.ndarray, n: int) -> np.ndarray:
+    """`np.lexsort((-ties, -score))[:n]`: the n largest scores, equal scores by largest tie.
+
+    Without sorting every cell: only the cells that can be among the n are sorted.
+    """
+    if n >= score.size:
+        return np.lexsort((-ties, -score))[:n]
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    nth = np.partition(score, score.size - n)[score.size - n]
+    above, equal = np.flatnonzero(score > nth), np.flatnonzero(score == nth)
+    m = n - len(above)  # cells still wanted from those at the n-th score: the largest ties among them
+    if m < len(equal):
+        tie = ties[equal]
+        equal = equal[tie >= np.partition(tie, len(equal) - m)[len(equal) - m]]
+    cand = np.sort(np.concatenate([above, equal]))
+    return cand[np.lexsort((-ties[cand], -score[cand]))][:n]
+
+
 def _place(
     landscape,
     fires: FireSet,
@@ -149,7 +168,7 @@ def _place(
             if not legal.any():
                 break
         score = np.where(legal, cost_ratio(state.score(), costs), -np.inf)
-        cells = np.lexsort((-ties, -score))[: min(k, budget - i, int(legal.sum()))]  # largest score, ties seeded
+        cells = top_cells(score, ties, min(k, budget - i, int(legal.sum())))  # largest score, ties seeded
         if costs is not None:
             cells = cells[np.cumsum(costs[cells]) <= left]
             left -= float(costs[cells].sum())
