@@ -116,3 +116,14 @@ def array_sum(array) -> float:
 def unpicklable_result():
     """Returns what cannot be pickled (a lambda), so the worker cannot send it back."""
     return lambda: None
+
+
+def propose_or_die_once(marker: str, *args):
+    """A window's proposal (`fuelbreak.planning.windows.propose`); the first attempt kills its worker."""
+    from fuelbreak.planning.windows import propose
+
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("died once")
+        die()
+    return propose(*args)

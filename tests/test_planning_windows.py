@@ -272,3 +272,22 @@ def test_tree_greedys_top_cells_are_those_of_a_full_sort():
         ties = rng.integers(0, 3, size).astype(float)  # and equal ties
         for n in (1, 2, 7, size, size + 3):
             np.testing.assert_array_equal(top_cells(score, ties, n), np.lexsort((-ties, -score))[:n])
+
+
+def test_a_worker_killed_mid_plan_loses_nothing(tmp_path, monkeypatch, no_leftovers):
+    """A window's worker dies (SIGKILL, as the out-of-memory killer would): the pool replaces it, the window
+    runs again, and the plan is the plan of an undisturbed run."""
+    import functools
+
+    import fuelbreak.planning.landscape as landscape_mod
+    from tests.parallel_tasks import propose_or_die_once
+
+    land = synthetic_tile(60, seed=9)
+    args = ("burn_probability", land, WEATHER, 40, 2, {})
+    undisturbed = plan_landscape(*args, window=30, halo=6)
+    monkeypatch.setattr(landscape_mod, "propose", functools.partial(propose_or_die_once, str(tmp_path / "died")))
+    with ProcessExecutor(workers=2, timeout=120) as pool:
+        plan = plan_landscape(*args, window=30, halo=6, executor=pool)
+        assert pool.stats["crashes"] == 1 and pool.stats["workers_replaced"] >= 1
+    assert (tmp_path / "died").exists()
+    np.testing.assert_array_equal(plan.cells, undisturbed.cells)
