@@ -291,3 +291,13 @@ def test_a_worker_killed_mid_plan_loses_nothing(tmp_path, monkeypatch, no_leftov
         assert pool.stats["crashes"] == 1 and pool.stats["workers_replaced"] >= 1
     assert (tmp_path / "died").exists()
     np.testing.assert_array_equal(plan.cells, undisturbed.cells)
+
+
+def test_a_join_that_fails_to_connect_names_a_refused_auth_token():
+    """Ray 2.60 answers a join whose token the cluster refuses with "Failed to connect" (its log says
+    InvalidAuthToken): our error names that cause and the token file."""
+    from fuelbreak.parallel.ray_executor import auth_hint
+
+    hint = auth_hint(ConnectionError("Failed to connect to GCS at address 127.0.0.1:6379 within 5 seconds"))
+    assert "InvalidAuthToken" in hint and "~/.ray/auth_token" in hint
+    assert auth_hint(ValueError("Version mismatch: the cluster runs Ray 2.50")) == ""
