@@ -185,7 +185,7 @@ RUNS: dict[str, Run] = {
             5,
         ),
         Run("bench-env", ("bench env",), ("bench env",), 1),
-        Run("bench-scale", ("bench scale --scale-seconds 5",), ("bench scale --workers 1 --scale-seconds 0.5 --no-ray",), 3),
+        Run("bench-scale", ("bench scale --scale-seconds 5",), ("bench scale --workers 1 --scale-seconds 0.5 --no-ray --landscape-sizes",), 3),
         Run(
             "bench-train",
             ("bench train --seconds 120",),
