@@ -185,7 +185,12 @@ RUNS: dict[str, Run] = {
             5,
         ),
         Run("bench-env", ("bench env",), ("bench env",), 1),
-        Run("bench-scale", ("bench scale --scale-seconds 5",), ("bench scale --workers 1 --scale-seconds 0.5 --no-ray --landscape-sizes",), 3),
+        Run(
+            "bench-scale",
+            ("bench scale --scale-seconds 5 --landscape-sizes 250 500 1000 2000",),
+            ("bench scale --workers 1 --scale-seconds 0.5 --no-ray --landscape-sizes 40",),
+            40,
+        ),
         Run(
             "bench-train",
             ("bench train --seconds 120",),
@@ -337,6 +342,8 @@ TABLES: dict[str, Table] = {
         Table("fire-plan-agreement", (_FIRE,), "how the engines rank plans", "| agreement"),
         Table("env-vector", ("bench-env",), "vector environments: steps a second and CPU a step", "| vector env"),
         Table("env-scale", ("bench-scale",), "executors' scaling with workers", "| executor"),
+        Table("scale-sizes", ("bench-scale",), "seconds and peak memory of planning and scoring against landscape "
+              "size and workers", "| job |"),
         Table("train-speed", ("bench-train",), "the learner's throughput and memory", "| figure"),
     )
 }  # fmt: skip
