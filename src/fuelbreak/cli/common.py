@@ -375,3 +375,25 @@ def request_from_args(args: argparse.Namespace, land, budget=None, flag: str = "
     if budget is None:
         budget = getattr(args, "budget", None)
     return resolve_request(land, budget, getattr(args, "max_cost", None), getattr(args, "objective", "area"), flag)
+
+
+def ray_executor_from_args(args: argparse.Namespace, workers: int):
+    """The Ray executor of --executor ray: the cluster at --ray-address or RAY_ADDRESS, else a private local Ray.
+
+    Raises:
+        ConfigError: --workers given with a cluster address (a cluster has its own workers).
+    """
+    import os
+
+    from fuelbreak.errors import ConfigError
+    from fuelbreak.parallel.executors import make_executor
+
+    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        if args.workers is not None:
+            source = "--ray-address" if args.ray_address else "RAY_ADDRESS"
+            raise ConfigError(
+                f"--workers applies to a private local Ray; the cluster at {address} ({source}) has its own"
+            )
+        return make_executor("ray", address=address, timeout=args.task_timeout)
+    return make_executor("ray", num_cpus=workers, timeout=args.task_timeout)

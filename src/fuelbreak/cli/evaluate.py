@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import sys
 from pathlib import Path
 
@@ -229,15 +228,9 @@ def make_executor_from_args(args: argparse.Namespace):
     workers = 2 if args.workers is None else args.workers
     if args.executor == "process":
         return make_executor("process", workers=workers, timeout=args.task_timeout)
-    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
-    if address is not None:
-        if args.workers is not None:
-            source = "--ray-address" if args.ray_address else "RAY_ADDRESS"
-            raise ConfigError(
-                f"--workers applies to a private local Ray; the cluster at {address} ({source}) has its own"
-            )
-        return make_executor("ray", address=args.ray_address or None, timeout=args.task_timeout)
-    return make_executor("ray", num_cpus=workers, timeout=args.task_timeout)
+    from fuelbreak.cli.common import ray_executor_from_args
+
+    return ray_executor_from_args(args, workers)
 
 
 def check_not_trained_on(args: argparse.Namespace, indices: list[int], dataset) -> None:

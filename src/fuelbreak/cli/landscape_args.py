@@ -6,7 +6,6 @@ Shared by `fuelbreak plan` and whatever else plans a whole landscape (`fuelbreak
 from __future__ import annotations
 
 import argparse
-import os
 
 from fuelbreak.cli.common import count_int, positive_float
 from fuelbreak.errors import ConfigError
@@ -92,12 +91,6 @@ def executor_from_args(args: argparse.Namespace, n_cells: int, split: bool):
         return make_executor("serial")
     if kind == "process":
         return make_executor("process", workers=workers, timeout=args.task_timeout)
-    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
-    if address is not None:
-        if args.workers is not None:
-            source = "--ray-address" if args.ray_address else "RAY_ADDRESS"
-            raise ConfigError(
-                f"--workers applies to a private local Ray; the cluster at {address} ({source}) has its own"
-            )
-        return make_executor("ray", address=address, timeout=args.task_timeout)
-    return make_executor("ray", num_cpus=workers, timeout=args.task_timeout)
+    from fuelbreak.cli.common import ray_executor_from_args
+
+    return ray_executor_from_args(args, workers)

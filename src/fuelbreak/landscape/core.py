@@ -69,6 +69,30 @@ PLANNER_UNITS: dict[str, str] = {
 }
 
 
+def check_planner_values(values: np.ndarray, key: str, source: str, name: str = "") -> np.ndarray:
+    """`values` as float32 when finite and >= 0 (exclusions 0 or 1); else an InputError naming `source`."""
+    where = f" on landscape '{name}'" if name else ""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise InputError(
+            f"{source} has {int(bad.sum())} NaN or infinite value(s){where}, first at row {r}, col {c}"
+        )
+    neg = values < 0
+    if neg.any():
+        r, c = np.argwhere(neg)[0]
+        raise InputError(
+            f"{source} has {int(neg.sum())} negative value(s){where}, first {values[r, c]:g} at row {r}, col {c}; "
+            "a planner layer is >= 0"
+        )
+    if key == "exclude" and not np.isin(values, (0.0, 1.0)).all():
+        odd = np.unique(values[~np.isin(values, (0.0, 1.0))])[:5]
+        raise InputError(
+            f"{source} holds {', '.join(f'{v:g}' for v in odd)}: an exclusion mask holds 0 and 1 only"
+        )
+    return values.astype(np.float32)
+
+
 @dataclass
 class Landscape:
     """Named float32 layers of one shape, a cell size, and an optional geo-reference.
@@ -206,21 +230,7 @@ class Landscape:
             arr = self.layers[key]
             if arr.shape != shape:
                 raise InputError(f"planner layer '{key}'{where} has shape {arr.shape}, but 'dem' has {shape}")
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                r, c = np.argwhere(bad)[0]
-                raise InputError(
-                    f"planner layer '{key}'{where} has {int(bad.sum())} NaN or infinite value(s), first at row {r}, col {c}"
-                )
-            neg = arr < 0
-            if neg.any():
-                r, c = np.argwhere(neg)[0]
-                raise InputError(
-                    f"planner layer '{key}'{where} has {int(neg.sum())} negative value(s), first {arr[r, c]:g} at "
-                    f"row {r}, col {c}; {PLANNER_UNITS[key]} must be >= 0"
-                )
-            if key == "exclude" and not np.isin(arr, (0.0, 1.0)).all():
-                raise InputError(f"planner layer 'exclude'{where} must hold 0 (may be treated) or 1 (may not)")
+            check_planner_values(arr, key, f"planner layer '{key}'{where}")
         if "ignition" in self.layers:
             fuel = self.layers["fbfm"].astype(np.int32)
             burnable = np.isin(fuel, sorted(SB40_BURNABLE))

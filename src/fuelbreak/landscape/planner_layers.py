@@ -40,7 +40,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from scipy import ndimage
 
 from fuelbreak.errors import InputError
-from fuelbreak.landscape.core import PLANNER_LAYERS, Landscape
+from fuelbreak.landscape.core import PLANNER_LAYERS, Landscape, check_planner_values
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
@@ -206,31 +206,7 @@ def read_raster_layer(path: str | Path, landscape: Landscape, key: str) -> np.nd
             f"{r}, col {c}; give every cell a value (0 for none)"
         )
     values = np.ma.getdata(band).astype(np.float64)
-    return check_values(values, key, f"{flag} {path}", landscape.name)
-
-
-def check_values(values: np.ndarray, key: str, source: str, name: str = "") -> np.ndarray:
-    """`values` as float32 when finite and >= 0 (exclusions 0 or 1); else an InputError naming `source`."""
-    where = f" on landscape '{name}'" if name else ""
-    bad = ~np.isfinite(values)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise InputError(
-            f"{source} has {int(bad.sum())} NaN or infinite value(s){where}, first at row {r}, col {c}"
-        )
-    neg = values < 0
-    if neg.any():
-        r, c = np.argwhere(neg)[0]
-        raise InputError(
-            f"{source} has {int(neg.sum())} negative value(s){where}, first {values[r, c]:g} at row {r}, col {c}; "
-            "a planner layer is >= 0"
-        )
-    if key == "exclude" and not np.isin(values, (0.0, 1.0)).all():
-        odd = np.unique(values[~np.isin(values, (0.0, 1.0))])[:5]
-        raise InputError(
-            f"{source} holds {', '.join(f'{v:g}' for v in odd)}: an exclusion mask holds 0 and 1 only"
-        )
-    return values.astype(np.float32)
+    return check_planner_values(values, key, f"{flag} {path}", landscape.name)
 
 
 # ----------------------------------------------------------------------------- vectors
@@ -336,7 +312,7 @@ def read_vector_layer(
         values += _rasterize(areas, landscape, add=True, all_touched=False)
     if others:
         values += _rasterize(others, landscape, add=True, all_touched=True)
-    return check_values(values, key, f"{flag} {path}", landscape.name)
+    return check_planner_values(values, key, f"{flag} {path}", landscape.name)
 
 
 def ignition_density(
