@@ -227,3 +227,16 @@ def test_evaluate_under_the_value_objective_reports_value_first_and_area_beside(
     with pytest.raises(ConfigError, match="no 'value' layer"):
         evaluate([Landscape.uniform((20, 20), fuel=102)], [0], ["random"], [0.02], WEST_WIND, 5, 0, progress=False,
                  split="all", objective="value")  # fmt: skip
+
+
+def test_cost_ratio_puts_free_cells_first_then_gain_per_cost():
+    """Under a cost limit: cells that cost nothing and save something come first (by gain), then gain per unit cost."""
+    from fuelbreak.baselines.common import cost_ratio, take_affordable
+
+    score = np.array([1.0, 10.0, 6.0, 0.5, 0.0])
+    costs = np.array([0.0, 5.0, 2.0, 0.0, 0.0])
+    ratio = cost_ratio(score, costs)
+    assert list(np.argsort(-ratio, kind="stable")[:4]) == [0, 3, 2, 1]  # free 1.0, free 0.5, 3 a unit, 2 a unit
+    assert ratio[4] == 0.0  # free but worthless
+    assert np.array_equal(cost_ratio(score, None), score)
+    assert list(take_affordable(np.array([1, 2, 0, 3]), 3, costs, 6.0)) == [1, 0, 3]  # 2 no longer fits after 1

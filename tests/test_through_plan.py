@@ -170,3 +170,28 @@ def test_reburn_rejects_arrays_that_are_not_a_burn_with_trees(tile):
         engine.reburn(None, fires.arrival.astype(np.float64), fires.via)
     with pytest.raises(InputError, match="shape"):
         engine.reburn(None, fires.arrival[:, :5], fires.via[:, :5])
+
+
+@pytest.mark.parametrize("valued", [False, True])
+def test_incremental_updates_equal_a_fresh_burn_on_a_long_tile_and_under_values(valued):
+    """On a tile that is not square (24 x 36), and with value weights: the same bounds, burn counts and losses
+    as the fires burned from scratch through the plan."""
+    land = synthetic_tile(36, seed=5).window(0, 0, 24, 36)
+    weights = np.random.default_rng(1).gamma(0.5, 2.0, land.shape) if valued else None
+    fires = draw_fires(land, WEATHER, 16, 7)
+    state = PlanFires(fires, neutral_roots=True, weights=weights)
+    for _ in range(4):
+        score = np.where(land.burnable.ravel() & ~state.breaks.ravel(), state.score(), -1)
+        state.place([int(np.argmax(score))])
+    burned, bound = [], []
+    for group, engine in zip(fires.groups, fires.engines, strict=True):
+        bp, down = plan_view(engine, group, state.breaks, True, weights)
+        burned.append(bp * len(group))
+        bound.append(down * len(group))
+    bp, down = state.view()
+    np.testing.assert_allclose(bp, sum(burned) / fires.n_fires, atol=1e-6)
+    np.testing.assert_allclose(down, sum(bound) / fires.n_fires, rtol=1e-5, atol=1e-4)
+    masks = np.concatenate([e.burn(g, state.breaks).burned for e, g in zip(fires.engines, fires.groups, strict=True)])
+    flat = masks.reshape(len(masks), -1)
+    want = flat.sum(axis=1) if weights is None else flat @ weights.ravel()
+    np.testing.assert_allclose(state.loss, want, rtol=1e-9)

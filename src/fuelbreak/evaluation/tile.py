@@ -176,8 +176,7 @@ def evaluate_tile(
             row = {"budget": float(budget), "budget_cells": cells_budget, "method": method}
             options = dict(method_options.get(method, {}))
             in_sample = fires if options.pop("in_sample", False) else None
-            if objective != "area" or max_cost is not None:  # area without a cost limit: every planner's default
-                options.update(request)
+            options.update(request)  # every planner takes the objective and the cost limit
             try:
                 t0 = time.perf_counter()
                 cells = make_plan(method, landscape, weather, cells_budget, pseed, options, in_sample)
