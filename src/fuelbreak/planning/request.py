@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 
 from fuelbreak.errors import ConfigError
+from fuelbreak.fire.montecarlo import OBJECTIVES
 from fuelbreak.landscape.core import Landscape
 
-OBJECTIVES = ("area", "value")
 DEFAULT_BUDGET_TEXT = "5%"
 _BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%|ha|cells?)?\s*$", re.IGNORECASE)
 
@@ -109,7 +109,9 @@ def budget_arg(text: str) -> Budget:
 def check_objective(
     objective: str, landscape: Landscape | None = None, has_values: bool | None = None
 ) -> str:
-    """`objective` when known and, for 'value', when a value layer exists.
+    """`objective` when known and, for 'value', when a value layer exists: the flag's check, naming --objective.
+
+    The planners check it again (`fuelbreak.fire.montecarlo.check_objective`) for callers of the library.
 
     Raises:
         ConfigError: an unknown objective, or 'value' without a value layer.
