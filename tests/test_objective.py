@@ -240,3 +240,22 @@ def test_cost_ratio_puts_free_cells_first_then_gain_per_cost():
     assert ratio[4] == 0.0  # free but worthless
     assert np.array_equal(cost_ratio(score, None), score)
     assert list(take_affordable(np.array([1, 2, 0, 3]), 3, costs, 6.0)) == [1, 0, 3]  # 2 no longer fits after 1
+
+
+def test_a_plan_is_checked_by_its_cells_and_its_cost():
+    """check_plan_cells: a large valid plan passes (counts compared by value), a duplicate, an excluded cell or a
+    plan over its cost limit does not."""
+    from fuelbreak.errors import SimulationError
+    from fuelbreak.evaluation.tile import check_plan_cells
+
+    land = excluded_tile()
+    land.layers["cost"] = np.full(land.shape, 2.0, dtype=np.float32)
+    free = np.flatnonzero(land.treatable.ravel())[:300]
+    assert np.array_equal(check_plan_cells("m", free, land, 300), free)
+    assert np.array_equal(check_plan_cells("m", free[:10], land, 300, max_cost=20.0), free[:10])
+    with pytest.raises(SimulationError, match="distinct"):
+        check_plan_cells("m", np.concatenate([free[:299], free[:1]]), land, 300)
+    with pytest.raises(SimulationError, match="treatable"):
+        check_plan_cells("m", np.concatenate([free[:299], [0]]), land, 300)  # (0, 0) is excluded
+    with pytest.raises(SimulationError, match="cost limit"):
+        check_plan_cells("m", free[:11], land, 300, max_cost=20.0)
