@@ -42,11 +42,6 @@ TRACED_KEPT = 16
 PLAN_FOLLOWING = (*PLAN_CHANNELS, CHANNEL_INDEX["breaks"])  # the channels a plan changes
 
 
-def value_weights(landscape: Landscape, objective: str = "area") -> np.ndarray | None:
-    """The observation fires' weights under `objective` (`fuelbreak.fire.montecarlo.cell_equivalent_weights`)."""
-    return cell_equivalent_weights(landscape, objective)
-
-
 def observation_fires(
     landscape: Landscape,
     weather: Weather,
@@ -61,7 +56,8 @@ def observation_fires(
     The fireline intensity toward N, E, S, W (4, H, W) in kW/m, weighted over the weather's scenarios, and
     `n_fires` observation fires drawn from the weather (seeded), burned through `existing_breaks`, ready to
     follow the plan. `behaviors` (`behaviors_for(landscape, weather)`) when the caller has them already.
-    Under the value objective the fires' downstream bounds count value (`value_weights`).
+    Under the value objective the fires' downstream bounds count value
+    (`fuelbreak.fire.montecarlo.cell_equivalent_weights`).
     """
     behaviors = behaviors_for(landscape, weather) if behaviors is None else behaviors
     intensity = np.zeros((4, *landscape.shape))
@@ -72,7 +68,7 @@ def observation_fires(
     # fires do not start on existing breaks (they would burn nothing), as the baselines' planning fires
     weights = None if existing_breaks is None else (~check_plan(landscape, existing_breaks)).astype(float)
     fires = draw_fires(landscape, weather, n_fires, rng, "mtt", weights, behaviors)
-    return intensity, PlanFires(fires, existing_breaks, neutral_roots=True, weights=value_weights(landscape, objective))
+    return intensity, PlanFires(fires, existing_breaks, neutral_roots=True, weights=cell_equivalent_weights(landscape, objective))
 
 
 def best_legal(q: np.ndarray, legal: np.ndarray, k: int) -> np.ndarray:

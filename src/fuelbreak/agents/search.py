@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy, value_weights
+from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy
 from fuelbreak.baselines.common import (
     cell_costs,
     check_positive_int,
@@ -38,7 +38,7 @@ from fuelbreak.baselines.common import (
 from fuelbreak.baselines.local_search import prune_refill
 from fuelbreak.env.observation import with_plan
 from fuelbreak.errors import ConfigError
-from fuelbreak.fire.montecarlo import FireSet, behaviors_for
+from fuelbreak.fire.montecarlo import FireSet, behaviors_for, cell_equivalent_weights
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
@@ -81,7 +81,7 @@ class _Search:
         n_fires = check_positive_int("dqn_search.n_fires", n_fires)
         self.candidates = check_positive_int("dqn_search.candidates", candidates)
         self.policy, self.landscape = policy, landscape
-        self.weights = value_weights(landscape, objective)
+        self.weights = cell_equivalent_weights(landscape, objective)
         self.costs, self.max_cost = cell_costs(landscape, max_cost), max_cost
         behaviors = behaviors_for(landscape, weather)  # once, for both fire sets
         self.static, observing = policy.observation_fires(

@@ -232,9 +232,7 @@ class Landscape:
                 raise InputError(f"planner layer '{key}'{where} has shape {arr.shape}, but 'dem' has {shape}")
             check_planner_values(arr, key, f"planner layer '{key}'{where}")
         if "ignition" in self.layers:
-            fuel = self.layers["fbfm"].astype(np.int32)
-            burnable = np.isin(fuel, sorted(SB40_BURNABLE))
-            if not (self.layers["ignition"][burnable] > 0).any():
+            if not (self.layers["ignition"][self.burnable] > 0).any():
                 raise InputError(f"planner layer 'ignition'{where} is 0 on every burnable cell: no fire can start")
 
     def planner_layer(self, key: str) -> np.ndarray | None:
