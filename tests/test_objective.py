@@ -259,3 +259,13 @@ def test_a_plan_is_checked_by_its_cells_and_its_cost():
         check_plan_cells("m", np.concatenate([free[:299], [0]]), land, 300)  # (0, 0) is excluded
     with pytest.raises(SimulationError, match="cost limit"):
         check_plan_cells("m", free[:11], land, 300, max_cost=20.0)
+
+
+def test_the_frontier_says_its_reductions_are_of_value_lost_under_the_value_objective():
+    from fuelbreak.evaluation.frontier import frontier_markdown
+
+    row = {"planner": "tree_greedy", "kind": "method", "effort": 64, "reduction_pct": 90.0,
+           "reduction_ci_low": 85.0, "reduction_ci_high": 95.0, "plan_seconds": 0.2}  # fmt: skip
+    info = {"n_tiles": 1, "split": "test", "n_fires": 5, "budgets": [0.05], "seed": 0}
+    assert "1 - burned with / without" in frontier_markdown([row], info)
+    assert "1 - value lost with / without" in frontier_markdown([row], {**info, "objective": "value"})

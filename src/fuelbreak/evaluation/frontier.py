@@ -136,6 +136,11 @@ FRONTIER_COLUMNS = (
 )
 
 
+def _loss(info: dict, area: str = "burned area") -> str:
+    """What the reductions are of: the evaluation's objective ('value lost', else `area`)."""
+    return "value lost" if info.get("objective") == "value" else area
+
+
 def frontier_markdown(rows: Sequence[dict], info: dict) -> str:
     """The frontier as a Markdown table, fastest first, with what the rows mean."""
     lines = [
@@ -154,7 +159,7 @@ def frontier_markdown(rows: Sequence[dict], info: dict) -> str:
         )
     lines += [
         "",
-        f"Reduction: 100 x (1 - burned with / without the plan) per tile, mean over tiles, {CONFIDENCE:.0%} "
+        f"Reduction: 100 x (1 - {_loss(info, 'burned')} with / without the plan) per tile, mean over tiles, {CONFIDENCE:.0%} "
         f"interval by {CI_METHOD}. s / plan: wall-clock seconds a plan on this machine (compare ratios). "
         "Effort: planning fires a plan (the policy as shipped observes 64 fires per 2,500 cells). "
         "In-sample references plan on the very fires that score them: they tell the headroom left, "
@@ -206,7 +211,7 @@ def frontier_figure(rows: Sequence[dict], info: dict):
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
     ax.set_xlabel("seconds a plan (log scale)")
-    ax.set_ylabel("reduction of mean burned area (%)")
+    ax.set_ylabel(f"reduction of mean {_loss(info)} (%)")
     ax.set_title(
         f"Quality against time: {info['n_tiles']} {info['split']} tiles, {info['n_fires']} fires each, "
         f"budget {info['budgets'][0]:g}\n(numbers: planning fires; bars: {CONFIDENCE:.0%} CI; hollow: in-sample "
