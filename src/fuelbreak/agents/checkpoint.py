@@ -292,9 +292,18 @@ def _check_keys(data: Mapping, path: Path) -> None:
         raise CheckpointError(f"checkpoint {path} is missing {', '.join(missing)}")
 
 
-def check_channels(ckpt: Checkpoint, channels: list[str]) -> None:
-    """The environment's observation channels must be the checkpoint's, in the same order."""
+def check_channels(ckpt: Checkpoint, channels: list[str], prefix: bool = False) -> None:
+    """The environment's observation channels must be the checkpoint's, in the same order.
+
+    With `prefix`, the checkpoint's may also be the first of them (a policy trained before later channels
+    were appended reads those it knows; `fuelbreak.env.observation.observation_prefix`).
+
+    Raises:
+        CheckpointError: they differ.
+    """
     saved = ckpt.obs_channels
+    if prefix and saved and list(channels)[: len(saved)] == saved:
+        return
     if list(channels) != saved:
         only_saved = [c for c in saved if c not in channels]
         only_env = [c for c in channels if c not in saved]

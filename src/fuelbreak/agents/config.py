@@ -39,7 +39,10 @@ class EnvConfig:
     synthetic_seed: int = 0
     split_seed: int = 0  # seed of the train/val/test split (evaluation uses the same)
     plan_aware: bool = True  # burn probability and downstream area follow the breaks (False: ablation)
-    objective: str = "area"  # reward: fall in expected burned cells ("area") or value lost ("value"; needs tiles with values)
+    objective: str = "mixed"  # reward: fall in expected burned cells ("area"), value lost ("value"; needs tiles with
+    # values) or "mixed" (episodes on tiles with values plan for value with probability value_share, else for area)
+    planner_layers: float = 0.6  # share of episodes whose tile keeps its planner layers (synthetic tiles get them when > 0)
+    value_share: float = 0.5  # under objective "mixed": share of episodes with values that plan for value
 
 
 @dataclass
@@ -281,7 +284,15 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     c(e.cells_per_step >= 1, "env.cells_per_step", e.cells_per_step, ">= 1")
     c(e.n_ignitions >= 1, "env.n_ignitions", e.n_ignitions, ">= 1")
     c(e.engine in ("mtt", "levelset"), "env.engine", e.engine, "'mtt' or 'levelset'")
-    c(e.objective in ("area", "value"), "env.objective", e.objective, "'area' or 'value'")
+    c(e.objective in ("area", "value", "mixed"), "env.objective", e.objective, "'area', 'value' or 'mixed'")
+    c(0.0 <= e.planner_layers <= 1.0, "env.planner_layers", e.planner_layers, "a share in [0, 1]")
+    c(0.0 <= e.value_share <= 1.0, "env.value_share", e.value_share, "a share in [0, 1]")
+    c(
+        e.objective == "area" or e.planner_layers > 0,
+        "env.objective",
+        e.objective,
+        "'area' when env.planner_layers is 0 (the value objective needs tiles that keep their value layer)",
+    )
     c(
         e.synthetic_tiles >= 3,
         "env.synthetic_tiles",

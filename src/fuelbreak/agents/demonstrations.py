@@ -1,8 +1,8 @@
 """Demonstrations for DQfD: a teacher's plans on training episodes, computed once and cached on disk.
 
-A demonstration is one training episode (tile, scenario, ignitions: the episode that
-`FuelBreakEnv.reset(seed=DEMO_SEED + i)` draws) placed by a baseline planner on the episode's
-scenario (`dqn.demo_method`; the default is tree-greedy on 160 fires). A strong teacher takes a
+A demonstration is one training episode (tile, scenario, ignitions, planner layers and objective: the
+episode that `FuelBreakEnv.reset(seed=DEMO_SEED + i)` draws) placed by a baseline planner on the episode's
+scenario, for the episode's objective (`dqn.demo_method`; the default is tree-greedy on 160 fires). A strong teacher takes a
 second or more a plan, so plans are cached: one
 `.npy` file per plan under the cache folder, named by a SHA-256 key of everything the plan depends
 on (the tile's layers, the scenario, the budget, the planner, its options and seed, and the
@@ -63,6 +63,7 @@ class DemoSpec:
     method: str
     options: tuple[tuple[str, object], ...]
     seed: int
+    objective: str = "area"  # what the teacher plans for: the episode's objective
 
     def key(self) -> str:
         """A hex digest naming this demonstration in the cache.
@@ -83,6 +84,8 @@ class DemoSpec:
             "seed": self.seed,
             "engine": ENGINE_VERSION,
         }
+        if self.objective != "area":  # the area plans keep the keys they had before objectives existed
+            meta["objective"] = self.objective
         h.update(json.dumps(meta, sort_keys=True).encode())
         return h.hexdigest()[:32]
 
@@ -98,6 +101,7 @@ def make_demo_plan(spec: DemoSpec) -> np.ndarray:
         spec.budget,
         spec.seed,
         **dict(spec.options),
+        **({"objective": spec.objective} if spec.objective != "area" else {}),
     )
 
 

@@ -26,7 +26,10 @@ def env_kwargs(cfg: TrainConfig, split: str) -> dict:
     """Keyword arguments of `FuelBreakEnv` for `cfg`'s environments on the dataset split `split`."""
     e = cfg.env
     return dict(
-        data=open_dataset(e.data_dir or None, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed),
+        data=open_dataset(
+            e.data_dir or None, n=e.synthetic_tiles, size=e.tile_size, seed=e.synthetic_seed,
+            planner_layers=e.planner_layers > 0,
+        ),
         split=split,
         split_seed=e.split_seed,
         budget=e.budget_fraction,
@@ -37,6 +40,8 @@ def env_kwargs(cfg: TrainConfig, split: str) -> dict:
         engine=e.engine,
         plan_aware=e.plan_aware,
         objective=e.objective,
+        planner_layers=e.planner_layers,
+        value_share=e.value_share,
     )
 
 

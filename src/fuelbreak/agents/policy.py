@@ -119,7 +119,7 @@ class DQNPolicy:
     def load(cls, path: str | Path, model_type: str = "auto") -> DQNPolicy:
         """Load a checkpoint; `model_type` other than 'auto' must match the checkpoint's."""
         ckpt = load_checkpoint(path, None if model_type == "auto" else model_type)
-        check_channels(ckpt, list(CHANNELS))
+        check_channels(ckpt, list(CHANNELS), prefix=True)
         model = model_from_checkpoint(ckpt).eval()
         env = ckpt["config"].get("env", {})
         return cls(
@@ -159,7 +159,9 @@ class DQNPolicy:
         """
         n = self.n_fires_for(landscape)
         intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks, behaviors, objective)
-        return static_channels(landscape, intensity, *fires.view()), fires
+        static = static_channels(landscape, intensity, *fires.view(), objective=objective)
+        # a policy trained before the planner channels reads the first of them (`observation_prefix`)
+        return static[: self.model.in_channels], fires
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:
         """Q of every cell (H, W) for one observation, on one torch thread.

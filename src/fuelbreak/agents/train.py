@@ -32,6 +32,7 @@ import torch
 from fuelbreak import __version__
 from fuelbreak.agents.checkpoint import (
     capture_rng_state,
+    check_channels,
     load_checkpoint,
     make_payload,
     restore_rng_state,
@@ -71,7 +72,8 @@ def demo_specs(env: FuelBreakEnv, cfg: TrainConfig) -> list[DemoSpec]:
         env.reset_task(seed=DEMO_SEED + i)  # draws the episode (tile, scenario, ignitions); burns nothing
         options = tuple(sorted(d.demo_options.items()))
         specs.append(
-            DemoSpec(i, env.landscape, env.scenario, env.budget, d.demo_method, options, DEMO_SEED + i)
+            DemoSpec(i, env.landscape, env.scenario, env.budget, d.demo_method, options, DEMO_SEED + i,
+                     env.episode_objective)  # fmt: skip
         )
     return specs
 
@@ -155,6 +157,7 @@ class Run:
     def resume(self) -> None:
         """Weights, optimiser, counters, random states and replay from `last.pt`."""
         ckpt = load_checkpoint(self.files.last, expected_model_type=self.cfg.model.type)
+        check_channels(ckpt, list(CHANNELS))  # a run resumes on the channels it started with
         self.learner.restore(ckpt)
         self.state = self.learner.state = State.from_dict(ckpt["extra"]["state"])
         self.replay.load(paired_replay(self.files.replay, ckpt.counters))

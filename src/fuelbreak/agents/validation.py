@@ -10,7 +10,7 @@ import numpy as np
 from fuelbreak.agents.dqn import (
     greedy_cells,
 )
-from fuelbreak.env.fuelbreak_env import FuelBreakEnv
+from fuelbreak.env.fuelbreak_env import MIXED, FuelBreakEnv
 from fuelbreak.errors import ConfigError
 
 VALIDATION_SEED = 0x5641  # validation episodes are fixed: seeds VALIDATION_SEED + i
@@ -24,13 +24,30 @@ def run_episode(env: FuelBreakEnv, seed: int, options: dict, choose) -> float:
     return info["reduction"] * env.n_cells / info["initial_burned"] if info["initial_burned"] > 0 else 0.0
 
 
+def episode_kinds(env: FuelBreakEnv) -> list[dict]:
+    """The kinds of episode an environment trains on, as reset options: the tile with or without its planner
+    layers, and the objective. One kind (no options) unless the environment mixes them."""
+    layers = env.tile_layers(0)
+    if env.objective == MIXED and env.value_share > 0 and "value" in layers:
+        area = {"layers": False, "objective": "area"} if env.planner_layers < 1 else {"layers": True, "objective": "area"}
+        return [area, {"layers": True, "objective": "value"}] if env.value_share < 1 else [{"layers": True, "objective": "value"}]
+    if 0 < env.planner_layers < 1 and layers:
+        return [{"layers": False}, {"layers": True}]
+    return [{}]
+
+
 def validation_episodes(env: FuelBreakEnv, n: int) -> list[tuple[int, dict]]:
-    """Fixed validation episodes: tiles (with room for the budget) and scenarios in turn, each with its own seed."""
+    """Fixed validation episodes: tiles (with room for the budget), scenarios and episode kinds (`episode_kinds`)
+    in turn, each with its own seed."""
     n_scen = len(env.weather.scenarios)
+    kinds = episode_kinds(env)
     tiles = [t for t in range(env.n_tiles) if env.has_room(t)]
     if not tiles:
         raise ConfigError(f"no validation tile has {env.budget} burnable cells for the budget")
-    return [(VALIDATION_SEED + i, {"tile": tiles[i % len(tiles)], "scenario": i % n_scen}) for i in range(n)]
+    return [
+        (VALIDATION_SEED + i, {"tile": tiles[i % len(tiles)], "scenario": i % n_scen, **kinds[i % len(kinds)]})
+        for i in range(n)
+    ]
 
 
 def validate(model, envs: Sequence[FuelBreakEnv], episodes, k: int) -> float:

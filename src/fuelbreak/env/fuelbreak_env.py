@@ -37,9 +37,10 @@ from fuelbreak.env.spaces import CellSpace, CellsSpace
 from fuelbreak.errors import ConfigError, InputError
 from fuelbreak.fire.montecarlo import ENGINES, cell_equivalent_weights, check_objective, sample_ignitions
 from fuelbreak.fire.scenario import Weather, default_weather
-from fuelbreak.landscape.core import Landscape
+from fuelbreak.landscape.core import LAYERS, Landscape
 
 SPLITS = ("train", "val", "test", "all")
+MIXED = "mixed"  # the objective of an environment whose episodes plan for area or value
 MAX_TILE_DRAWS = 20  # random tiles tried for one episode before giving up
 
 
@@ -103,15 +104,20 @@ class FuelBreakEnv(gym.Env):
     bp_fires        observation fires behind the burn-probability and downstream channels (fixed per tile
                     and scenario, burned again through the breaks after every step)
     weather         a `Weather`; the default mixes calm and 15-25 km/h winds on dry fuels
-    objective       'area' (reward: fall in expected burned cells) or 'value' (fall in expected loss of the
+    objective       'area' (reward: fall in expected burned cells), 'value' (fall in expected loss of the
                     tiles' 'value' layer, in cell-equivalents: the burnable cells weigh as many as they count)
+                    or 'mixed' (each episode on a tile with a value layer plans for value with probability
+                    `value_share`, else for area; what a policy for both objectives trains on)
+    planner_layers  share of episodes whose tile keeps its planner layers (value, ignition, cost, exclude;
+                    the others see the tile without them: uniform ignitions, nothing excluded); 1 keeps them
     plan_aware      burn probability and downstream area follow the breaks (False: they stay those
                     of the tile without breaks, for ablations)
 
     Observation: float32 (C, H, W), channels `CHANNELS`. Action: a flat cell index (row * W + col).
     `info["action_mask"]` marks legal cells (burnable, not excluded, not yet a break). An illegal action raises
     `InputError`. Options of `reset`: {"tile": index into the split, "scenario": index into the
-    weather} fix the episode's tile and scenario (for validation and evaluation).
+    weather, "layers": keep the tile's planner layers (bool), "objective": 'area' or 'value'} fix the
+    episode's draws (for validation and evaluation); `episode_objective` is the episode's objective.
     """
 
     metadata = {"render_modes": []}
@@ -133,6 +139,8 @@ class FuelBreakEnv(gym.Env):
         cache_size: int = 32,
         plan_aware: bool = True,
         objective: str = "area",
+        planner_layers: float = 1.0,
+        value_share: float = 0.5,
     ):
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -149,7 +157,13 @@ class FuelBreakEnv(gym.Env):
         self.weather = weather or default_weather()
         self.engine_name = engine
         self.plan_aware = bool(plan_aware)
-        self.objective = check_objective(objective)
+        self.objective = objective if objective == MIXED else check_objective(objective)
+        for name, share in (("planner_layers", planner_layers), ("value_share", value_share)):
+            if not (isinstance(share, int | float) and 0.0 <= share <= 1.0):
+                raise ConfigError(f"{name} must be a share between 0 and 1, got {share!r}")
+        self.planner_layers = float(planner_layers)
+        self.value_share = float(value_share)
+        self.episode_objective = "area" if objective == MIXED else self.objective
         self._weights = None  # the episode tile's loss weights (None: cells)
         self.cells_per_step = int(cells_per_step)
         self.n_ignitions = int(n_ignitions)
@@ -208,6 +222,36 @@ class FuelBreakEnv(gym.Env):
             + ("" if "tile" in options else f" (and so had {MAX_TILE_DRAWS} random draws)")
         )
 
+    def _draw_layers(self, landscape: Landscape, options: dict, rng: np.random.Generator) -> tuple[Landscape, str]:
+        """The episode's tile with or without its planner layers, and its objective (`planner_layers`, `objective`).
+
+        Draws only what the settings leave open, so an environment that keeps every layer and plans for one
+        objective draws its episodes as it did before these settings existed.
+        """
+        has_layers = set(landscape.layers) - set(LAYERS)
+        if "layers" in options:
+            keep = bool(options["layers"])
+        else:
+            keep = not has_layers or self.planner_layers >= 1.0 or rng.random() < self.planner_layers
+        if not keep:
+            landscape = landscape.without_planner_layers()
+        if "objective" in options:
+            objective = str(options["objective"])
+        elif self.objective != MIXED:
+            objective = self.objective
+        else:
+            has_value = "value" in landscape.layers
+            objective = "value" if has_value and rng.random() < self.value_share else "area"
+        return landscape, check_objective(objective, landscape)
+
+    def _cache_key(self, tile_i: int, scen_i: int) -> tuple:
+        """The tile fire's cache key: tile, scenario, and what changes its fires (layers kept, objective)."""
+        return (tile_i, scen_i, tuple(sorted(self.landscape.layers)), self.episode_objective)
+
+    def tile_layers(self, i: int) -> set[str]:
+        """The planner layers tile i of the split carries (before an episode keeps or drops them)."""
+        return set(self._tile(i).layers) - set(LAYERS)
+
     def has_room(self, i: int) -> bool:
         """Whether tile i of the split has at least the budget of treatable cells (burnable, not excluded)."""
         return int(self._tile(i).treatable.sum()) >= self.budget
@@ -236,6 +280,8 @@ class FuelBreakEnv(gym.Env):
         if not 0 <= scen_i < n_scen:
             raise ConfigError(f"reset option scenario={scen_i} is outside the weather's {n_scen} scenarios")
         tile_i, landscape = self._draw_tile(options, rng)
+        landscape, objective = self._draw_layers(landscape, options, rng)
+        self.episode_objective = objective
         self.landscape = landscape
         self.tile_index = tile_i
         self.scenario_index = scen_i
@@ -244,10 +290,10 @@ class FuelBreakEnv(gym.Env):
         self.breaks = np.zeros(self.shape, dtype=bool)
         self.placed: list[int] = []
         self._legal = landscape.treatable.ravel().copy()
-        self._weights = cell_equivalent_weights(landscape, self.objective)
+        self._weights = cell_equivalent_weights(landscape, objective)
         self._episode_ready = False
         self._token = uuid.uuid4().hex  # names the episode's fires where a worker keeps them
-        key = (tile_i, scen_i)
+        key = self._cache_key(tile_i, scen_i)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -264,7 +310,7 @@ class FuelBreakEnv(gym.Env):
     def complete_reset(self, result: tuple[TileFire, StepResult]) -> tuple[np.ndarray, dict]:
         """Finish a reset with the result of `reset_task`'s task: the first observation and its info."""
         tile_fire, start = result
-        key = (self.tile_index, self.scenario_index)
+        key = self._cache_key(self.tile_index, self.scenario_index)
         self._cache[key] = tile_fire
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_size:
@@ -272,7 +318,8 @@ class FuelBreakEnv(gym.Env):
         self.tile_fire = tile_fire
         self._fires = None  # made by the first in-process step
         self._static = static_channels(
-            self.landscape, tile_fire.intensity, tile_fire.burn_probability, tile_fire.downstream
+            self.landscape, tile_fire.intensity, tile_fire.burn_probability, tile_fire.downstream,
+            objective=self.episode_objective,
         )
         self._plan_view = (start.burn_probability, start.downstream)
         self.initial_area = self.area = start.mean_area
@@ -403,6 +450,7 @@ class FuelBreakEnv(gym.Env):
             "budget_left": int(self.budget - len(self.placed)),
             "tile": int(self.tile_indices[self.tile_index]),
             "scenario": int(self.scenario_index),
+            "objective": self.episode_objective,
         }
 
     def action_mask(self) -> np.ndarray:

@@ -11,6 +11,14 @@ network sees where fire still runs and what a further break could still save, as
 Nothing here reveals the episode's own ignitions (which score the rewards): the burn probability
 comes from other, fixed fires, so a policy cannot learn to break the ignition cells it was shown;
 it has to learn placements that hold for fires it has not seen.
+
+The last four channels are the planner's layers (`fuelbreak.landscape.core.PLANNER_LAYERS`), as ratios
+r to their tile mean shown as r / (1 + r), so 0.5 is "as the tile's average" on any tile and in any unit:
+what each cell weighs in the objective (value under the value objective, the burnable cells under area),
+the relative ignition density, the relative treatment cost, and the exclusions. A tile without a layer
+shows its constant (every burnable cell weighs 1, ignitions uniform, cost uniform, nothing excluded).
+They come after the channels of the policies trained before them, so an older checkpoint's channels
+are a prefix of these (`observation_prefix`).
 """
 
 from __future__ import annotations
@@ -36,15 +44,62 @@ CHANNELS: tuple[str, ...] = (
     "burn_probability",  # burn probability of the observation fires through the current breaks
     "downstream_area",  # log1p(cells per fire a break here could still save) / log1p(tile cells)
     "breaks",  # 1 where a break has been placed
+    "loss_weight",  # r / (1 + r), r: the cell's weight in the objective / the burnable cells' mean (0 unburnable)
+    "ignition_density",  # r / (1 + r), r: ignition density / its burnable mean (0 where no fire starts)
+    "treatment_cost",  # r / (1 + r), r: treatment cost / its mean over the treatable cells
+    "excluded",  # 1 where a break may not go
 )
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 _LOG_I = float(np.log1p(1e5))
 
 
+PLANNER_CHANNELS: tuple[str, ...] = ("loss_weight", "ignition_density", "treatment_cost", "excluded")
+"""The channels of the planner's layers and objective (the last four)."""
+
+
+def observation_prefix(channels: list[str] | tuple[str, ...]) -> int:
+    """How many of today's channels a model trained on `channels` reads: len(channels) when they are a prefix
+    of `CHANNELS` (a policy trained before the planner channels reads the first 16), else 0."""
+    channels = list(channels)
+    return len(channels) if channels == list(CHANNELS[: len(channels)]) and channels else 0
+
+
+def _ratio(values: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """values / their mean over the cells `over`, shown as r / (1 + r) (0 where values are 0)."""
+    v = np.asarray(values, dtype=np.float64)
+    mean = float(v[over].mean()) if over.any() else 0.0
+    if mean <= 0:
+        return np.zeros(v.shape)
+    r = v / mean
+    return r / (1.0 + r)
+
+
+def planner_channels(landscape: Landscape, objective: str = "area") -> np.ndarray:
+    """The four planner channels (4, H, W) of `landscape` planned for `objective` (see the module docstring)."""
+    burnable = landscape.burnable
+    treatable = landscape.treatable
+    weight = landscape.cell_values if objective == "value" else np.ones(landscape.shape)
+    ignition = landscape.layers.get("ignition")
+    cost = landscape.layers.get("cost")
+    out = np.zeros((4, *landscape.shape))
+    out[0] = _ratio(np.where(burnable, weight, 0.0), burnable)
+    out[1] = _ratio(np.where(burnable, 1.0 if ignition is None else ignition, 0.0), burnable)
+    out[2] = _ratio(np.ones(landscape.shape) if cost is None else cost, treatable)
+    out[3] = landscape.excluded
+    return out
+
+
 def static_channels(
-    landscape: Landscape, intensity: np.ndarray, burn_probability: np.ndarray, downstream: np.ndarray
+    landscape: Landscape,
+    intensity: np.ndarray,
+    burn_probability: np.ndarray,
+    downstream: np.ndarray,
+    objective: str = "area",
 ) -> np.ndarray:
-    """The channels that do not change within an episode, (C, H, W) with the dynamic ones zero."""
+    """The channels that do not change within an episode, (C, H, W) with the dynamic ones zero.
+
+    `objective` ('area' or 'value') sets the loss-weight channel.
+    """
     lay = landscape.layers
     h, w = landscape.shape
     obs = np.zeros((len(CHANNELS), h, w), dtype=np.float32)
@@ -63,6 +118,7 @@ def static_channels(
     obs[8] = np.clip(lay["cbd"] / 0.4, 0.0, 1.0)
     obs[9:13] = np.clip(np.log1p(np.maximum(intensity, 0.0)) / _LOG_I, 0.0, 1.0)
     fill_plan(obs, np.zeros((h, w), dtype=bool), burn_probability, downstream)
+    obs[CHANNEL_INDEX[PLANNER_CHANNELS[0]] :] = planner_channels(landscape, objective)
     return obs
 
 
