@@ -25,8 +25,11 @@ def run_episode(env: FuelBreakEnv, seed: int, options: dict, choose) -> float:
 
 
 def episode_kinds(env: FuelBreakEnv) -> list[dict]:
-    """The kinds of episode an environment trains on, as reset options: the tile with or without its planner
-    layers, and the objective. One kind (no options) unless the environment mixes them."""
+    """The kinds of episode an environment trains on, as reset options.
+
+    The tile with or without its planner layers, and the objective; one kind (no options) unless the
+    environment mixes them.
+    """
     layers = env.tile_layers(0)
     if env.objective == MIXED and env.value_share > 0 and "value" in layers:
         area = {"layers": False, "objective": "area"} if env.planner_layers < 1 else {"layers": True, "objective": "area"}
@@ -37,8 +40,10 @@ def episode_kinds(env: FuelBreakEnv) -> list[dict]:
 
 
 def validation_episodes(env: FuelBreakEnv, n: int) -> list[tuple[int, dict]]:
-    """Fixed validation episodes: tiles (with room for the budget), scenarios and episode kinds (`episode_kinds`)
-    in turn, each with its own seed."""
+    """Fixed validation episodes, each with its own seed.
+
+    Tiles (with room for the budget), scenarios and episode kinds (`episode_kinds`) in turn.
+    """
     n_scen = len(env.weather.scenarios)
     kinds = episode_kinds(env)
     tiles = [t for t in range(env.n_tiles) if env.has_room(t)]

@@ -58,14 +58,17 @@ PLANNER_CHANNELS: tuple[str, ...] = ("loss_weight", "ignition_density", "treatme
 
 
 def observation_prefix(channels: list[str] | tuple[str, ...]) -> int:
-    """How many of today's channels a model trained on `channels` reads: len(channels) when they are a prefix
-    of `CHANNELS` (a policy trained before the planner channels reads the first 16), else 0."""
+    """How many of today's channels a model trained on `channels` reads.
+
+    len(channels) when they are a prefix of `CHANNELS` (a policy trained before the planner channels reads
+    the first 16), else 0.
+    """
     channels = list(channels)
     return len(channels) if channels == list(CHANNELS[: len(channels)]) and channels else 0
 
 
 def _ratio(values: np.ndarray, over: np.ndarray) -> np.ndarray:
-    """values / their mean over the cells `over`, shown as r / (1 + r) (0 where values are 0)."""
+    """The ratio r of `values` to their mean over the cells `over`, shown as r / (1 + r) (0 where values are 0)."""
     v = np.asarray(values, dtype=np.float64)
     mean = float(v[over].mean()) if over.any() else 0.0
     if mean <= 0:
