@@ -31,7 +31,6 @@ from fuelbreak.env.observation import (
     CHANNEL_INDEX,
     CHANNELS,
     PLANNER_CHANNELS,
-    observation_prefix,
     planner_channels,
 )
 from fuelbreak.errors import CheckpointError, ConfigError
@@ -65,10 +64,7 @@ def layered(size: int = 12) -> Landscape:
 
 def test_planner_channels_come_last_so_older_channels_are_a_prefix():
     assert CHANNELS[-4:] == PLANNER_CHANNELS
-    assert observation_prefix(OLD_CHANNELS) == 16
-    assert observation_prefix(list(CHANNELS)) == len(CHANNELS)
-    assert observation_prefix(OLD_CHANNELS[1:]) == 0
-    assert observation_prefix([]) == 0
+    assert list(CHANNELS[:16]) == OLD_CHANNELS
 
 
 def test_a_tile_without_planner_layers_shows_their_constants():

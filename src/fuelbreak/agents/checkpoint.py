@@ -296,7 +296,7 @@ def check_channels(ckpt: Checkpoint, channels: list[str], prefix: bool = False) 
     """The environment's observation channels must be the checkpoint's, in the same order.
 
     With `prefix`, the checkpoint's may also be the first of them (a policy trained before later channels
-    were appended reads those it knows; `fuelbreak.env.observation.observation_prefix`).
+    were appended reads those it knows: the policy slices its observation to them).
 
     Raises:
         CheckpointError: they differ.

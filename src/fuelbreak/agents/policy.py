@@ -160,7 +160,7 @@ class DQNPolicy:
         n = self.n_fires_for(landscape)
         intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks, behaviors, objective)
         static = static_channels(landscape, intensity, *fires.view(), objective=objective)
-        # a policy trained before the planner channels reads the first of them (`observation_prefix`)
+        # a policy trained before the planner channels reads the first 16 (`check_channels(prefix=True)` in `load`)
         return static[: self.model.in_channels], fires
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ what each cell weighs in the objective (value under the value objective, the bur
 the relative ignition density, the relative treatment cost, and the exclusions. A tile without a layer
 shows its constant (every burnable cell weighs 1, ignitions uniform, cost uniform, nothing excluded).
 They come after the channels of the policies trained before them, so an older checkpoint's channels
-are a prefix of these (`observation_prefix`).
+are a prefix of these (`fuelbreak.agents.checkpoint.check_channels(..., prefix=True)`).
 """
 
 from __future__ import annotations
@@ -55,16 +55,6 @@ _LOG_I = float(np.log1p(1e5))
 
 PLANNER_CHANNELS: tuple[str, ...] = ("loss_weight", "ignition_density", "treatment_cost", "excluded")
 """The channels of the planner's layers and objective (the last four)."""
-
-
-def observation_prefix(channels: list[str] | tuple[str, ...]) -> int:
-    """How many of today's channels a model trained on `channels` reads.
-
-    len(channels) when they are a prefix of `CHANNELS` (a policy trained before the planner channels reads
-    the first 16), else 0.
-    """
-    channels = list(channels)
-    return len(channels) if channels == list(CHANNELS[: len(channels)]) and channels else 0
 
 
 def _ratio(values: np.ndarray, over: np.ndarray) -> np.ndarray:
