@@ -38,7 +38,11 @@ from fuelbreak.fire.scenario import Scenario, Weather
 from fuelbreak.landscape.core import Landscape
 from fuelbreak.landscape.synthetic import synthetic_tiles
 
-OLD_CHANNELS = list(CHANNELS[: CHANNEL_INDEX["breaks"] + 1])  # the 16 channels of policies trained before
+OLD_CHANNELS = [  # the 16 channels of the policies trained before the planner channels, as their checkpoints name them
+    "elevation", "slope", "aspect_east", "aspect_north", "burnable", "canopy_cover", "canopy_height",
+    "canopy_base_height", "canopy_bulk_density", "intensity_north", "intensity_east", "intensity_south",
+    "intensity_west", "burn_probability", "downstream_area", "breaks",
+]
 WEATHER = Weather.single(Scenario(wind_speed=10.0, wind_direction=270.0, duration=120.0))
 
 
