@@ -21,10 +21,11 @@ from fuelbreak.agents.checkpoint import (
     make_payload,
     save_checkpoint,
 )
-from fuelbreak.agents.config import TrainConfig, validate
+from fuelbreak.agents.config import TrainConfig, load_config, validate
 from fuelbreak.agents.demonstrations import DemoSpec
 from fuelbreak.agents.networks import build_model
 from fuelbreak.agents.policy import DQNPolicy
+from fuelbreak.agents.train import obs_channels
 from fuelbreak.agents.validation import episode_kinds, validation_episodes
 from fuelbreak.env import FuelBreakEnv
 from fuelbreak.env.observation import (
@@ -208,6 +209,17 @@ def test_reset_options_fix_the_kind_and_the_value_reward_follows_it():
         env.reset(seed=1, options={"tile": 0, "layers": False, "objective": "value"})
 
 
+def test_an_environment_without_planner_channels_shows_the_base_channels():
+    kw = dict(data=tiles(), split="all", budget=6, n_ignitions=4, bp_fires=4, weather=WEATHER)
+    full, _ = FuelBreakEnv(**kw).reset(seed=2)
+    base_env = FuelBreakEnv(**kw, planner_channels=False)
+    base, _ = base_env.reset(seed=2)
+    assert list(base_env.channels) == OLD_CHANNELS and base_env.observation_space.shape == (16, 20, 20)
+    np.testing.assert_array_equal(base, full[:16])
+    obs, *_ = base_env.step(int(np.flatnonzero(base_env.action_mask())[0]))
+    assert obs.shape == (16, 20, 20) and obs[CHANNEL_INDEX["breaks"]].sum() == 1
+
+
 def test_validation_plays_each_kind_of_episode_in_turn():
     env = FuelBreakEnv(data=tiles(), split="all", budget=6, n_ignitions=4, bp_fires=4, weather=WEATHER,
                        objective="mixed", planner_layers=0.6)  # fmt: skip
@@ -220,8 +232,13 @@ def test_validation_plays_each_kind_of_episode_in_turn():
 
 
 def test_training_config_checks_the_mix():
-    cfg = TrainConfig()
-    assert (cfg.env.objective, cfg.env.planner_layers) == ("mixed", 0.6)
+    cfg = TrainConfig()  # the default recipe: the shipped policy's, without planner layers or channels
+    assert (cfg.env.objective, cfg.env.planner_layers, cfg.env.planner_channels) == ("area", 0.0, False)
+    assert obs_channels(cfg) == OLD_CHANNELS
+    mix = load_config("values")
+    assert (mix.env.objective, mix.env.planner_layers, mix.env.planner_channels) == ("mixed", 0.6, True)
+    assert obs_channels(mix) == list(CHANNELS)
+    validate(mix)
     for key, value, match in (
         ("planner_layers", 1.5, "env.planner_layers"),
         ("value_share", -0.1, "env.value_share"),
@@ -231,7 +248,7 @@ def test_training_config_checks_the_mix():
         setattr(bad.env, key, value)
         with pytest.raises(ConfigError, match=match):
             validate(bad)
-    bad = TrainConfig()
+    bad = load_config("values")
     bad.env.planner_layers = 0.0
     with pytest.raises(ConfigError, match="value objective needs tiles"):
         validate(bad)

@@ -39,10 +39,12 @@ class EnvConfig:
     synthetic_seed: int = 0
     split_seed: int = 0  # seed of the train/val/test split (evaluation uses the same)
     plan_aware: bool = True  # burn probability and downstream area follow the breaks (False: ablation)
-    objective: str = "mixed"  # reward: fall in expected burned cells ("area"), value lost ("value"; needs tiles with
+    objective: str = "area"  # reward: fall in expected burned cells ("area"), value lost ("value"; needs tiles with
     # values) or "mixed" (episodes on tiles with values plan for value with probability value_share, else for area)
-    planner_layers: float = 0.6  # share of episodes whose tile keeps its planner layers (synthetic tiles get them when > 0)
+    planner_layers: float = 0.0  # share of episodes whose tile keeps its planner layers (synthetic tiles get them when > 0)
     value_share: float = 0.5  # under objective "mixed": share of episodes with values that plan for value
+    planner_channels: bool = False  # the observation ends with the four planner channels (a checkpoint without
+    # the key was trained without them)
 
 
 @dataclass

@@ -42,6 +42,7 @@ def env_kwargs(cfg: TrainConfig, split: str) -> dict:
         objective=e.objective,
         planner_layers=e.planner_layers,
         value_share=e.value_share,
+        planner_channels=e.planner_channels,
     )
 
 

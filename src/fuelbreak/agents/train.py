@@ -57,10 +57,15 @@ from fuelbreak.agents.validation import (
 )
 from fuelbreak.atomic import atomic_write_text, remove_stale_temporaries
 from fuelbreak.env.fuelbreak_env import FuelBreakEnv
-from fuelbreak.env.observation import CHANNELS
+from fuelbreak.env.observation import BASE_CHANNELS, CHANNELS
 from fuelbreak.errors import CheckpointError, ClusterError, ConfigError
 from fuelbreak.parallel.vector_env import FuelBreakVectorEnv
 from fuelbreak.provenance import machine_record
+
+
+def obs_channels(cfg: TrainConfig) -> list[str]:
+    """The observation channels `cfg` trains on: all of them with `env.planner_channels`, else the base ones."""
+    return list(CHANNELS if cfg.env.planner_channels else BASE_CHANNELS)
 
 
 # ---------------------------------------------------------------------------------------- demonstrations
@@ -112,7 +117,7 @@ def save_training_checkpoint(
         model=model,
         target=target,
         optimizer=opt,
-        obs_channels=list(CHANNELS),
+        obs_channels=obs_channels(cfg),
         counters=counters,
         config=cfg.to_dict(),
         rng_state=capture_rng_state({"learner": rng, "replay": replay.rng}),
@@ -140,7 +145,7 @@ class Run:
         cores = min(cfg.run.validation_episodes, psutil.cpu_count(logical=False) or 1)
         self.val_envs = [FuelBreakEnv(**val_kwargs) for _ in range(max(1, cores))]
         device = resolve_device(cfg.run.device)
-        model = build_model(cfg.model.type, len(CHANNELS), **cfg.model.hparams).to(device)
+        model = build_model(cfg.model.type, len(obs_channels(cfg)), **cfg.model.hparams).to(device)
         self.state = State(episode_index=[0] * self.n_envs)
         self.replay = make_replay(cfg, venv)
         self.steps_per_episode = self.replay.steps
@@ -157,7 +162,7 @@ class Run:
     def resume(self) -> None:
         """Weights, optimiser, counters, random states and replay from `last.pt`."""
         ckpt = load_checkpoint(self.files.last, expected_model_type=self.cfg.model.type)
-        check_channels(ckpt, list(CHANNELS))  # a run resumes on the channels it started with
+        check_channels(ckpt, obs_channels(self.cfg))  # a run resumes on the channels it started with
         self.learner.restore(ckpt)
         self.state = self.learner.state = State.from_dict(ckpt["extra"]["state"])
         self.replay.load(paired_replay(self.files.replay, ckpt.counters))

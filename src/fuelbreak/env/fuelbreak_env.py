@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from fuelbreak.env.observation import CHANNELS, static_channels, with_plan
+from fuelbreak.env.observation import BASE_CHANNELS, CHANNELS, static_channels, with_plan
 from fuelbreak.env.simulation import (
     EpisodeFires,
     StepResult,
@@ -112,8 +112,10 @@ class FuelBreakEnv(gym.Env):
                     the others see the tile without them: uniform ignitions, nothing excluded); 1 keeps them
     plan_aware      burn probability and downstream area follow the breaks (False: they stay those
                     of the tile without breaks, for ablations)
+    planner_channels the observation ends with the four planner channels (False: `BASE_CHANNELS` only,
+                    what policies trained without them read)
 
-    Observation: float32 (C, H, W), channels `CHANNELS`. Action: a flat cell index (row * W + col).
+    Observation: float32 (C, H, W), channels `self.channels` (`CHANNELS`, or `BASE_CHANNELS`). Action: a flat cell index (row * W + col).
     `info["action_mask"]` marks legal cells (burnable, not excluded, not yet a break). An illegal action raises
     `InputError`. Options of `reset`: {"tile": index into the split, "scenario": index into the
     weather, "layers": keep the tile's planner layers (bool), "objective": 'area' or 'value'} fix the
@@ -141,6 +143,7 @@ class FuelBreakEnv(gym.Env):
         objective: str = "area",
         planner_layers: float = 1.0,
         value_share: float = 0.5,
+        planner_channels: bool = True,
     ):
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -177,8 +180,8 @@ class FuelBreakEnv(gym.Env):
         h, w = self.shape
         self.n_cells = h * w
         self.budget = budget_cells(budget, self.n_cells, self.cells_per_step)
-        self.channels = CHANNELS
-        self.observation_space = spaces.Box(-1.0, 1.0, (len(CHANNELS), h, w), dtype=np.float32)
+        self.channels = CHANNELS if planner_channels else BASE_CHANNELS
+        self.observation_space = spaces.Box(-1.0, 1.0, (len(self.channels), h, w), dtype=np.float32)
         self.action_space = (
             CellSpace(self.n_cells)
             if self.cells_per_step == 1
@@ -320,7 +323,7 @@ class FuelBreakEnv(gym.Env):
         self._static = static_channels(
             self.landscape, tile_fire.intensity, tile_fire.burn_probability, tile_fire.downstream,
             objective=self.episode_objective,
-        )
+        )[: len(self.channels)]
         self._plan_view = (start.burn_probability, start.downstream)
         self.initial_area = self.area = start.mean_area
         self._episode_ready = True

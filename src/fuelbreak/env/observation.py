@@ -55,6 +55,8 @@ _LOG_I = float(np.log1p(1e5))
 
 PLANNER_CHANNELS: tuple[str, ...] = ("loss_weight", "ignition_density", "treatment_cost", "excluded")
 """The channels of the planner's layers and objective (the last four)."""
+BASE_CHANNELS: tuple[str, ...] = CHANNELS[: -len(PLANNER_CHANNELS)]
+"""The channels before the planner channels: what an observation without them holds (the shipped policy's)."""
 
 
 def _ratio(values: np.ndarray, over: np.ndarray) -> np.ndarray:
