@@ -301,3 +301,31 @@ def test_a_join_that_fails_to_connect_names_a_refused_auth_token():
     hint = auth_hint(ConnectionError("Failed to connect to GCS at address 127.0.0.1:6379 within 5 seconds"))
     assert "InvalidAuthToken" in hint and "~/.ray/auth_token" in hint
     assert auth_hint(ValueError("Version mismatch: the cluster runs Ray 2.50")) == ""
+
+
+def test_under_the_value_objective_the_budget_goes_to_the_window_that_holds_the_value():
+    """Two windows of the same grass under a west wind, all the value in the west one. For area the east
+    window's breaks save the most (fires from the west window run on into it), so it gets the budget; for
+    value only the west window's gain curve counts, so it gets the budget instead."""
+    land = Landscape.uniform((40, 80), fuel=102, name="two-windows")
+    value = np.zeros((40, 80), dtype=np.float32)
+    value[15:25, 2:10] = 1.0
+    land.layers["value"] = value
+    kw = dict(window=40, halo=4)
+    area = plan_landscape("tree_greedy", land, WEATHER, 20, 3, {"n_fires": 16}, **kw)
+    west = plan_landscape("tree_greedy", land, WEATHER, 20, 3, {"n_fires": 16, "objective": "value"}, **kw)
+    assert area.windows == west.windows == 2
+    assert area.taken == {0: 0, 1: 20}
+    assert west.taken == {0: 20, 1: 0}
+
+
+def test_cli_plans_a_split_landscape_for_value_and_refuses_a_cost_limit_there(tmp_path, capsys):
+    common = ["plan", "--method", "tree_greedy", "--tile-size", "48", "--synthetic-layers", "--budget", "2%",
+              "--fires", "20", "--window", "24", "--halo", "4", "--executor", "serial"]  # fmt: skip
+    assert main([*common, "--objective", "value", "--out", str(tmp_path / "v")]) == 0
+    captured = capsys.readouterr()
+    assert "windows (round 1): 4/4 windows done" in captured.err and "value loss" in captured.out
+    assert (tmp_path / "v.json").is_file()
+    assert main([*common, "--max-cost", "10", "--out", str(tmp_path / "c")]) == 2
+    assert "--max-cost is not yet planned in windows" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()

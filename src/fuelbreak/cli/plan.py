@@ -253,9 +253,9 @@ def run(args: argparse.Namespace) -> int:
     from fuelbreak.planning.windows import split_windows
 
     split = len(split_windows(land.shape, args.window, args.halo)) > 1
-    if split and (request.max_cost is not None or request.objective != "area"):
+    if split and request.max_cost is not None:
         raise ConfigError(
-            f"--max-cost and --objective value are not yet planned in windows: tile '{land.name}' "
+            f"--max-cost is not yet planned in windows: tile '{land.name}' "
             f"({land.shape[0]} x {land.shape[1]} cells) is split by --window {args.window}; give a --window of "
             "at least its larger side to plan it whole"
         )

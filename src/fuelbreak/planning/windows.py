@@ -13,7 +13,8 @@ its share of the landscape's ignitions (its burnable cells, weighted by the 'ign
 landscape has one), in its planner's order. Each proposal is then measured on the window's *gain
 fires* (`gain_fires` fires that start in its core, burned on its box): the mean burned area with the
 first k proposed cells, at `GAIN_POINTS` prefixes, times the window's share of the ignitions, so that
-every window's gain is in one unit, cells saved per fire of the whole landscape. Each gain curve is
+every window's gain is in one unit, cells saved per fire of the whole landscape (under the value
+objective: value saved, and the windows plan for value). Each gain curve is
 made concave (its upper hull) and the budget goes, segment by segment, to the steepest segments of
 all windows (a window's cells are always taken as a prefix, in its planner's order): the merge is
 greedy on the marginal gain per cell. A window whose whole proposal was taken may deserve more: it
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fuelbreak.errors import ConfigError
-from fuelbreak.fire.montecarlo import burned_areas, draw_fires
+from fuelbreak.fire.montecarlo import burned_losses, draw_fires, loss_weights
 from fuelbreak.fire.scenario import Weather
 from fuelbreak.landscape.core import Landscape
 
@@ -119,7 +120,8 @@ def window_seed(seed: int, index: int) -> int:
 class Proposal:
     """A window's proposed cells (landscape flat indices, planner's order) and their measured gain.
 
-    `points[j]` cells of the proposal save `saved[j]` cells per fire of the whole landscape (points[0] = 0).
+    `points[j]` cells of the proposal save `saved[j]` cells (value, under the value objective) per fire of
+    the whole landscape (points[0] = 0).
     `requested` is how many cells the window was asked for (a planner may return fewer core cells).
     """
 
@@ -179,14 +181,24 @@ def propose(
         return Proposal(window.index, 0, empty, np.zeros(1, dtype=np.int64), np.zeros(1))
     cells = np.asarray(plan_cells(method, box, weather, requested, wseed, dict(options)), dtype=np.int64)
     cells = cells[core.ravel()[cells] & box.treatable.ravel()[cells]]
-    points, saved = gain_curve(box, core, weather, cells, gain_fires, wseed)
+    weights = loss_weights(box, options.get("objective", "area"))  # None: burned cells
+    points, saved = gain_curve(box, core, weather, cells, gain_fires, wseed, weights)
     return Proposal(window.index, requested, window.to_landscape(cells, width), points, saved * share)
 
 
 def gain_curve(
-    box: Landscape, core: np.ndarray, weather: Weather, cells: np.ndarray, n_fires: int, seed: int
+    box: Landscape,
+    core: np.ndarray,
+    weather: Weather,
+    cells: np.ndarray,
+    n_fires: int,
+    seed: int,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Prefix lengths of `cells` and the mean burned cells each saves, on `n_fires` fires started in `core`."""
+    """Prefix lengths of `cells` and the mean loss each saves, on `n_fires` fires started in `core`.
+
+    The loss is burned cells, or with `weights` (H, W) the value they hold (the value objective).
+    """
     points = np.unique(np.round(np.linspace(0, len(cells), GAIN_POINTS + 1)).astype(np.int64))
     if len(cells) == 0 or (ignition_weight(box) * core).sum() <= 0:
         return points, np.zeros(len(points))
@@ -194,12 +206,12 @@ def gain_curve(
     # the box's own ignition layer, if any, weighs them too (`sample_ignitions`)
     fires = draw_fires(box, weather, n_fires, rng, "mtt", core.astype(np.float64))
     mask = np.zeros(box.n_cells, dtype=bool)
-    before = burned_areas(fires).mean()
+    before = burned_losses(fires, None, weights).mean()
     saved, done = [0.0], 0
     for k in points[1:]:
         mask[cells[done:k]] = True
         done = k
-        saved.append(before - burned_areas(fires, mask.reshape(box.shape)).mean())
+        saved.append(before - burned_losses(fires, mask.reshape(box.shape), weights).mean())
     return points, np.array(saved)
 
 
