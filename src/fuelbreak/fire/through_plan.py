@@ -225,6 +225,14 @@ class PlanFires:
         self.update(np.arange(n))
 
     @property
+    def boxes(self) -> np.ndarray:
+        """(F, 4) int64 (row0, row1, col0, col1), end-exclusive: every cell each fire burns or may save is in it.
+
+        The arrays kept current by `place`; callers must not modify them.
+        """
+        return self._boxes
+
+    @property
     def n_fires(self) -> int:
         """Number of fires, over all scenario groups."""
         return self.fires.n_fires
