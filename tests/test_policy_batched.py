@@ -56,7 +56,7 @@ def test_no_batch_places_two_interacting_cells(policy, big, weather):
         order = [int(c) for c in np.argsort(-np.where(legal.ravel(), q.ravel(), -np.inf), kind="stable")[:32]]
         assert cells[0] == order[0]  # the best legal cell first
         assert legal.ravel()[cells].all() and len(set(cells.tolist())) == len(cells)
-        for i, b in enumerate(cells[1:], 1):
+        for b in cells[1:]:
             br, bc = divmod(int(b), big.shape[1])
             for a in order[: order.index(int(b))]:  # every better candidate, taken or not
                 ar, ac = divmod(a, big.shape[1])
@@ -88,3 +88,34 @@ def test_a_batched_plan_keeps_the_budget_and_the_exclusions(policy, big):
 def test_bad_options_are_config_errors(policy, big, options):
     with pytest.raises(ConfigError, match="dqn."):
         batched_plan(big, WEATHER, 10, 0, checkpoint=policy, **options)
+
+
+def test_a_plan_continued_from_its_own_first_cells_is_the_same_plan(policy):
+    tile = synthetic_tile(50, seed=2)
+    want = dqn_plan(tile, WEATHER, 30, 3, checkpoint=policy)
+    got = batched_plan(tile, WEATHER, 30, 3, checkpoint=policy, prefix=want[:12])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_prefix_must_be_legal_and_within_the_budget(policy):
+    tile = synthetic_tile(50, seed=2)
+    legal = np.flatnonzero(tile.treatable.ravel())
+    for prefix in (legal[:11], np.array([legal[0], legal[0]]), np.flatnonzero(~tile.treatable.ravel())[:1]):
+        with pytest.raises(ConfigError, match="prefix"):
+            batched_plan(tile, WEATHER, 10, 3, checkpoint=policy, prefix=prefix)
+
+
+def test_a_window_asked_for_more_continues_its_earlier_proposal(policy):
+    from fuelbreak.planning.windows import propose, split_windows, window_landscape
+
+    land = synthetic_tile(100, seed=4)
+    window = split_windows(land.shape, 50, 8)[3]
+    box = window_landscape(land, window)
+    args = (box, window, land.shape[1], 0.25, "dqn", WEATHER)
+    options = {"checkpoint": policy}
+    first = propose(*args, 12, 0, options, 16)
+    again = propose(*args, 24, 0, options, 16, first.cells)
+    afresh = propose(*args, 24, 0, options, 16)
+    np.testing.assert_array_equal(again.cells[:12], first.cells)
+    np.testing.assert_array_equal(again.cells, afresh.cells)  # one cell a forward on a 66-cell box: the same plan
+    np.testing.assert_array_equal(window.to_box(window.to_landscape(np.arange(5), 100), 100), np.arange(5))

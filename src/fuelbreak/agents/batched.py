@@ -113,27 +113,46 @@ def batched_rollout(
     objective: str = "area",
     batch_area: int | None = BATCH_AREA,
     scan: int = SCAN,
+    prefix=None,
 ) -> list[PlanStep]:
     """`policy.rollout` with up to `batch_for(landscape, batch_area)` independent cells a step (`independent_best`).
 
-    One cell a step (exactly `policy.rollout`) where the batch is 1, the policy places several cells a step
-    itself (`cells_per_step` > 1), does not follow the plan, or its network sees the whole tile (no `reach`).
+    One cell a step (exactly `policy.rollout`, when no `prefix`) where the batch is 1, the policy places several
+    cells a step itself (`cells_per_step` > 1), does not follow the plan, or its network sees the whole tile (no
+    `reach`). `prefix` (flat indices, counted in the budget): cells placed first, in one step, such as this
+    plan's own first cells from an earlier, smaller proposal: the steps after it are those the plan would
+    take after them (one cell a step: the same plan, to float rounding), without placing them again.
     """
     batch = batch_for(landscape, batch_area)
     reach = getattr(policy.model, "reach", None)
-    if batch == 1 or policy.cells_per_step != 1 or not policy.plan_aware or reach is None:
+    if policy.cells_per_step != 1 or not policy.plan_aware or reach is None:
+        batch = 1
+        if prefix is None or len(prefix) == 0:
+            return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective)
+        if policy.cells_per_step != 1 or not policy.plan_aware:
+            raise ConfigError("a prefix is placed only by a plan-aware policy of one cell a step")
+    elif batch == 1 and (prefix is None or len(prefix) == 0):
         return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective)
     static, fires = policy.observation_fires(landscape, weather, seed, existing_breaks, objective=objective)
     breaks = fires.breaks.copy()
     legal = landscape.treatable & ~breaks
     if budget < 1 or budget > int(legal.sum()):
         raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
+    prefix = np.zeros(0, dtype=np.int64) if prefix is None else np.asarray(prefix, dtype=np.int64).reshape(-1)
+    if len(prefix) > budget or len(np.unique(prefix)) < len(prefix) or not legal.ravel()[prefix].all():
+        raise ConfigError(f"a prefix of {len(prefix)} cells must be distinct legal cells within the budget {budget}")
     steps: list[PlanStep] = []
     placed = 0
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one small observation at a time (see DQNPolicy.q_map)
     try:
         q_of = policy.plan_q(static)
+        if len(prefix):
+            steps.append(PlanStep(np.full(landscape.shape, np.nan, dtype=np.float32), prefix))
+            breaks.flat[prefix] = True
+            legal.flat[prefix] = False
+            fires.place(prefix)
+            placed = len(prefix)
         q = q_of(with_plan(static, breaks, *fires.view()))
         while placed < budget:
             k = min(batch, budget - placed)
@@ -164,20 +183,27 @@ def batched_plan(
     max_cost: float | None = None,
     batch_area: int | None = BATCH_AREA,
     fire_share: float = FIRE_SHARE,
+    prefix=None,
 ) -> np.ndarray:
     """`fuelbreak.agents.policy.dqn_plan`, with `batched_rollout` on a landscape of more than one cell a forward.
 
     There (`batch_for(landscape, batch_area)` > 1, no cost limit) the policy observes `fire_share` of its
     observation fires (`DQNPolicy.n_fires_for`, or `bp_fires`; at least 1); elsewhere the plan is `dqn_plan`'s.
+    `prefix`: the plan's first cells, already known (`batched_rollout`; not with a cost limit).
     """
     policy = resolve_policy(checkpoint, model_type, cells_per_step, bp_fires)
     batch_area = check_batch_area(batch_area)
     if isinstance(fire_share, bool) or not isinstance(fire_share, int | float) or not 0 < fire_share <= 1:
         raise ConfigError(f"dqn.fire_share must be a number in (0, 1], got {fire_share!r}")
-    if max_cost is not None or batch_for(landscape, batch_area) == 1:
+    has_prefix = prefix is not None and len(prefix) > 0
+    if max_cost is not None and has_prefix:
+        raise ConfigError("a prefix is not placed under a cost limit")
+    if max_cost is not None or (batch_for(landscape, batch_area) == 1 and not has_prefix):
         return policy.plan(landscape, weather, budget, seed, existing_breaks, objective, max_cost)
-    if fire_share < 1:
+    if fire_share < 1 and batch_for(landscape, batch_area) > 1:
         n_fires = max(1, round(fire_share * policy.n_fires_for(landscape)))
         policy = dataclasses.replace(policy, bp_fires=n_fires, fire_cells=None)
-    steps = batched_rollout(policy, landscape, weather, budget, seed, existing_breaks, objective, batch_area)
+    steps = batched_rollout(
+        policy, landscape, weather, budget, seed, existing_breaks, objective, batch_area, prefix=prefix
+    )
     return np.concatenate([s.cells for s in steps] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)

@@ -215,11 +215,13 @@ def plan_landscape(
     state: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = False,
+    reuse: bool = True,
 ) -> LandscapePlan:
     """`budget` break cells of `method` on `landscape`: whole when it fits one window, else in windows.
 
     `executor` (default: in this process) runs the windows, as many at a time as it has workers; `state`
-    (a folder) keeps finished windows so that `resume` continues an interrupted plan there.
+    (a folder) keeps finished windows so that `resume` continues an interrupted plan there. With `reuse`, a
+    trained policy's window asked for more cells continues its earlier proposal (`propose`'s `earlier`).
     """
     from fuelbreak.planning.planners import plan_cells
 
@@ -293,6 +295,7 @@ def plan_landscape(
                         seed,
                         options,
                         gain_fires,
+                        done[i].cells if i in done and reuse else None,  # a policy continues its proposal
                     )
                     for i in part
                 ]
