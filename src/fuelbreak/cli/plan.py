@@ -434,6 +434,7 @@ def make_plan(
         options,
         window=getattr(args, "window", 1 << 30),
         halo=getattr(args, "halo", 0),
+        oversupply=getattr(args, "oversupply", None),
         executor=run_state.get("executor"),
         state=run_state.get("state"),
         resume=bool(getattr(args, "resume", False)),
