@@ -77,30 +77,20 @@ def independent_best(
     if k == 1 or len(order) == 1:
         return order[:1]
     w = q.shape[1]
-    boxes = fires.boxes
-    bound = fires.bound
-    blocked = np.zeros(len(boxes), dtype=bool)  # fires a better candidate touches
-    seen_r, seen_c = [], []
-    taken = []
-    for cell in order:
-        r, c = divmod(int(cell), w)
-        free = True
-        if seen_r:
-            near = (np.abs(np.asarray(seen_r) - r) <= reach) & (np.abs(np.asarray(seen_c) - c) <= reach)
-            free = not near.any()
-        if free and blocked.any():
-            b = boxes[blocked]
-            free = not (
-                (b[:, 0] - reach <= r) & (r < b[:, 1] + reach) & (b[:, 2] - reach <= c) & (c < b[:, 3] + reach)
-            ).any()
-        if free:
-            taken.append(int(cell))
-            if len(taken) == k:
-                break
-        seen_r.append(r)
-        seen_c.append(c)
-        blocked |= bound[:, cell] > 0
-    return np.array(taken, dtype=np.int64)
+    rows, cols = np.divmod(order, w)
+    # near[i, j]: candidates i and j within the reach of each other (Chebyshev distance)
+    near = (np.abs(rows[:, None] - rows[None, :]) <= reach) & (np.abs(cols[:, None] - cols[None, :]) <= reach)
+    b = fires.boxes
+    # inside[f, i]: candidate i lies in fire f's box widened by the reach
+    inside = (
+        (b[:, 0:1] - reach <= rows) & (rows < b[:, 1:2] + reach) & (b[:, 2:3] - reach <= cols) & (cols < b[:, 3:4] + reach)
+    )
+    touch = fires.bound[:, order] > 0  # touch[f, i]: fire f's path touches candidate i
+    before = np.zeros_like(touch)  # before[f, i]: fire f touches a better candidate than i
+    before[:, 1:] = np.logical_or.accumulate(touch, axis=1)[:, :-1]
+    free = ~(np.tril(near, -1).any(axis=1) | (before & inside).any(axis=0))
+    free[0] = True
+    return order[np.flatnonzero(free)[:k]].astype(np.int64)
 
 
 def batched_rollout(
