@@ -60,6 +60,17 @@ def check_batch_area(batch_area) -> int | None:
     return batch_area or None
 
 
+def check_fire_share(fire_share) -> float:
+    """`fire_share` as a float in (0, 1].
+
+    Raises:
+        ConfigError: not a number in (0, 1].
+    """
+    if isinstance(fire_share, bool) or not isinstance(fire_share, int | float) or not 0 < fire_share <= 1:
+        raise ConfigError(f"dqn.fire_share must be a number in (0, 1], got {fire_share!r}")
+    return float(fire_share)
+
+
 def independent_best(
     q: np.ndarray, legal: np.ndarray, fires: PlanFires, k: int, reach: int, scan: int
 ) -> np.ndarray:
@@ -183,8 +194,7 @@ def batched_plan(
     """
     policy = resolve_policy(checkpoint, model_type, cells_per_step, bp_fires)
     batch_area = check_batch_area(batch_area)
-    if isinstance(fire_share, bool) or not isinstance(fire_share, int | float) or not 0 < fire_share <= 1:
-        raise ConfigError(f"dqn.fire_share must be a number in (0, 1], got {fire_share!r}")
+    check_fire_share(fire_share)
     has_prefix = prefix is not None and len(prefix) > 0
     if max_cost is not None and has_prefix:
         raise ConfigError("a prefix is not placed under a cost limit")

@@ -237,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
         from fuelbreak.agents.shipped import shipped_policy_path
 
         args.ckpt, args.method = str(shipped_policy_path()), None
+    if args.method is None and args.option:
+        policy_options(args)  # checked before anything is read
     if args.method is not None and args.method not in (*BASELINES, "dqn_search"):
         raise ConfigError(
             f"--method {args.method!r} is not a planner; choose dqn, dqn_search or one of {', '.join(BASELINES)}"
@@ -402,13 +404,15 @@ def make_plan(
         from fuelbreak.planning.request import request_options
 
         extra = request_options(request, "the policy", tuple(inspect.signature(policy.plan).parameters))
-        method, options = "dqn", {"checkpoint": policy, **extra, **policy_options(args)}
+        chosen = policy_options(args)
+        method, options = "dqn", {"checkpoint": policy, **extra, **chosen}
         about = {
             "planner": f"the {ckpt.model_type} policy of {args.ckpt}",
             "method": "dqn",
             "checkpoint": str(args.ckpt),
             "model_type": ckpt.model_type,
             "training_weather": f"weather.preset={cfg.weather.preset}",
+            **({"options": chosen} if chosen else {}),
         }
     elif args.method == "dqn_search":
         from fuelbreak.evaluation.run import SEARCH_OPTIONS
@@ -466,12 +470,21 @@ POLICY_OPTIONS = ("batch_area", "fire_share")
 
 def policy_options(args: argparse.Namespace) -> dict:
     """--option KEY=VALUE items of a policy, checked by name (`POLICY_OPTIONS`)."""
+    from fuelbreak.agents.batched import check_batch_area, check_fire_share
     from fuelbreak.cli.evaluate import parse_options
 
     options = parse_options([f"dqn.{item}" for item in args.option]).get("dqn", {})
     unknown = sorted(set(options) - set(POLICY_OPTIONS))
     if unknown:
-        raise ConfigError(f"--option {', '.join(unknown)}: a policy takes {', '.join(POLICY_OPTIONS)}")
+        raise ConfigError(
+            f"--option {', '.join(unknown)}: a policy takes {', '.join(POLICY_OPTIONS)} (other options are of "
+            "--method dqn_search or a baseline)"
+        )
+    try:
+        check_batch_area(options.get("batch_area"))
+        check_fire_share(options.get("fire_share", 1.0))
+    except ConfigError as exc:
+        raise ConfigError(f"--option: {exc}") from None
     return options
 
 
