@@ -18,7 +18,7 @@ POOL_CELLS = 250_000
 
 def add_landscape_args(parser: argparse.ArgumentParser) -> None:
     """--window, --halo, --executor, --workers, --ray-address, --task-timeout, --resume, --state."""
-    from fuelbreak.planning.landscape import HALO, OVERSUPPLY, POLICY_OVERSUPPLY, WINDOW
+    from fuelbreak.planning.landscape import HALO, OVERSUPPLY, WINDOW
 
     g = parser.add_argument_group("large landscapes (windows, workers, resume)")
     g.add_argument(
@@ -41,8 +41,7 @@ def add_landscape_args(parser: argparse.ArgumentParser) -> None:
         type=oversupply_float,
         metavar="SHARES",
         help="each window first proposes SHARES times its fair share of the budget; a window whose whole "
-        f"proposal is taken is asked for twice as many (default {OVERSUPPLY:g}, {POLICY_OVERSUPPLY:g} for a policy, "
-        "which continues its proposal when asked for more)",
+        f"proposal is taken is asked for twice as many (default {OVERSUPPLY:g})",
     )
     g.add_argument(
         "--executor",
