@@ -276,6 +276,8 @@ def test_same_seed_same_plan_and_score(tmp_path, capsys):
         (["--method", "tree_greedy", "--option", "n_fire=3"], ["--option", "n_fire", "n_fires"]),
         (["--method", "dqn_search", "--option", "checkpoint=x.pt"], ["--option", "checkpoint"]),
         (["--method", "dqn", "--option", "n_fires=3"], ["--option", "dqn_search"]),
+        (["--method", "dqn", "--option", "batch_area=-1"], ["--option", "batch_area"]),
+        (["--method", "dqn", "--option", "fire_share=2"], ["--option", "fire_share"]),
         (["--method", "tree_greedy", "--option", "n_fires"], ["--option", "KEY=VALUE"]),
     ],
 )
@@ -431,3 +433,19 @@ def test_synthetic_layers_reach_the_plan(tmp_path, capsys):
         tmp_path / "q",
     )  # fmt: skip
     assert rc == 2 and "--synthetic-layers" in err
+
+
+def test_a_policys_options_reach_its_plan(tmp_path, capsys):
+    # the shipped policy on a 20 x 20 tile: one cell a forward by default (400 cells < 2 x batch_area), up to 4
+    # with batch_area=100; both spend the budget on distinct cells
+    plans = []
+    for name, extra in (("one", []), ("batched", ["--option", "batch_area=100", "--option", "fire_share=0.5"])):
+        rc, _, err = run_plan(
+            capsys, "--method", "dqn", *extra, "--tile-size", TILE, "--budget", 12, "--fires", 5, "--out", tmp_path / name
+        )
+        assert rc == 0, err
+        plans.append(read_tif(tmp_path / f"{name}.tif")[3])
+    assert all(int((p > 0).sum()) == 12 for p in plans)
+    props = json.loads((tmp_path / "batched.geojson").read_text())["properties"]
+    assert props["options"] == {"batch_area": 100, "fire_share": 0.5}
+    assert "options" not in json.loads((tmp_path / "one.geojson").read_text())["properties"]

@@ -195,3 +195,24 @@ def test_incremental_updates_equal_a_fresh_burn_on_a_long_tile_and_under_values(
     flat = masks.reshape(len(masks), -1)
     want = flat.sum(axis=1) if weights is None else flat @ weights.ravel()
     np.testing.assert_allclose(state.loss, want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("valued", [False, True])
+def test_rows_kept_inside_each_fires_box_equal_a_fresh_burns_rows_exactly(tile, valued):
+    # PlanFires refreshes a fire's rows and reburns it only inside the box of the cells it burned: every row
+    # must still be, value for value, what a fresh burn and its spread trees give (long windy fires cross the box)
+    weather = Weather((Scenario(wind_speed=30.0, wind_direction=250.0, duration=600.0),), (1.0,))
+    fires = draw_fires(tile, weather, 16, 2)
+    weights = np.random.default_rng(4).random(tile.shape) * 3 if valued else None
+    state = PlanFires(fires, neutral_roots=True, weights=weights)
+    engine, ign = fires.engines[0], fires.groups[0]
+    rng = np.random.default_rng(1)
+    for _ in range(8):
+        score = np.where(tile.burnable.ravel() & ~state.breaks.ravel(), state.score(), -1)
+        state.place([int(np.argmax(score)), int(rng.integers(tile.n_cells))])
+        result = engine.burn(ign, state.breaks, trees=True)
+        np.testing.assert_array_equal(state.burned, result.burned.reshape(len(ign), -1))
+        np.testing.assert_array_equal(state.bound, _bounds(engine, ign, result, True))
+        if valued:
+            np.testing.assert_array_equal(state.vbound, _bounds(engine, ign, result, True, weights))
+        assert (state.area < tile.n_cells).all() and state.area.max() > 0

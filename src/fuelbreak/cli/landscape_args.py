@@ -18,7 +18,7 @@ POOL_CELLS = 250_000
 
 def add_landscape_args(parser: argparse.ArgumentParser) -> None:
     """--window, --halo, --executor, --workers, --ray-address, --task-timeout, --resume, --state."""
-    from fuelbreak.planning.landscape import HALO, WINDOW
+    from fuelbreak.planning.landscape import HALO, OVERSUPPLY, WINDOW
 
     g = parser.add_argument_group("large landscapes (windows, workers, resume)")
     g.add_argument(
@@ -35,6 +35,13 @@ def add_landscape_args(parser: argparse.ArgumentParser) -> None:
         default=HALO,
         metavar="CELLS",
         help=f"cells around a window that its planning fires burn through (default {HALO})",
+    )
+    g.add_argument(
+        "--oversupply",
+        type=oversupply_float,
+        metavar="SHARES",
+        help="each window first proposes SHARES times its fair share of the budget; a window whose whole "
+        f"proposal is taken is asked for twice as many (default {OVERSUPPLY:g})",
     )
     g.add_argument(
         "--executor",
@@ -72,6 +79,19 @@ def add_landscape_args(parser: argparse.ArgumentParser) -> None:
         help="folder that keeps a windowed plan's finished windows until the plan is written "
         "(default: PREFIX.state beside --out)",
     )
+
+
+def oversupply_float(text: str) -> float:
+    """--oversupply: a finite number >= 1."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
+    if not math.isfinite(value) or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return value
 
 
 def executor_from_args(args: argparse.Namespace, n_cells: int, split: bool):

@@ -80,7 +80,9 @@ def register(sub) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an option of the --method planner, e.g. n_fires=512 for tree_greedy or dqn_search, "
-        "prune_rounds=3 for tree_greedy (repeatable; see `fuelbreak evaluate --help`)",
+        "prune_rounds=3 for tree_greedy; of a policy (--ckpt, --method dqn) on a large landscape: batch_area=CELLS "
+        "(one more independent cell a network forward per CELLS cells; 0: one cell a forward) and fire_share "
+        "(the share of its observation fires it observes there) (repeatable; see `fuelbreak evaluate --help`)",
     )
     add_model_type_arg(p, default=None)
     add_tile_args(p)
@@ -235,12 +237,12 @@ def run(args: argparse.Namespace) -> int:
         from fuelbreak.agents.shipped import shipped_policy_path
 
         args.ckpt, args.method = str(shipped_policy_path()), None
+    if args.method is None and args.option:
+        policy_options(args)  # checked before anything is read
     if args.method is not None and args.method not in (*BASELINES, "dqn_search"):
         raise ConfigError(
             f"--method {args.method!r} is not a planner; choose dqn, dqn_search or one of {', '.join(BASELINES)}"
         )
-    if args.option and args.method in (None, "dqn"):
-        raise ConfigError("--option applies to --method dqn_search or a baseline, not to a policy alone")
     if args.method is not None and args.model_type is not None:
         raise ConfigError("--model-type applies to a checkpoint (--ckpt), not to --method")
     n_fires = check_fires(args.fires)
@@ -402,13 +404,15 @@ def make_plan(
         from fuelbreak.planning.request import request_options
 
         extra = request_options(request, "the policy", tuple(inspect.signature(policy.plan).parameters))
-        method, options = "dqn", {"checkpoint": policy, **extra}
+        chosen = policy_options(args)
+        method, options = "dqn", {"checkpoint": policy, **extra, **chosen}
         about = {
             "planner": f"the {ckpt.model_type} policy of {args.ckpt}",
             "method": "dqn",
             "checkpoint": str(args.ckpt),
             "model_type": ckpt.model_type,
             "training_weather": f"weather.preset={cfg.weather.preset}",
+            **({"options": chosen} if chosen else {}),
         }
     elif args.method == "dqn_search":
         from fuelbreak.evaluation.run import SEARCH_OPTIONS
@@ -434,6 +438,7 @@ def make_plan(
         options,
         window=getattr(args, "window", 1 << 30),
         halo=getattr(args, "halo", 0),
+        oversupply=getattr(args, "oversupply", None),
         executor=run_state.get("executor"),
         state=run_state.get("state"),
         resume=bool(getattr(args, "resume", False)),
@@ -457,6 +462,30 @@ def make_plan(
 NOT_OPTIONS = (
     "checkpoint", "model_type", "fires", "existing_breaks", "ignition_weights", "behaviors", "max_cost", "objective",
 )  # fmt: skip
+
+
+# --option keys of a policy (`--ckpt`, `--method dqn`): how it plans a large landscape (`fuelbreak.agents.batched`)
+POLICY_OPTIONS = ("batch_area", "fire_share")
+
+
+def policy_options(args: argparse.Namespace) -> dict:
+    """--option KEY=VALUE items of a policy, checked by name (`POLICY_OPTIONS`)."""
+    from fuelbreak.agents.batched import check_batch_area, check_fire_share
+    from fuelbreak.cli.evaluate import parse_options
+
+    options = parse_options([f"dqn.{item}" for item in args.option]).get("dqn", {})
+    unknown = sorted(set(options) - set(POLICY_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"--option {', '.join(unknown)}: a policy takes {', '.join(POLICY_OPTIONS)} (other options are of "
+            "--method dqn_search or a baseline)"
+        )
+    try:
+        check_batch_area(options.get("batch_area"))
+        check_fire_share(options.get("fire_share", 1.0))
+    except ConfigError as exc:
+        raise ConfigError(f"--option: {exc}") from None
+    return options
 
 
 def planner_options(args: argparse.Namespace, takes) -> dict:

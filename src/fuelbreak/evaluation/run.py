@@ -50,7 +50,7 @@ from fuelbreak.landscape.dataset import dataset_split
 
 DEFAULT_METHODS = tuple(BASELINES)
 SPLITS = ("test", "val", "all")
-DQN_OPTIONS = ("checkpoint", "model_type", "cells_per_step", "bp_fires")
+DQN_OPTIONS = ("checkpoint", "model_type", "cells_per_step", "bp_fires", "batch_area", "fire_share")
 SEARCH_OPTIONS = (
     "checkpoint", "model_type", "bp_fires", "n_fires", "candidates", "prune_rounds", "swap", "objective", "max_cost",
 )  # fmt: skip

@@ -381,8 +381,11 @@ MAX_BUCKETS = 1 << 15
 
 
 @numba.njit(cache=True, nogil=True)
-def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows):
+def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows, boxes):
     """Update, in place, fires `rows` burned with trees (arrival, via) to the fewer moves of `travel`.
+
+    `boxes[f]` = (row0, row1, col0, col1), end-exclusive, holds every cell fire f burned (the whole tile
+    when unknown): only it is scanned, and the search stays in it (a fire only shrinks).
 
     Fire f burned on travel[group[f]] (G, cells, directions) for duration[group[f]] minutes; the
     moves may only have been lost since (more breaks). A cell keeps its
@@ -393,7 +396,6 @@ def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows)
     value for value what burning the fires from scratch gives, at the cost of S and one pass over the
     burned cells (Ramalingam and Reps 1996 call this the incremental shortest-path tree update).
     """
-    h, w = arrival.shape[1], arrival.shape[2]
     n_cells, n_dir = travel.shape[1], travel.shape[2]
     best = np.full(n_cells, np.inf, dtype=np.float32)
     came = np.full(n_cells, -1, dtype=np.int8)
@@ -408,8 +410,8 @@ def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows)
         moves = travel[group[f]]
         limit = duration[group[f]]
         nb = 0
-        for r in range(h):
-            for c in range(w):
+        for r in range(boxes[f, 0], boxes[f, 1]):
+            for c in range(boxes[f, 2], boxes[f, 3]):
                 if arrival[f, r, c] < np.inf:
                     u = (r + pad) * wp + c + pad
                     best[u] = arrival[f, r, c]
@@ -430,7 +432,8 @@ def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows)
                 k = came[burned[i]]
                 if k >= 0:
                     first[burned[i] - step[k] + 1] += 1
-            for u in range(n_cells):
+            span0, span1 = burned[0], burned[nb - 1] + 1  # every burned cell, so every parent, is in it
+            for u in range(span0, span1):
                 first[u + 1] += first[u]
             for i in range(nb):
                 u = burned[i]
@@ -481,7 +484,7 @@ def _reburn(travel, blocked, step, duration, group, wp, pad, arrival, via, rows)
                 r, c = v // wp - pad, v % wp - pad
                 arrival[f, r, c] = best[v]
                 via[f, r, c] = came[v]
-            first[:] = 0
+            first[span0 : span1 + 1] = 0
         for i in range(nb):
             u = burned[i]
             best[u] = np.inf
@@ -691,13 +694,17 @@ class MTTEngine:
         stack = travel if travel.ndim == 3 else travel[None]
         _block_breaks_stacked(stack, blocked, burnable, self._offsets, self._counts, self.padded_width)
 
-    def reburn_stacked(self, travel, blocked, durations, group, arrival, via, rows) -> None:
+    def reburn_stacked(self, travel, blocked, durations, group, arrival, via, rows, boxes=None) -> None:
         """`reburn` for fires of several engines on this landscape at once.
 
         Fire f burned on travel[group[f]] for durations[group[f]] minutes; `travel` and `blocked` now hold the
-        breaks (`moves_through`, `forbid`). No checks: callers keep the arrays as `PlanFires` does.
+        breaks (`moves_through`, `forbid`). No checks: callers keep the arrays as `PlanFires` does. `boxes`
+        (F, 4) int64: (row0, row1, col0, col1) of each fire, holding every cell it burned; only those are
+        scanned (default: the whole tile).
         """
-        _reburn(travel, blocked.ravel(), self.step, durations, group, self.padded_width, self._pad, arrival, via, rows)  # fmt: skip
+        if boxes is None:
+            boxes = np.tile(np.array([0, self.shape[0], 0, self.shape[1]], dtype=np.int64), (len(arrival), 1))
+        _reburn(travel, blocked.ravel(), self.step, durations, group, self.padded_width, self._pad, arrival, via, rows, boxes)  # fmt: skip
 
     def reburn(self, breaks, arrival: np.ndarray, via: np.ndarray, rows=None) -> None:
         """Bring fires burned with `trees=True` up to date with more breaks, in place.

@@ -22,7 +22,7 @@ import numpy as np
 
 from fuelbreak.fire.montecarlo import FireSet
 from fuelbreak.fire.mtt import BurnResult, MTTEngine, check_breaks
-from fuelbreak.fire.trees import _trees, fire_trees, move_tables, unit_weights
+from fuelbreak.fire.trees import fire_trees, move_tables, unit_weights
 
 
 def _bounds(
@@ -59,46 +59,120 @@ def plan_view(
 
 
 @numba.njit(cache=True, nogil=True)
-def _refresh_rows(
-    rows, arrival, via, ignition, neutral_roots, steps, support, n_support, ones, pred, size,
-    burned, bound, area, burn_count, bound_sum, weighted, weight, vsize, vbound, loss, vbound_sum,
+def _refresh_rows_in_boxes(
+    rows, boxes, arrival, via, ignition, neutral_roots, steps, support, n_support, ones,
+    burned, bound, area, burn_count, bound_sum, weighted, weight, vbound, loss, vbound_sum,
 ):  # fmt: skip
     """Rows `rows` of burned, bound and area from the fires' arrival and moves; the sums kept current.
 
-    The same values as `_bounds` on a fresh `BurnResult`: the spread-tree bounds (`_trees`), with a
-    neutral root counting for itself alone. When `weighted`, also the value bounds `vbound` and the
-    value burned `loss` of each fire (with `weight`, the value at risk per cell).
+    `boxes[f]` = (row0, row1, col0, col1), end-exclusive, holds every cell where fire f's rows (burned,
+    bound, vbound) are non-zero, before and after: breaks only shrink a fire, and a move's support lies
+    in the rectangle of its two ends. It is shrunk here to the fire's new burned cells. Cells are visited
+    in the same (row-major) order as `_trees` visits the whole tile, so value sums are bit for bit the same.
     """
-    n = burned.shape[1]
+    h, w = arrival.shape[1], arrival.shape[2]
+    n = h * w
+    pred = np.empty(n, dtype=np.int64)
+    size = np.zeros(n, dtype=np.int32)
+    vsize = np.zeros(n if weighted else 0, dtype=np.float64)
+    children = np.zeros(n, dtype=np.int32)
+    stack = np.empty(n, dtype=np.int64)
     for f in rows:
-        for u in range(n):
-            burn_count[u] -= burned[f, u]
-            bound_sum[u] -= bound[f, u]
-            if weighted:
-                vbound_sum[u] -= vbound[f, u]
-        _trees(arrival[f : f + 1], via[f : f + 1], steps, support, n_support, ones, pred, size, bound[f : f + 1])
-        if weighted:
-            _trees(arrival[f : f + 1], via[f : f + 1], steps, support, n_support, weight, pred, vsize, vbound[f : f + 1])
-        flat = arrival[f].ravel()
+        r0, r1, c0, c1 = boxes[f, 0], boxes[f, 1], boxes[f, 2], boxes[f, 3]
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                burn_count[u] -= burned[f, u]
+                bound_sum[u] -= bound[f, u]
+                if weighted:
+                    vbound_sum[u] -= vbound[f, u]
+        # the spread tree, as `_trees`: predecessors, then subtree sizes from the leaves up (Kahn's order)
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                k = via[f, r, c]
+                pred[u] = -1 if k < 0 else (r - steps[k, 0]) * w + (c - steps[k, 1])
+                live = arrival[f, r, c] < np.inf
+                size[u] = ones[u] if live else 0
+                if weighted:
+                    vsize[u] = weight[u] if live else 0.0
+                children[u] = 0
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                if pred[u] >= 0:
+                    children[pred[u]] += 1
+        top = 0
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                if arrival[f, r, c] < np.inf and children[u] == 0:
+                    stack[top] = u
+                    top += 1
+        while top > 0:
+            top -= 1
+            u = stack[top]
+            q = pred[u]
+            if q >= 0:
+                size[q] += size[u]
+                if weighted:
+                    vsize[q] += vsize[u]
+                children[q] -= 1
+                if children[q] == 0:
+                    stack[top] = q
+                    top += 1
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                bound[f, u] = size[u]
+                if weighted:
+                    vbound[f, u] = vsize[u]
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                k = via[f, r, c]
+                if k < 0:
+                    continue
+                pr, pc = pred[u] // w, pred[u] % w
+                for j in range(n_support[k]):
+                    rr, cc = pr + support[k, j, 0], pc + support[k, j, 1]
+                    if 0 <= rr < h and 0 <= cc < w:
+                        if size[u] != 0:
+                            bound[f, rr * w + cc] += size[u]
+                        if weighted and vsize[u] != 0:
+                            vbound[f, rr * w + cc] += vsize[u]
+        # burned cells, area, value lost, neutral roots; the box shrunk to the burned cells
         count = 0
         value = 0.0
-        for u in range(n):
-            burned[f, u] = flat[u] < np.inf
-            count += burned[f, u]
-            if weighted and burned[f, u]:
-                value += weight[u]
+        nr0, nr1, nc0, nc1 = h, 0, w, 0
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                live = arrival[f, r, c] < np.inf
+                burned[f, u] = live
+                if live:
+                    count += 1
+                    if weighted:
+                        value += weight[u]
+                    nr0, nr1, nc0, nc1 = min(nr0, r), max(nr1, r + 1), min(nc0, c), max(nc1, c + 1)
         area[f] = count
         if weighted:
             loss[f] = value
+        g = ignition[f]
         if neutral_roots:
-            bound[f, ignition[f]] = 1 if burned[f, ignition[f]] else 0
+            bound[f, g] = 1 if burned[f, g] else 0
             if weighted:
-                vbound[f, ignition[f]] = weight[ignition[f]] if burned[f, ignition[f]] else 0.0
-        for u in range(n):
-            burn_count[u] += burned[f, u]
-            bound_sum[u] += bound[f, u]
-            if weighted:
-                vbound_sum[u] += vbound[f, u]
+                vbound[f, g] = weight[g] if burned[f, g] else 0.0
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                u = r * w + c
+                burn_count[u] += burned[f, u]
+                bound_sum[u] += bound[f, u]
+                if weighted:
+                    vbound_sum[u] += vbound[f, u]
+        if count == 0:
+            nr0, nr1, nc0, nc1 = 0, 0, 0, 0
+        boxes[f, 0], boxes[f, 1], boxes[f, 2], boxes[f, 3] = nr0, nr1, nc0, nc1
 
 
 class PlanFires:
@@ -133,7 +207,8 @@ class PlanFires:
         self._ignition = np.array(
             [fires.groups[g][i] for g, i in zip(self.group, self.pos, strict=True)], dtype=np.int64
         )
-        self._scratch = np.empty((2, 1, cells), dtype=np.int32)  # predecessors and subtree sizes of a fire
+        # each fire's box (row0, row1, col0, col1): its rows are zero outside it; the whole tile until it burns
+        self._boxes = np.tile(np.array([0, self.shape[0], 0, self.shape[1]], dtype=np.int64), (n, 1))
         self.area = np.zeros(n, dtype=np.int64)
         self.burn_count = np.zeros(cells, dtype=np.int64)  # sums over fires, kept current by update
         self.bound_sum = np.zeros(cells, dtype=np.int64)
@@ -144,12 +219,18 @@ class PlanFires:
             self.vbound = np.zeros((n, cells), dtype=np.float64)
             self.loss = np.zeros(n, dtype=np.float64)
             self.vbound_sum = np.zeros(cells, dtype=np.float64)
-            self._vscratch = np.empty((1, cells), dtype=np.float64)
         else:  # the value is the area: the same arrays
             self.weight = np.zeros(0, dtype=np.float64)
             self.vbound, self.loss, self.vbound_sum = self.bound, self.area, self.bound_sum
-            self._vscratch = np.empty((1, 0), dtype=np.float64)
         self.update(np.arange(n))
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(F, 4) int64 (row0, row1, col0, col1), end-exclusive: every cell each fire burns or may save is in it.
+
+        The arrays kept current by `place`; callers must not modify them.
+        """
+        return self._boxes
 
     @property
     def n_fires(self) -> int:
@@ -186,16 +267,15 @@ class PlanFires:
                 self._travel = np.stack([travel for _, travel in moves])
                 self._duration = np.array([e.scenario.duration for e in engines], dtype=np.float32)
             engines[0].reburn_stacked(
-                self._travel, self._blocked, self._duration, self.group, self.arrival, self.via, which
+                self._travel, self._blocked, self._duration, self.group, self.arrival, self.via, which, self._boxes
             )
         tables = move_tables(self.fires.engines[0].stencil)
         weighted = self.weighted
-        _refresh_rows(
-            which, self.arrival, self.via, self._ignition, self.neutral_roots, tables.steps, tables.support,
-            tables.n_support, self._ones, self._scratch[0], self._scratch[1], self.burned, self.bound, self.area,
-            self.burn_count, self.bound_sum, weighted, self.weight, self._vscratch,
-            self.vbound if weighted else np.zeros((1, 0)), self.loss if weighted else np.zeros(0),
-            self.vbound_sum if weighted else np.zeros(0),
+        _refresh_rows_in_boxes(
+            which, self._boxes, self.arrival, self.via, self._ignition, self.neutral_roots, tables.steps,
+            tables.support, tables.n_support, self._ones, self.burned, self.bound, self.area, self.burn_count,
+            self.bound_sum, weighted, self.weight, self.vbound if weighted else np.zeros((1, 0)),
+            self.loss if weighted else np.zeros(0), self.vbound_sum if weighted else np.zeros(0),
         )  # fmt: skip
 
     def place(self, cells) -> None:

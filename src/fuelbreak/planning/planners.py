@@ -66,10 +66,10 @@ def plan_cells(
         from fuelbreak.agents.search import dqn_search_plan
 
         return dqn_search_plan(landscape, weather, budget, seed, **options, **extra)
-    if is_dqn(base):
-        from fuelbreak.agents.policy import dqn_plan
+    if is_dqn(base):  # several independent cells a forward on a large landscape, else `dqn_plan` itself
+        from fuelbreak.agents.batched import batched_plan
 
-        return dqn_plan(landscape, weather, budget, seed, **options)
+        return batched_plan(landscape, weather, budget, seed, **options)
     if fires is not None:
         if base != "tree_greedy":
             raise SimulationError(f"{method}: only tree_greedy and dqn_search plan on given fires")

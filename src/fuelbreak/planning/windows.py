@@ -61,6 +61,11 @@ class Window:
         mask[r0 : r0 + self.core[1] - self.core[0], c0 : c0 + self.core[3] - self.core[2]] = True
         return mask
 
+    def to_box(self, cells: np.ndarray, width: int) -> np.ndarray:
+        """Flat indices of a landscape `width` cells wide (cells of the box) as flat box indices."""
+        cells = np.asarray(cells, dtype=np.int64)
+        return (cells // width - self.box[0]) * self.box_shape[1] + cells % width - self.box[2]
+
     def to_landscape(self, cells: np.ndarray, width: int) -> np.ndarray:
         """Flat box indices as flat indices of a landscape `width` cells wide."""
         cells = np.asarray(cells, dtype=np.int64)
@@ -164,13 +169,16 @@ def propose(
     seed: int,
     options: dict,
     gain_fires: int,
+    earlier: np.ndarray | None = None,
 ) -> Proposal:
     """A window's proposal: `requested` core cells planned on its box, with their gain curve (a pure task).
 
     `box` is `window_landscape(landscape, window)`, `width` the landscape's width, `share` the window's
-    share of the landscape's ignitions.
+    share of the landscape's ignitions. `earlier`: the window's earlier, smaller proposal (landscape flat
+    indices) of this plan; a trained policy continues it instead of placing its cells again (`is_dqn`;
+    `fuelbreak.agents.batched.batched_rollout`'s prefix), other planners plan afresh.
     """
-    from fuelbreak.planning.planners import plan_cells
+    from fuelbreak.planning.planners import is_dqn, plan_cells
 
     core = window.core_mask()
     legal = int((box.treatable & core).sum())
@@ -179,7 +187,10 @@ def propose(
     if requested < 1:
         empty = np.zeros(0, dtype=np.int64)
         return Proposal(window.index, 0, empty, np.zeros(1, dtype=np.int64), np.zeros(1))
-    cells = np.asarray(plan_cells(method, box, weather, requested, wseed, dict(options)), dtype=np.int64)
+    options = dict(options)
+    if earlier is not None and 0 < len(earlier) < requested and is_dqn(method):
+        options["prefix"] = window.to_box(earlier, width)
+    cells = np.asarray(plan_cells(method, box, weather, requested, wseed, options), dtype=np.int64)
     cells = cells[core.ravel()[cells] & box.treatable.ravel()[cells]]
     weights = loss_weights(box, options.get("objective", "area"))  # None: burned cells
     points, saved = gain_curve(box, core, weather, cells, gain_fires, wseed, weights)

@@ -1,0 +1,215 @@
+"""A trained policy on a large landscape: several cells a network forward where they do not interact.
+
+`DQNPolicy.rollout` places one cell a step (`cells_per_step`, as in training), burns again the
+observation fires it touches and computes the next Q map. On a 50 x 50 tile that is what training
+did; on a window's box of up to 320 x 320 cells the box holds 500-750 observation fires and a
+proposal of 1,500 cells takes 1,500 steps. Cells whose fires never meet could be placed together with
+the same effect as one after the other.
+
+`batched_rollout` places, after each Q map, the best legal cell and then, in Q order among the next
+`scan` best, each cell that is *independent of every better candidate* (placed or not): its distance
+from each is more than the network's reach (its Q does not see their break channel), and it lies in
+no box, widened by the reach, of an observation fire that a better candidate touches (so no input
+of its Q changes when they are placed, and no fire is cut by both). Such a cell keeps its Q when
+the better ones are placed; only a cell whose Q rises past it could be placed first one step at a
+time, and then the batch places it later instead. Up to `batch` cells a forward, `batch` following
+the landscape's area (`batch_for`: one cell per `batch_area` cells), so a 50 x 50 tile (or any
+landscape of fewer than 2 x `batch_area` cells) is planned exactly as `DQNPolicy.rollout` plans it.
+
+Measured (docs/how-it-works/scale.md), it pays little: the fires through a cell of high Q cover much
+of a box, so a batch holds 1.5-2 cells, and the Q map is computed again over the same changed cells
+either way; what a step costs is mostly burning its fires again. `fire_share` (observe fewer fires)
+is faster but loses quality. `prefix` lets a window asked for more cells continue its proposal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy
+from fuelbreak.env.observation import with_plan
+from fuelbreak.errors import ConfigError
+from fuelbreak.fire.scenario import Weather
+from fuelbreak.fire.through_plan import PlanFires
+from fuelbreak.landscape.core import Landscape
+
+# A landscape gets one more cell a forward per this many cells: a 50 x 50 tile 1 (as trained), a window's
+# 320 x 320 box 12. Measured (docs/how-it-works/scale.md): on Worcester 2 % less CPU and the same reduction
+# (35.8 % against 35.9 %), on a synthetic 320 x 320 box under the default weather 11 % less, the same gain.
+BATCH_AREA = 8192
+SCAN = 4  # candidates looked at per forward, as a multiple of the batch
+# Share of the policy's observation fires (`DQNPolicy.n_fires_for`) it observes where it places several cells
+# a forward. Measured on Worcester: 0.5 lost 2.0 and 3.2 points (two seeds) for a fifth to a third less CPU.
+FIRE_SHARE = 1.0
+
+
+def batch_for(landscape: Landscape, batch_area: int | None) -> int:
+    """Cells at most per network forward on `landscape`: one per `batch_area` cells (None or 0: always 1)."""
+    if not batch_area:
+        return 1
+    return max(1, landscape.n_cells // int(batch_area))
+
+
+def check_batch_area(batch_area) -> int | None:
+    """`batch_area` as an int >= 1, or None (0 or None: one cell a forward).
+
+    Raises:
+        ConfigError: not a whole number >= 0.
+    """
+    if batch_area is None:
+        return None
+    if isinstance(batch_area, bool) or not isinstance(batch_area, int) or batch_area < 0:
+        raise ConfigError(f"dqn.batch_area must be a whole number of cells >= 0 (0: one cell a forward), got {batch_area!r}")
+    return batch_area or None
+
+
+def check_fire_share(fire_share) -> float:
+    """`fire_share` as a float in (0, 1].
+
+    Raises:
+        ConfigError: not a number in (0, 1].
+    """
+    if isinstance(fire_share, bool) or not isinstance(fire_share, int | float) or not 0 < fire_share <= 1:
+        raise ConfigError(f"dqn.fire_share must be a number in (0, 1], got {fire_share!r}")
+    return float(fire_share)
+
+
+def independent_best(
+    q: np.ndarray, legal: np.ndarray, fires: PlanFires, k: int, reach: int, scan: int
+) -> np.ndarray:
+    """Up to `k` legal cells of high Q, best first, none interacting with a better candidate (flat indices).
+
+    The best legal cell always; then, of the next `scan` - 1 legal cells in Q order (ties: lower index
+    first), each that is more than `reach` cells (Chebyshev) from every better candidate and outside the
+    boxes, widened by `reach`, of every observation fire a better candidate touches. Every candidate
+    looked at, taken or not, blocks the cells below it the same way.
+    """
+    n_legal = int(legal.sum())
+    if n_legal == 0 or k < 1:
+        return np.zeros(0, dtype=np.int64)
+    order = best_legal(q, legal, max(1, min(scan, n_legal)))
+    if k == 1 or len(order) == 1:
+        return order[:1]
+    w = q.shape[1]
+    rows, cols = np.divmod(order, w)
+    # near[i, j]: candidates i and j within the reach of each other (Chebyshev distance)
+    near = (np.abs(rows[:, None] - rows[None, :]) <= reach) & (np.abs(cols[:, None] - cols[None, :]) <= reach)
+    b = fires.boxes
+    # inside[f, i]: candidate i lies in fire f's box widened by the reach
+    inside = (
+        (b[:, 0:1] - reach <= rows) & (rows < b[:, 1:2] + reach) & (b[:, 2:3] - reach <= cols) & (cols < b[:, 3:4] + reach)
+    )
+    touch = fires.bound[:, order] > 0  # touch[f, i]: fire f's path touches candidate i
+    before = np.zeros_like(touch)  # before[f, i]: fire f touches a better candidate than i
+    before[:, 1:] = np.logical_or.accumulate(touch, axis=1)[:, :-1]
+    free = ~(np.tril(near, -1).any(axis=1) | (before & inside).any(axis=0))
+    free[0] = True
+    return order[np.flatnonzero(free)[:k]].astype(np.int64)
+
+
+def batched_rollout(
+    policy: DQNPolicy,
+    landscape: Landscape,
+    weather: Weather,
+    budget: int,
+    seed: int = 0,
+    existing_breaks=None,
+    objective: str = "area",
+    batch_area: int | None = BATCH_AREA,
+    scan: int = SCAN,
+    prefix=None,
+) -> list[PlanStep]:
+    """`policy.rollout` with up to `batch_for(landscape, batch_area)` independent cells a step (`independent_best`).
+
+    One cell a step (exactly `policy.rollout`, when no `prefix`) where the batch is 1, the policy places several
+    cells a step itself (`cells_per_step` > 1), does not follow the plan, or its network sees the whole tile (no
+    `reach`). `prefix` (flat indices, counted in the budget): cells placed first, in one step, such as this
+    plan's own first cells from an earlier, smaller proposal: the steps after it are those the plan would
+    take after them (one cell a step: the same plan, to float rounding), without placing them again.
+    """
+    batch = batch_for(landscape, batch_area)
+    reach = getattr(policy.model, "reach", None)
+    if policy.cells_per_step != 1 or not policy.plan_aware or reach is None:
+        batch = 1
+        if prefix is None or len(prefix) == 0:
+            return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective)
+        if policy.cells_per_step != 1 or not policy.plan_aware:
+            raise ConfigError("a prefix is placed only by a plan-aware policy of one cell a step")
+    elif batch == 1 and (prefix is None or len(prefix) == 0):
+        return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective)
+    static, fires = policy.observation_fires(landscape, weather, seed, existing_breaks, objective=objective)
+    breaks = fires.breaks.copy()
+    legal = landscape.treatable & ~breaks
+    if budget < 1 or budget > int(legal.sum()):
+        raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
+    prefix = np.zeros(0, dtype=np.int64) if prefix is None else np.asarray(prefix, dtype=np.int64).reshape(-1)
+    if len(prefix) > budget or len(np.unique(prefix)) < len(prefix) or not legal.ravel()[prefix].all():
+        raise ConfigError(f"a prefix of {len(prefix)} cells must be distinct legal cells within the budget {budget}")
+    steps: list[PlanStep] = []
+    placed = 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small observation at a time (see DQNPolicy.q_map)
+    try:
+        q_of = policy.plan_q(static)
+        if len(prefix):
+            steps.append(PlanStep(np.full(landscape.shape, np.nan, dtype=np.float32), prefix))
+            breaks.flat[prefix] = True
+            legal.flat[prefix] = False
+            fires.place(prefix)
+            placed = len(prefix)
+        q = q_of(with_plan(static, breaks, *fires.view()))
+        while placed < budget:
+            k = min(batch, budget - placed)
+            cells = independent_best(q, legal, fires, k, int(reach), max(scan * k, 1))
+            steps.append(PlanStep(np.where(legal, q, np.nan), cells))
+            breaks.flat[cells] = True
+            legal.flat[cells] = False
+            fires.place(cells)
+            placed += len(cells)
+            if placed < budget:
+                q = q_of.update(with_plan(static, breaks, *fires.view()))
+    finally:
+        torch.set_num_threads(threads)
+    return steps
+
+
+def batched_plan(
+    landscape: Landscape,
+    weather: Weather,
+    budget: int,
+    seed: int,
+    checkpoint=None,
+    model_type: str = "auto",
+    existing_breaks=None,
+    cells_per_step: int | None = None,
+    bp_fires: int | None = None,
+    objective: str = "area",
+    max_cost: float | None = None,
+    batch_area: int | None = BATCH_AREA,
+    fire_share: float = FIRE_SHARE,
+    prefix=None,
+) -> np.ndarray:
+    """`fuelbreak.agents.policy.dqn_plan`, with `batched_rollout` on a landscape of more than one cell a forward.
+
+    There (`batch_for(landscape, batch_area)` > 1, no cost limit) the policy observes `fire_share` of its
+    observation fires (`DQNPolicy.n_fires_for`, or `bp_fires`; at least 1); elsewhere the plan is `dqn_plan`'s.
+    `prefix`: the plan's first cells, already known (`batched_rollout`; not with a cost limit).
+    """
+    policy = resolve_policy(checkpoint, model_type, cells_per_step, bp_fires)
+    batch_area = check_batch_area(batch_area)
+    check_fire_share(fire_share)
+    has_prefix = prefix is not None and len(prefix) > 0
+    if max_cost is not None and has_prefix:
+        raise ConfigError("a prefix is not placed under a cost limit")
+    if max_cost is not None or (batch_for(landscape, batch_area) == 1 and not has_prefix):
+        return policy.plan(landscape, weather, budget, seed, existing_breaks, objective, max_cost)
+    if fire_share < 1 and batch_for(landscape, batch_area) > 1:
+        n_fires = max(1, round(fire_share * policy.n_fires_for(landscape)))
+        policy = dataclasses.replace(policy, bp_fires=n_fires, fire_cells=None)
+    steps = batched_rollout(
+        policy, landscape, weather, budget, seed, existing_breaks, objective, batch_area, prefix=prefix
+    )
+    return np.concatenate([s.cells for s in steps] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
