@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuelbreak.agents.batched import batch_for, batched_plan, batched_rollout, independent_best
-from fuelbreak.agents.policy import DQNPolicy, dqn_plan
+from fuelbreak.agents.batched import batch_for, batched_plan, batched_rollout
+from fuelbreak.agents.policy import DQNPolicy, dqn_plan, independent_best
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire import Scenario, Weather
 from fuelbreak.landscape.synthetic import synthetic_tile

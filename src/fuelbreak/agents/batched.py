@@ -27,20 +27,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import torch
 
-from fuelbreak.agents.policy import DQNPolicy, PlanStep, best_legal, resolve_policy
-from fuelbreak.env.observation import with_plan
+from fuelbreak.agents.policy import SCAN, DQNPolicy, PlanStep, resolve_policy
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire.scenario import Weather
-from fuelbreak.fire.through_plan import PlanFires
 from fuelbreak.landscape.core import Landscape
 
 # A landscape gets one more cell a forward per this many cells: a 50 x 50 tile 1 (as trained), a window's
 # 320 x 320 box 12. Measured (docs/how-it-works/scale.md): on Worcester 2 % less CPU and the same reduction
 # (35.8 % against 35.9 %), on a synthetic 320 x 320 box under the default weather 11 % less, the same gain.
 BATCH_AREA = 8192
-SCAN = 4  # candidates looked at per forward, as a multiple of the batch
 # Share of the policy's observation fires (`DQNPolicy.n_fires_for`) it observes where it places several cells
 # a forward. Measured on Worcester: 0.5 lost 2.0 and 3.2 points (two seeds) for a fifth to a third less CPU.
 FIRE_SHARE = 1.0
@@ -77,39 +73,6 @@ def check_fire_share(fire_share) -> float:
     return float(fire_share)
 
 
-def independent_best(
-    q: np.ndarray, legal: np.ndarray, fires: PlanFires, k: int, reach: int, scan: int
-) -> np.ndarray:
-    """Up to `k` legal cells of high Q, best first, none interacting with a better candidate (flat indices).
-
-    The best legal cell always; then, of the next `scan` - 1 legal cells in Q order (ties: lower index
-    first), each that is more than `reach` cells (Chebyshev) from every better candidate and outside the
-    boxes, widened by `reach`, of every observation fire a better candidate touches. Every candidate
-    looked at, taken or not, blocks the cells below it the same way.
-    """
-    n_legal = int(legal.sum())
-    if n_legal == 0 or k < 1:
-        return np.zeros(0, dtype=np.int64)
-    order = best_legal(q, legal, max(1, min(scan, n_legal)))
-    if k == 1 or len(order) == 1:
-        return order[:1]
-    w = q.shape[1]
-    rows, cols = np.divmod(order, w)
-    # near[i, j]: candidates i and j within the reach of each other (Chebyshev distance)
-    near = (np.abs(rows[:, None] - rows[None, :]) <= reach) & (np.abs(cols[:, None] - cols[None, :]) <= reach)
-    b = fires.boxes
-    # inside[f, i]: candidate i lies in fire f's box widened by the reach
-    inside = (
-        (b[:, 0:1] - reach <= rows) & (rows < b[:, 1:2] + reach) & (b[:, 2:3] - reach <= cols) & (cols < b[:, 3:4] + reach)
-    )
-    touch = fires.bound[:, order] > 0  # touch[f, i]: fire f's path touches candidate i
-    before = np.zeros_like(touch)  # before[f, i]: fire f touches a better candidate than i
-    before[:, 1:] = np.logical_or.accumulate(touch, axis=1)[:, :-1]
-    free = ~(np.tril(near, -1).any(axis=1) | (before & inside).any(axis=0))
-    free[0] = True
-    return order[np.flatnonzero(free)[:k]].astype(np.int64)
-
-
 def batched_rollout(
     policy: DQNPolicy,
     landscape: Landscape,
@@ -126,54 +89,12 @@ def batched_rollout(
 
     One cell a step (exactly `policy.rollout`, when no `prefix`) where the batch is 1, the policy places several
     cells a step itself (`cells_per_step` > 1), does not follow the plan, or its network sees the whole tile (no
-    `reach`). `prefix` (flat indices, counted in the budget): cells placed first, in one step, such as this
-    plan's own first cells from an earlier, smaller proposal: the steps after it are those the plan would
-    take after them (one cell a step: the same plan, to float rounding), without placing them again.
+    `reach`). `prefix`: the plan's first cells, placed first (`DQNPolicy.rollout`).
     """
     batch = batch_for(landscape, batch_area)
-    reach = getattr(policy.model, "reach", None)
-    if policy.cells_per_step != 1 or not policy.plan_aware or reach is None:
+    if policy.cells_per_step != 1 or not policy.plan_aware or getattr(policy.model, "reach", None) is None:
         batch = 1
-        if prefix is None or len(prefix) == 0:
-            return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective)
-        if policy.cells_per_step != 1 or not policy.plan_aware:
-            raise ConfigError("a prefix is placed only by a plan-aware policy of one cell a step")
-    elif batch == 1 and (prefix is None or len(prefix) == 0):
-        return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective)
-    static, fires = policy.observation_fires(landscape, weather, seed, existing_breaks, objective=objective)
-    breaks = fires.breaks.copy()
-    legal = landscape.treatable & ~breaks
-    if budget < 1 or budget > int(legal.sum()):
-        raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
-    prefix = np.zeros(0, dtype=np.int64) if prefix is None else np.asarray(prefix, dtype=np.int64).reshape(-1)
-    if len(prefix) > budget or len(np.unique(prefix)) < len(prefix) or not legal.ravel()[prefix].all():
-        raise ConfigError(f"a prefix of {len(prefix)} cells must be distinct legal cells within the budget {budget}")
-    steps: list[PlanStep] = []
-    placed = 0
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one small observation at a time (see DQNPolicy.q_map)
-    try:
-        q_of = policy.plan_q(static)
-        if len(prefix):
-            steps.append(PlanStep(np.full(landscape.shape, np.nan, dtype=np.float32), prefix))
-            breaks.flat[prefix] = True
-            legal.flat[prefix] = False
-            fires.place(prefix)
-            placed = len(prefix)
-        q = q_of(with_plan(static, breaks, *fires.view()))
-        while placed < budget:
-            k = min(batch, budget - placed)
-            cells = independent_best(q, legal, fires, k, int(reach), max(scan * k, 1))
-            steps.append(PlanStep(np.where(legal, q, np.nan), cells))
-            breaks.flat[cells] = True
-            legal.flat[cells] = False
-            fires.place(cells)
-            placed += len(cells)
-            if placed < budget:
-                q = q_of.update(with_plan(static, breaks, *fires.view()))
-    finally:
-        torch.set_num_threads(threads)
-    return steps
+    return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective, prefix=prefix, batch=batch, scan=scan)
 
 
 def batched_plan(

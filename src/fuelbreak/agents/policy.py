@@ -39,6 +39,7 @@ MAX_FIRE_CELLS = 50_000_000
 # again took about a tenth of a 50 x 50 plan. A few policies' worth; the oldest go first.
 _TRACED: OrderedDict[tuple, object] = OrderedDict()
 TRACED_KEPT = 16
+SCAN = 4  # candidates `independent_best` looks at per step in a batched rollout, as a multiple of the batch
 PLAN_FOLLOWING = (*PLAN_CHANNELS, CHANNEL_INDEX["breaks"])  # the channels a plan changes
 
 
@@ -78,6 +79,39 @@ def best_legal(q: np.ndarray, legal: np.ndarray, k: int) -> np.ndarray:
         return np.array([int(np.argmax(score))], dtype=np.int64)
     top = np.argpartition(-score, k - 1)[:k]
     return top[np.lexsort((top, -score[top]))].astype(np.int64)
+
+
+def independent_best(
+    q: np.ndarray, legal: np.ndarray, fires: PlanFires, k: int, reach: int, scan: int
+) -> np.ndarray:
+    """Up to `k` legal cells of high Q, best first, none interacting with a better candidate (flat indices).
+
+    The best legal cell always; then, of the next `scan` - 1 legal cells in Q order (ties: lower index
+    first), each that is more than `reach` cells (Chebyshev) from every better candidate and outside the
+    boxes, widened by `reach`, of every observation fire a better candidate touches. Every candidate
+    looked at, taken or not, blocks the cells below it the same way.
+    """
+    n_legal = int(legal.sum())
+    if n_legal == 0 or k < 1:
+        return np.zeros(0, dtype=np.int64)
+    order = best_legal(q, legal, max(1, min(scan, n_legal)))
+    if k == 1 or len(order) == 1:
+        return order[:1]
+    w = q.shape[1]
+    rows, cols = np.divmod(order, w)
+    # near[i, j]: candidates i and j within the reach of each other (Chebyshev distance)
+    near = (np.abs(rows[:, None] - rows[None, :]) <= reach) & (np.abs(cols[:, None] - cols[None, :]) <= reach)
+    b = fires.boxes
+    # inside[f, i]: candidate i lies in fire f's box widened by the reach
+    inside = (
+        (b[:, 0:1] - reach <= rows) & (rows < b[:, 1:2] + reach) & (b[:, 2:3] - reach <= cols) & (cols < b[:, 3:4] + reach)
+    )
+    touch = fires.bound[:, order] > 0  # touch[f, i]: fire f's path touches candidate i
+    before = np.zeros_like(touch)  # before[f, i]: fire f touches a better candidate than i
+    before[:, 1:] = np.logical_or.accumulate(touch, axis=1)[:, :-1]
+    free = ~(np.tril(near, -1).any(axis=1) | (before & inside).any(axis=0))
+    free[0] = True
+    return order[np.flatnonzero(free)[:k]].astype(np.int64)
 
 
 @dataclass
@@ -242,6 +276,9 @@ class DQNPolicy:
         existing_breaks=None,
         objective: str = "area",
         max_cost: float | None = None,
+        prefix=None,
+        batch: int = 1,
+        scan: int = SCAN,
     ) -> list[PlanStep]:
         """Place up to `budget` cells greedily, `cells_per_step` at a time; every step's Q map and cells.
 
@@ -249,6 +286,15 @@ class DQNPolicy:
         new Q (`PlanQ.update`); with a network that sees the whole tile, every cell does. Excluded cells
         are never placed. Under the value objective the fire channels count value; with `max_cost`, the
         cells of highest Q per unit cost that still fit are placed, and the plan ends when none fits.
+
+        `prefix` (flat indices, counted in the budget): cells placed first, in one step, such as this plan's
+        first cells from an earlier, smaller proposal; the steps after are those the plan would take after
+        them. `batch` > 1 places up to `batch` cells a step that do not interact (`independent_best`, among
+        `scan` x the batch best). Both need a plan-aware policy of one cell a step, and no cost limit; a
+        batch also needs a network of finite reach.
+
+        Raises:
+            ConfigError: a budget out of range, or a prefix or batch the policy or the request cannot take.
         """
         from fuelbreak.baselines.common import cell_costs, cost_ratio
 
@@ -258,14 +304,29 @@ class DQNPolicy:
         legal = landscape.treatable & ~breaks
         if budget < 1 or budget > int(legal.sum()):
             raise ConfigError(f"budget {budget} must be between 1 and the {int(legal.sum())} legal cells")
+        prefix = np.zeros(0, dtype=np.int64) if prefix is None else np.asarray(prefix, dtype=np.int64).reshape(-1)
+        reach = getattr(self.model, "reach", None)
+        if (len(prefix) or batch > 1) and (self.cells_per_step != 1 or not self.plan_aware or costs is not None):
+            raise ConfigError("a prefix or a batch is placed only by a plan-aware policy of one cell a step, "
+                              "without a cost limit")  # fmt: skip
+        if batch > 1 and reach is None:
+            raise ConfigError(f"a batch of cells needs a network of finite reach; {self.model.model_type} sees the whole tile")
+        if len(prefix) > budget or len(np.unique(prefix)) < len(prefix) or not legal.ravel()[prefix].all():
+            raise ConfigError(f"a prefix of {len(prefix)} cells must be distinct legal cells within the budget {budget}")
         left = max_cost
         steps: list[PlanStep] = []
         placed = 0
-        view = fires.view()
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one small observation at a time (see q_map)
         try:
             q_of = self.plan_q(static)
+            if len(prefix):
+                steps.append(PlanStep(np.full(landscape.shape, np.nan, dtype=np.float32), prefix))
+                breaks.flat[prefix] = True
+                legal.flat[prefix] = False
+                fires.place(prefix)
+                placed = len(prefix)
+            view = fires.view()
             q = q_of(with_plan(static, breaks, *view))
             while placed < budget:
                 if costs is not None:
@@ -273,14 +334,17 @@ class DQNPolicy:
                     if not legal.any():
                         break
                 k = min(self.cells_per_step, budget - placed, int(legal.sum()))
-                if costs is None:
-                    cells = best_legal(q, legal, k)
-                else:  # Q per unit cost (Q can be negative: shift it above 0 first), as many as fit
+                if costs is not None:  # Q per unit cost (Q can be negative: shift it above 0 first), as many as fit
                     shifted = q - float(q[legal].min()) + 1e-6
                     cells = best_legal(cost_ratio(shifted.ravel(), costs).reshape(q.shape), legal, k)
                     cells = cells[np.cumsum(costs[cells]) <= left]
                     left -= float(costs[cells].sum())
-                    k = len(cells)
+                elif batch > 1:
+                    k = min(batch, budget - placed)
+                    cells = independent_best(q, legal, fires, k, int(reach), scan * k)
+                else:
+                    cells = best_legal(q, legal, k)
+                k = len(cells)
                 steps.append(PlanStep(np.where(legal, q, np.nan), cells))
                 breaks.flat[cells] = True
                 legal.flat[cells] = False

@@ -176,7 +176,7 @@ def propose(
     `box` is `window_landscape(landscape, window)`, `width` the landscape's width, `share` the window's
     share of the landscape's ignitions. `earlier`: the window's earlier, smaller proposal (landscape flat
     indices) of this plan; a trained policy continues it instead of placing its cells again (`is_dqn`;
-    `fuelbreak.agents.batched.batched_rollout`'s prefix), other planners plan afresh.
+    `DQNPolicy.rollout`'s prefix), other planners plan afresh.
     """
     from fuelbreak.planning.planners import is_dqn, plan_cells
 
