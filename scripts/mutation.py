@@ -55,7 +55,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "fire.through_plan": (
         "src/fuelbreak/fire/through_plan.py",
         [C + "test_a_diagonal_line_of_breaks_and_rock_holds_a_fire", "tests/test_through_plan.py",
-         "tests/test_objective.py"],
+         "tests/test_objective.py", "tests/test_policy_batched.py"],
     ),  # fmt: skip
     "fire.montecarlo": (
         "src/fuelbreak/fire/montecarlo.py",
@@ -73,8 +73,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "src/fuelbreak/env/fuelbreak_env.py",
         [C + "test_env_rewards_are_the_fall_in_mean_burned_area_of_a_direct_burn",
          C + "test_observation_fires_are_not_the_scoring_fires", "tests/test_env.py", M,
-         "tests/test_objective.py::test_environment_rewards_the_value_saved_and_masks_excluded_cells"],
+         "tests/test_objective.py::test_environment_rewards_the_value_saved_and_masks_excluded_cells",
+         "tests/test_planner_channels.py"],
     ),  # fmt: skip
+    "env.observation": ("src/fuelbreak/env/observation.py", ["tests/test_planner_channels.py", "tests/test_env.py"]),
     "evaluation.tile": (
         "src/fuelbreak/evaluation/tile.py",
         [C + "test_evaluation_scores_the_known_best_plan_exactly_and_random_far_below",
@@ -85,7 +87,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "src/fuelbreak/agents/policy.py",
         [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_policy.py",
          C + "test_the_shipped_policy_plans_better_than_random_on_held_out_tiles", M, "tests/test_search.py",
-         "tests/test_objective.py"],
+         "tests/test_objective.py", "tests/test_policy_batched.py", "tests/test_planner_channels.py"],
     ),  # fmt: skip
     "agents.checkpoint": (
         "src/fuelbreak/agents/checkpoint.py",
