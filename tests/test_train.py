@@ -413,14 +413,13 @@ def test_the_loss_from_windows_equals_the_loss_from_whole_maps(k, double, demo_w
 def test_validation_on_one_thread_per_environment_scores_as_one_environment_in_turn(tmp_path):
     """`validate` plays every n-th episode on each of n environments, on its own thread: the scores
     (and so the choice of best.pt) must be those of one environment playing them all in turn."""
-    from fuelbreak.agents.train import env_kwargs, validate, validation_episodes
+    from fuelbreak.agents.train import env_kwargs, obs_channels, validate, validation_episodes
     from fuelbreak.env.fuelbreak_env import FuelBreakEnv
-    from fuelbreak.env.observation import CHANNELS
 
     cfg = tiny(tmp_path)
     kwargs = {**env_kwargs(cfg, "val"), "n_ignitions": 8}
     torch.manual_seed(0)
-    model = build_model("basic", len(CHANNELS), width=8, skip=True)
+    model = build_model("basic", len(obs_channels(cfg)), width=8, skip=True)
     episodes = validation_episodes(FuelBreakEnv(**kwargs), 5)
     alone = validate(model, [FuelBreakEnv(**kwargs)], episodes, 5)
     threads = validate(model, [FuelBreakEnv(**kwargs) for _ in range(3)], episodes, 5)

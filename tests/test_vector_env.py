@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from fuelbreak.env import FuelBreakEnv
+from fuelbreak.env.observation import CHANNEL_INDEX
 from fuelbreak.errors import ConfigError
 from fuelbreak.fire import Scenario, Weather
 from fuelbreak.landscape import Landscape
@@ -178,8 +179,9 @@ def test_autoreset_reports_the_final_observation():
         obs, _, term, _, info = venv.step(legal_actions(info))
     assert term.all()
     assert all(f is not None for f in info["final_obs"])
-    assert info["final_obs"][0][-1].sum() == 6  # the break channel of the finished episode
-    assert obs[0][-1].sum() == 0  # the new episode starts without breaks
+    breaks = CHANNEL_INDEX["breaks"]
+    assert info["final_obs"][0][breaks].sum() == 6  # the break channel of the finished episode
+    assert obs[0][breaks].sum() == 0  # the new episode starts without breaks
     venv.close()
 
 

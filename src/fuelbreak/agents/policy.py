@@ -195,7 +195,7 @@ class DQNPolicy:
         intensity, fires = observation_fires(landscape, weather, n, seed, existing_breaks, behaviors, objective)
         static = static_channels(landscape, intensity, *fires.view(), objective=objective)
         # a policy trained before the planner channels reads the first 16 (`check_channels(prefix=True)` in `load`)
-        return static[: self.model.in_channels], fires
+        return (static if self.model is None else static[: self.model.in_channels]), fires
 
     def q_map(self, obs: np.ndarray) -> np.ndarray:
         """Q of every cell (H, W) for one observation, on one torch thread.
