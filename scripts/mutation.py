@@ -91,7 +91,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),  # fmt: skip
     "agents.checkpoint": (
         "src/fuelbreak/agents/checkpoint.py",
-        [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_checkpoint.py", M],
+        [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_checkpoint.py", M,
+         "tests/test_planner_channels.py"],
     ),
     "agents.episode_replay": (
         "src/fuelbreak/agents/episode_replay.py",

@@ -102,6 +102,25 @@ def test_planner_channels_show_each_layer_relative_to_its_tile_mean():
     assert ((area >= 0) & (area <= 1)).all()
 
 
+def test_every_fixed_scale_channel_reads_its_layer_on_its_scale():
+    """Slope / 45, cover / 100, height / 40, base height / 10, bulk density / 0.4, each clipped to 1."""
+    from fuelbreak.env.observation import static_channels
+
+    def channels(**layers):
+        land = Landscape.uniform((4, 4), fuel=165, **layers)  # timber litter under a canopy
+        zeros = np.zeros((4, 4))
+        return static_channels(land, np.zeros((4, 4, 4)), zeros, zeros)
+
+    half = channels(slope=22.5, aspect=90.0, cc=50.0, ch=20.0, cbh=5.0, cbd=0.2)
+    full = channels(slope=60.0, aspect=90.0, cc=100.0, ch=80.0, cbh=20.0, cbd=0.8)
+    expect = {"slope": 0.5, "canopy_cover": 0.5, "canopy_height": 0.5, "canopy_base_height": 0.5,
+              "canopy_bulk_density": 0.5}  # fmt: skip
+    for name, value in expect.items():
+        np.testing.assert_allclose(half[CHANNEL_INDEX[name]], value, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(full[CHANNEL_INDEX[name]], 1.0, rtol=1e-5, err_msg=name)  # clipped
+    np.testing.assert_allclose(half[CHANNEL_INDEX["aspect_east"]], 0.5, atol=1e-5)  # sin(90) x slope channel
+
+
 # ----------------------------------------------------------------------------- policies before the channels
 
 
