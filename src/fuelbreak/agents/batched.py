@@ -91,10 +91,19 @@ def batched_rollout(
     cells a step itself (`cells_per_step` > 1), does not follow the plan, or its network sees the whole tile (no
     `reach`). `prefix`: the plan's first cells, placed first (`DQNPolicy.rollout`).
     """
-    batch = batch_for(landscape, batch_area)
-    if policy.cells_per_step != 1 or not policy.plan_aware or getattr(policy.model, "reach", None) is None:
-        batch = 1
+    batch = batch_of(policy, landscape, batch_area)
     return policy.rollout(landscape, weather, budget, seed, existing_breaks, objective, prefix=prefix, batch=batch, scan=scan)
+
+
+def batch_of(policy: DQNPolicy, landscape: Landscape, batch_area: int | None) -> int:
+    """Cells a step `policy` places on `landscape`: `batch_for`, or 1 where the policy cannot place several.
+
+    It cannot where it places several cells a step of its own, does not follow the plan, or its network has
+    no finite reach.
+    """
+    if policy.cells_per_step != 1 or not policy.plan_aware or getattr(policy.model, "reach", None) is None:
+        return 1
+    return batch_for(landscape, batch_area)
 
 
 def batched_plan(
@@ -130,7 +139,5 @@ def batched_plan(
     if fire_share < 1 and batch_for(landscape, batch_area) > 1:
         n_fires = max(1, round(fire_share * policy.n_fires_for(landscape)))
         policy = dataclasses.replace(policy, bp_fires=n_fires, fire_cells=None)
-    steps = batched_rollout(
-        policy, landscape, weather, budget, seed, existing_breaks, objective, batch_area, prefix=prefix
-    )
-    return np.concatenate([s.cells for s in steps] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+    batch = batch_of(policy, landscape, batch_area)
+    return policy.plan(landscape, weather, budget, seed, existing_breaks, objective, prefix=prefix, batch=batch)

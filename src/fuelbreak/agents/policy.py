@@ -367,13 +367,15 @@ class DQNPolicy:
         existing_breaks=None,
         objective: str = "area",
         max_cost: float | None = None,
+        prefix=None,
+        batch: int = 1,
     ) -> np.ndarray:
         """The plan of `budget` cells (flat indices, in placement order) on `landscape` under `weather`.
 
         `seed` draws the observation fires; `existing_breaks` are kept and not counted in the budget;
-        `objective` and `max_cost` as in `rollout`.
+        `objective`, `max_cost`, `prefix` and `batch` as in `rollout`.
         """
-        steps = self.rollout(landscape, weather, budget, seed, existing_breaks, objective, max_cost)
+        steps = self.rollout(landscape, weather, budget, seed, existing_breaks, objective, max_cost, prefix, batch)
         return np.concatenate([s.cells for s in steps] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
 
