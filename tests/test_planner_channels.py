@@ -81,6 +81,8 @@ def test_a_tile_without_planner_layers_shows_their_constants():
         np.testing.assert_allclose(ch[i][~burnable], 0.0)
     np.testing.assert_allclose(ch[2], 0.5)  # uniform cost
     np.testing.assert_allclose(ch[3], 0.0)  # nothing excluded
+    with pytest.raises(ConfigError, match="no 'value' layer"):
+        planner_channels(land, "value")  # no value to weigh: an error, not a silent area weight
 
 
 def test_planner_channels_show_each_layer_relative_to_its_tile_mean():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fuelbreak.fire.montecarlo import loss_weights
 from fuelbreak.landscape.core import Landscape
 
 CHANNELS: tuple[str, ...] = (
@@ -70,14 +71,18 @@ def _ratio(values: np.ndarray, over: np.ndarray) -> np.ndarray:
 
 
 def planner_channels(landscape: Landscape, objective: str = "area") -> np.ndarray:
-    """The four planner channels (4, H, W) of `landscape` planned for `objective` (see the module docstring)."""
+    """The four planner channels (4, H, W) of `landscape` planned for `objective` (see the module docstring).
+
+    Raises:
+        ConfigError: an unknown objective, or 'value' on a landscape without a 'value' layer.
+    """
     burnable = landscape.burnable
     treatable = landscape.treatable
-    weight = landscape.cell_values if objective == "value" else np.ones(landscape.shape)
+    weight = loss_weights(landscape, objective)  # None: burned area, every cell alike
     ignition = landscape.layers.get("ignition")
     cost = landscape.layers.get("cost")
     out = np.zeros((4, *landscape.shape))
-    out[0] = _ratio(np.where(burnable, weight, 0.0), burnable)
+    out[0] = _ratio(np.where(burnable, 1.0 if weight is None else weight, 0.0), burnable)
     out[1] = _ratio(np.where(burnable, 1.0 if ignition is None else ignition, 0.0), burnable)
     out[2] = _ratio(np.ones(landscape.shape) if cost is None else cost, treatable)
     out[3] = landscape.excluded
