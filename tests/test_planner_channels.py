@@ -19,7 +19,9 @@ from fuelbreak.agents.checkpoint import (
     check_channels,
     load_checkpoint,
     make_payload,
+    model_from_checkpoint,
     save_checkpoint,
+    warm_start,
 )
 from fuelbreak.agents.config import TrainConfig, load_config, validate
 from fuelbreak.agents.demonstrations import DemoSpec
@@ -162,6 +164,32 @@ def test_a_checkpoint_whose_channels_are_not_a_prefix_is_refused(tmp_path):
     ckpt.data["obs_channels"] = [OLD_CHANNELS[1], OLD_CHANNELS[0], *OLD_CHANNELS[2:]]
     with pytest.raises(CheckpointError, match=r"trained on channels \['slope', 'elevation'"):
         check_channels(ckpt, list(CHANNELS), prefix=True)
+
+
+def test_a_warm_start_scores_as_the_checkpoint_did_and_its_new_channels_start_at_zero(tmp_path):
+    ckpt = load_checkpoint(old_checkpoint(tmp_path / "old.pt"))
+    torch.manual_seed(1)
+    model = build_model("basic", len(CHANNELS), width=4)
+    warm_start(model, ckpt, list(CHANNELS))
+    old = model_from_checkpoint(ckpt)
+    obs = torch.rand(3, len(CHANNELS), 11, 13)
+    torch.testing.assert_close(model(obs), old(obs[:, : len(OLD_CHANNELS)]), rtol=0, atol=0)
+    first = model.first_layers()[0].weight
+    assert first.shape[1] == len(CHANNELS)
+    assert (first[:, len(OLD_CHANNELS):] == 0).all() and first[:, : len(OLD_CHANNELS)].abs().sum() > 0
+    obs[:, len(OLD_CHANNELS):] = torch.rand(3, len(CHANNELS) - len(OLD_CHANNELS), 11, 13)
+    torch.testing.assert_close(model(obs), old(obs[:, : len(OLD_CHANNELS)]), rtol=0, atol=0)  # not read yet
+
+
+def test_a_warm_start_refuses_another_network_or_channels_that_are_not_a_prefix(tmp_path):
+    ckpt = load_checkpoint(old_checkpoint(tmp_path / "old.pt"))
+    with pytest.raises(CheckpointError, match=r"hyper-parameters .*'width': 4.*the run's are .*'width': 8"):
+        warm_start(build_model("basic", len(CHANNELS), width=8), ckpt, list(CHANNELS))
+    with pytest.raises(CheckpointError, match="'enhanced'"):
+        warm_start(build_model("enhanced", len(CHANNELS)), ckpt, list(CHANNELS))
+    swapped = [CHANNELS[1], CHANNELS[0], *CHANNELS[2:]]
+    with pytest.raises(CheckpointError, match="trained on channels"):
+        warm_start(build_model("basic", len(CHANNELS), width=4), ckpt, swapped)
 
 
 def test_the_policy_sees_the_objective_in_its_loss_weight_channel():

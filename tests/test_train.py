@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import fuelbreak
+import fuelbreak.agents.shipped
 from fuelbreak.agents.checkpoint import Checkpoint, load_checkpoint, policy_payload
 from fuelbreak.agents.config import load_config
 from fuelbreak.agents.dqn import select_cells, soft_update, td_loss, td_targets
@@ -253,6 +254,27 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
         if '"val"' in x
     ]
     assert vals("whole") == pytest.approx(vals("parts"))
+
+
+def test_a_run_started_from_a_checkpoint_begins_with_its_weights_and_zero_for_new_channels(tmp_path):
+    old = train(tiny(tmp_path, "old", "run.total_env_steps=12"), progress=False)  # the 16 base channels
+    assert old["env_steps"] == 12
+    start = tmp_path / "old" / "checkpoints" / "last.pt"
+    saved = load_checkpoint(start)["model_state"]
+    extra = ["env.planner_channels=true", f"dqn.init={start}", "dqn.demonstrations=0", "dqn.learning_starts=1000"]
+    summary = train(tiny(tmp_path, "warm", "run.total_env_steps=6", *extra), progress=False)
+    assert summary["grad_steps"] == 0 and summary["init_sha256"] == fuelbreak.agents.shipped.sha256_of(start)
+    warm = load_checkpoint(tmp_path / "warm" / "checkpoints" / "last.pt")
+    assert len(warm.obs_channels) == 20
+    for name, tensor in warm["model_state"].items():
+        same = tensor[:, :16] if tensor.shape != saved[name].shape else tensor
+        torch.testing.assert_close(same, saved[name], rtol=0, atol=0, msg=name)
+        if tensor.shape != saved[name].shape:  # the input layers: the four planner channels start at zero
+            assert tensor.shape[1] == 20 and (tensor[:, 16:] == 0).all(), name
+    with pytest.raises(CheckpointError, match="hyper-parameters"):
+        train(tiny(tmp_path, "wide", "run.total_env_steps=6", "model.hparams.width=4", *extra), progress=False)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(tiny(tmp_path, "gone", "dqn.init=" + str(tmp_path / "none.pt")), progress=False)
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):

@@ -338,6 +338,43 @@ def model_from_checkpoint(ckpt: Checkpoint, weights: str = "model") -> QNet:
     return model
 
 
+def warm_start(model: QNet, ckpt: Checkpoint, channels: list[str]) -> None:
+    """Start `model` from the checkpoint's weights; channels the checkpoint lacks start at zero weight.
+
+    The checkpoint's channels must be the first of `channels` (`check_channels(prefix=True)`) and its
+    network the model's type with the same hyper-parameters but its input count. The layers linear in
+    the input (`QNet.first_layers`) take the checkpoint's weights for its channels and zero for the
+    others, so the warm-started network scores every cell exactly as the checkpoint did until
+    training moves the new weights.
+
+    Raises:
+        CheckpointError: the channels are not a prefix, or the network differs in type or shape.
+    """
+    check_channels(ckpt, channels, prefix=True)
+    if ckpt.model_type != model.model_type:
+        raise CheckpointError(
+            f"checkpoint {ckpt.path} holds a {ckpt.model_type!r} model; the run's model type is {model.model_type!r}"
+        )
+    old = model_from_checkpoint(ckpt)
+    mine = {k: v for k, v in model.hparams.items() if k != "in_channels"}
+    theirs = {k: v for k, v in old.hparams.items() if k != "in_channels"}
+    if mine != theirs:
+        raise CheckpointError(
+            f"checkpoint {ckpt.path} has model hyper-parameters {theirs}; the run's are {mine}"
+        )
+    grown = {id(layer.weight) for layer in model.first_layers() if layer is not None}
+    saved = old.state_dict()
+    state = {}
+    for (name, tensor), param in zip(model.state_dict().items(), model.state_dict(keep_vars=True).values()):
+        start = saved[name]
+        if start.shape != tensor.shape:
+            if id(param) not in grown:  # only the input-linear layers may differ, and only in inputs
+                raise CheckpointError(f"checkpoint {ckpt.path}: weight {name!r} is {tuple(start.shape)}, the run's {tuple(tensor.shape)}")
+            start = torch.cat([start, start.new_zeros((start.shape[0], tensor.shape[1] - start.shape[1], *start.shape[2:]))], 1)
+        state[name] = start
+    model.load_state_dict(state)
+
+
 def policy_payload(ckpt: Checkpoint) -> dict:
     """The weights-only policy of a training checkpoint (no target, optimiser, random state or replay)."""
     payload = {key: ckpt[key] for key in POLICY_KEYS}

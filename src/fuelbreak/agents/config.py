@@ -114,6 +114,7 @@ class DQNConfig:
     demo_margin: float = 0.1  # DQfD margin per cell (in reward units) between demonstrated and other cells
     demo_weight: float = 1.0  # weight of DQfD's margin loss on demonstration transitions; 0 disables
     pretrain_steps: int = 1000  # gradient steps on the demonstrations alone before acting
+    init: str = ""  # weights the network starts from: a checkpoint or policy file, or "shipped"; empty: random
 
 
 @dataclass

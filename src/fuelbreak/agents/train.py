@@ -37,6 +37,7 @@ from fuelbreak.agents.checkpoint import (
     make_payload,
     restore_rng_state,
     save_checkpoint,
+    warm_start,
 )
 from fuelbreak.agents.config import TrainConfig, config_from_dict, write_config
 from fuelbreak.agents.demonstrations import DEMO_SEED, DemoCache, DemoSpec, demo_plans
@@ -49,6 +50,7 @@ from fuelbreak.agents.episode_replay import EpisodeReplay, drop_previous_replay,
 from fuelbreak.agents.learner import Learner, make_replay
 from fuelbreak.agents.networks import build_model
 from fuelbreak.agents.run_files import MetricsLog, RunFiles, State, step_of
+from fuelbreak.agents.shipped import sha256_of, shipped_policy_path
 from fuelbreak.agents.validation import (
     run_episode,
     validate,
@@ -69,6 +71,11 @@ def obs_channels(cfg: TrainConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------- demonstrations
+def init_path(init: str) -> Path:
+    """The file `dqn.init` names: "shipped" is the shipped policy, anything else a checkpoint or policy path."""
+    return shipped_policy_path() if init == "shipped" else Path(init)
+
+
 def demo_specs(env: FuelBreakEnv, cfg: TrainConfig) -> list[DemoSpec]:
     """The demonstration episodes: those `reset(seed=DEMO_SEED + i)` draws, with the teacher's settings."""
     d = cfg.dqn
@@ -135,7 +142,13 @@ class Run:
     """
 
     def __init__(
-        self, cfg: TrainConfig, files: RunFiles, venv: FuelBreakVectorEnv, stop: dict, progress: bool
+        self,
+        cfg: TrainConfig,
+        files: RunFiles,
+        venv: FuelBreakVectorEnv,
+        stop: dict,
+        progress: bool,
+        fresh: bool = True,
     ):
         self.cfg, self.files, self.venv, self.stop, self.progress = cfg, files, venv, stop, progress
         self.k, self.n_envs = cfg.env.cells_per_step, cfg.run.n_envs
@@ -145,7 +158,13 @@ class Run:
         cores = min(cfg.run.validation_episodes, psutil.cpu_count(logical=False) or 1)
         self.val_envs = [FuelBreakEnv(**val_kwargs) for _ in range(max(1, cores))]
         device = resolve_device(cfg.run.device)
-        model = build_model(cfg.model.type, len(obs_channels(cfg)), **cfg.model.hparams).to(device)
+        model = build_model(cfg.model.type, len(obs_channels(cfg)), **cfg.model.hparams)
+        self.init_sha256 = None
+        if fresh and cfg.dqn.init:  # a resumed run takes its weights from last.pt
+            path = init_path(cfg.dqn.init)
+            warm_start(model, load_checkpoint(path), obs_channels(cfg))
+            self.init_sha256 = sha256_of(path)
+        model = model.to(device)
         self.state = State(episode_index=[0] * self.n_envs)
         self.replay = make_replay(cfg, venv)
         self.steps_per_episode = self.replay.steps
@@ -371,6 +390,7 @@ class Run:
             "seconds": time.monotonic() - t_launch,
             "peak_rss_mb": psutil.Process().memory_info().rss / 2**20,
             "machine": machine_record(torch.get_num_threads()),
+            **({"init_sha256": self.init_sha256} if self.init_sha256 else {}),
         }
 
 
@@ -417,7 +437,7 @@ def train(
     run = None
     looping = False
     try:
-        run = Run(cfg, files, venv, stop, progress)
+        run = Run(cfg, files, venv, stop, progress, fresh=not resume)
         if resume:
             run.resume()
         else:
