@@ -16,7 +16,7 @@ from fuelbreak.landscape.core import Landscape
 from fuelbreak.landscape.synthetic import synthetic_tile
 from fuelbreak.parallel import ProcessExecutor, SerialExecutor
 from fuelbreak.planning.landscape import draw_groups, plan_landscape, score_plan
-from fuelbreak.planning.windows import merge, split_windows, upper_hull, window_landscape
+from fuelbreak.planning.windows import Proposal, merge, split_windows, upper_hull, window_landscape
 
 WEATHER = default_weather()
 # One windy scenario of long fires: they cross a 20-cell window's edge.
@@ -319,13 +319,61 @@ def test_under_the_value_objective_the_budget_goes_to_the_window_that_holds_the_
     assert west.taken == {0: 20, 1: 0}
 
 
-def test_cli_plans_a_split_landscape_for_value_and_refuses_a_cost_limit_there(tmp_path, capsys):
+def test_the_merge_under_a_cost_limit_ranks_by_gain_per_cost_and_keeps_within_it():
+    """Window 0's two cells save 10 for 20 (0.5 a unit), window 1's save 6 for 2 (3 a unit). Without a cost
+    limit window 0 is steeper per cell and comes first; with 12 to spend window 1's cells come first and 10
+    is left for one of window 0's."""
+    costs = np.array([10.0, 10.0, 1.0, 1.0, 5.0])
+    w0 = Proposal(0, 2, np.array([0, 1]), np.array([0, 2]), np.array([0.0, 10.0]), 12.0)
+    w1 = Proposal(1, 2, np.array([2, 3]), np.array([0, 2]), np.array([0.0, 6.0]), 12.0)
+    cells, taken = merge([w0, w1], 3)
+    assert list(cells) == [0, 1, 2] and taken == {0: 2, 1: 1}
+    cells, taken = merge([w0, w1], 3, costs, 12.0)
+    assert list(cells) == [2, 3, 0] and taken == {0: 1, 1: 2} and costs[cells].sum() == 12.0
+    cells, taken = merge([w0, w1], 3, costs, 9.0)  # window 0 cannot pay a cell: only window 1's
+    assert list(cells) == [2, 3] and taken == {0: 0, 1: 2}
+    free = Proposal(2, 1, np.array([4]), np.array([0, 1]), np.array([0.0, 0.1]))
+    assert upper_hull(free.points, free.saved, np.array([0.0, 0.0])) == [(0, 1, np.inf)]  # free cells first
+
+
+def test_a_proposal_keeps_its_cost_request_through_the_state_folder():
+    p = Proposal(3, 5, np.arange(5), np.array([0, 5]), np.array([0.0, 1.0]), 42.5)
+    back = Proposal.from_arrays(p.to_arrays())
+    assert back.requested_cost == 42.5 and back.asked == (5, 42.5)
+    old = {k: v for k, v in p.to_arrays().items() if k != "requested_cost"}  # a state of a plan without one
+    assert Proposal.from_arrays(old).requested_cost == np.inf
+
+
+def test_a_split_plan_under_a_cost_limit_buys_where_a_unit_of_cost_saves_most():
+    """Two windows of the same grass under a west wind: for area the east window's breaks save the most
+    (above), but there a cell costs 20 against 1 in the west. With 30 to spend the plan keeps within it
+    and buys in the west; without the limit it would all go east."""
+    land = Landscape.uniform((40, 80), fuel=102, name="two-prices")
+    cost = np.ones((40, 80), dtype=np.float32)
+    cost[:, 40:] = 20.0
+    land.layers["cost"] = cost
+    kw = dict(window=40, halo=4)
+    opts = {"n_fires": 16}
+    free = plan_landscape("tree_greedy", land, WEATHER, 20, 3, opts, **kw)
+    assert free.taken == {0: 0, 1: 20}
+    for method in ("tree_greedy", "burn_probability"):
+        paid = plan_landscape(method, land, WEATHER, 20, 3, {**opts, "max_cost": 30.0}, **kw) if method == "tree_greedy" \
+            else plan_landscape(method, land, WEATHER, 20, 3, {"max_cost": 30.0}, **kw)  # fmt: skip
+        spent = float(cost.ravel()[paid.cells].sum())
+        assert spent <= 30.0 and len(np.unique(paid.cells)) == len(paid.cells) <= 20, method
+        assert paid.taken[1] <= 1 and paid.taken[0] >= 10, (method, paid.taken)
+
+
+def test_cli_plans_a_split_landscape_for_value_and_under_a_cost_limit(tmp_path, capsys):
+    import json
+
     common = ["plan", "--method", "tree_greedy", "--tile-size", "48", "--synthetic-layers", "--budget", "2%",
               "--fires", "20", "--window", "24", "--halo", "4", "--executor", "serial"]  # fmt: skip
     assert main([*common, "--objective", "value", "--out", str(tmp_path / "v")]) == 0
     captured = capsys.readouterr()
     assert "windows (round 1): 4/4 windows done" in captured.err and "value loss" in captured.out
     assert (tmp_path / "v.json").is_file()
-    assert main([*common, "--max-cost", "10", "--out", str(tmp_path / "c")]) == 2
-    assert "--max-cost is not yet planned in windows" in capsys.readouterr().err
-    assert not (tmp_path / "c.json").exists()
+    assert main([*common, "--cost", "3", "--max-cost", "20", "--out", str(tmp_path / "c")]) == 0
+    assert "windows (round 1): 4/4 windows done" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "c.json").read_text())["summary"]
+    assert 0 < summary["treated_cells"] <= 6 and summary["cost"] <= 20.0  # 6 cells of 3 fit in 20

@@ -255,12 +255,6 @@ def run(args: argparse.Namespace) -> int:
     from fuelbreak.planning.windows import split_windows
 
     split = len(split_windows(land.shape, args.window, args.halo)) > 1
-    if split and request.max_cost is not None:
-        raise ConfigError(
-            f"--max-cost is not yet planned in windows: tile '{land.name}' "
-            f"({land.shape[0]} x {land.shape[1]} cells) is split by --window {args.window}; give a --window of "
-            "at least its larger side to plan it whole"
-        )
     state = Path(args.state) if args.state else prefix.with_name(prefix.name + ".state")
     with executor_from_args(args, land.n_cells, split) as executor:
         run_state = {

@@ -147,7 +147,7 @@ class PlanState:
                         p = Proposal.from_arrays(arrays)
                 except (OSError, ValueError, KeyError):
                     continue  # not a whole proposal: planned again
-                if p.index not in found or p.requested > found[p.index].requested:
+                if p.index not in found or p.asked > found[p.index].asked:
                     found[p.index] = p
         elif self.folder.exists():
             self.clear()
@@ -162,7 +162,8 @@ class PlanState:
         """Keep a finished proposal (atomically: a file is whole or absent)."""
         from fuelbreak.atomic import atomic_write
 
-        path = self.folder / f"w{proposal.index:06d}-{proposal.requested}.npz"
+        cost = "" if math.isinf(proposal.requested_cost) else f"-{proposal.requested_cost:.6g}"
+        path = self.folder / f"w{proposal.index:06d}-{proposal.requested}{cost}.npz"
         atomic_write(path, lambda fh: np.savez(fh, **proposal.to_arrays()))
 
     def clear(self) -> None:
@@ -224,8 +225,12 @@ def plan_landscape(
     `executor` (default: in this process) runs the windows, as many at a time as it has workers; `state`
     (a folder) keeps finished windows so that `resume` continues an interrupted plan there. With `reuse`, a
     trained policy's window asked for more cells continues its earlier proposal (`propose`'s `earlier`).
-    `oversupply` (None: `OVERSUPPLY`): a window's first proposal, in fair shares.
+    `oversupply` (None: `OVERSUPPLY`): a window's first proposal, in fair shares. A cost limit (`options`'
+    `max_cost`) is shared so too: each window plans under its share of it (oversupplied, plus its dearest
+    cell), and the merge ranks the windows' cells by gain per unit cost and keeps the plan within it
+    (`merge`); a plan under a cost limit may hold fewer cells than `budget`.
     """
+    from fuelbreak.baselines.common import cell_costs
     from fuelbreak.planning.planners import plan_cells
 
     options = dict(options or {})
@@ -243,16 +248,33 @@ def plan_landscape(
     total = float(weight.sum())
     if total <= 0:
         raise InputError(f"landscape '{landscape.name}' has no burnable cell where a fire could start")
-    shares, caps = {}, {}
+    max_cost = options.get("max_cost")
+    costs = cell_costs(landscape, max_cost)  # None without a cost limit
+    grid = None if costs is None else costs.reshape(landscape.shape)
+    shares, caps, cost_caps, cost_requests = {}, {}, {}, {}
     for w in windows:
         r0, r1, c0, c1 = w.core
         shares[w.index] = float(weight[r0:r1, c0:c1].sum()) / total
         caps[w.index] = int(treatable[r0:r1, c0:c1].sum())
+        cost_caps[w.index] = cost_requests[w.index] = math.inf
+        if grid is not None:
+            core = grid[r0:r1, c0:c1][treatable[r0:r1, c0:c1]]
+            dearest = float(core.max()) if core.size else 0.0
+            cost_caps[w.index] = float(core.sum()) or math.inf  # cells that cost nothing: no cap
+            cost_requests[w.index] = min(cost_caps[w.index], oversupply * max_cost * shares[w.index] + dearest)
     if budget > sum(caps.values()):
         raise ConfigError(f"budget {budget} exceeds the {sum(caps.values())} cells where a break may go")
     requests = {
         w.index: min(caps[w.index], math.ceil(oversupply * budget * shares[w.index]) + 1) for w in windows
     }
+    reuse = reuse and costs is None  # a policy continues no proposal under a cost limit
+
+    def window_options(i: int) -> dict:
+        return options if grid is None else {**options, "max_cost": cost_requests[i]}
+
+    def stale(i: int) -> bool:
+        """Whether window i has no proposal yet, or one made for less than it is asked for now."""
+        return i not in done or done[i].requested < requests[i] or done[i].requested_cost < cost_requests[i]
     keep = None
     done: dict[int, Proposal] = {}
     if state is not None:
@@ -282,7 +304,7 @@ def plan_landscape(
     try:
         while True:
             round_no += 1
-            todo = [i for i in requests if i not in done or done[i].requested < requests[i]]
+            todo = [i for i in requests if stale(i)]
             # the largest proposals first: a wave's windows take about as long, and the last wave is the shortest
             todo.sort(key=lambda i: (-(requests[i] - (len(done[i].cells) if i in done and reuse else 0)), i))
             bar = Progress(f"windows (round {round_no})", len(windows), "windows done", enabled=progress)
@@ -300,7 +322,7 @@ def plan_landscape(
                         weather,
                         requests[i],
                         seed,
-                        options,
+                        window_options(i),
                         gain_fires,
                         done[i].cells if i in done and reuse else None,  # a policy continues its proposal
                     )
@@ -312,26 +334,36 @@ def plan_landscape(
                     if keep is not None:
                         keep.save(p)
                 bar.update(len(windows) - len(todo) + s + len(part))
-            cells, taken = merge([done[i] for i in sorted(done)], budget)
+            cells, taken = merge([done[i] for i in sorted(done)], budget, costs, max_cost)
             full = [
                 i
                 for i in requests
-                if taken.get(i, 0) >= len(done[i].cells) and requests[i] < caps[i] and done[i].requested >= requests[i]
+                if taken.get(i, 0) >= len(done[i].cells)
+                and (requests[i] < caps[i] or cost_requests[i] < cost_caps[i])
+                and not stale(i)
             ]
-            short = len(cells) < budget
+            short = len(cells) < budget and (costs is None or affordable(costs, treatable, cells, max_cost))
             if not full or (round_no > rounds and not short):
                 break
             for i in full:
                 requests[i] = min(caps[i], 2 * requests[i])
+                cost_requests[i] = min(cost_caps[i], 2 * cost_requests[i])
     finally:
         if run_here:
             executor.close()
-    if len(cells) < budget:
+    if len(cells) < budget and costs is None:
         raise SimulationError(
             f"{method}: the windows proposed only {len(cells)} of the {budget} cells of the budget; "
             "plan with a larger --window"
         )
     return LandscapePlan(cells, len(windows), window, halo, computed, resumed, round_no, taken)
+
+
+def affordable(costs: np.ndarray, treatable: np.ndarray, cells: np.ndarray, max_cost: float) -> bool:
+    """Whether a treatable cell not in `cells` still fits in what `max_cost` leaves."""
+    free = treatable.ravel().copy()
+    free[cells] = False
+    return bool(free.any()) and float(costs[cells].sum()) + float(costs[free].min()) <= max_cost
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -127,7 +127,8 @@ class Proposal:
 
     `points[j]` cells of the proposal save `saved[j]` cells (value, under the value objective) per fire of
     the whole landscape (points[0] = 0).
-    `requested` is how many cells the window was asked for (a planner may return fewer core cells).
+    `requested` is how many cells the window was asked for (a planner may return fewer core cells), and
+    `requested_cost` the cost they might sum to under a cost limit (infinite without one).
     """
 
     index: int
@@ -135,6 +136,12 @@ class Proposal:
     cells: np.ndarray
     points: np.ndarray
     saved: np.ndarray
+    requested_cost: float = math.inf
+
+    @property
+    def asked(self) -> tuple[int, float]:
+        """What the window was asked for: (cells, cost); a later, larger request is planned again."""
+        return self.requested, self.requested_cost
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The proposal as named arrays (for `np.savez`)."""
@@ -144,6 +151,7 @@ class Proposal:
             "cells": self.cells,
             "points": self.points,
             "saved": self.saved,
+            "requested_cost": np.array(self.requested_cost),
         }
 
     @classmethod
@@ -155,6 +163,7 @@ class Proposal:
             np.asarray(arrays["cells"], dtype=np.int64),
             np.asarray(arrays["points"], dtype=np.int64),
             np.asarray(arrays["saved"], dtype=np.float64),
+            float(arrays["requested_cost"]) if "requested_cost" in arrays else math.inf,
         )
 
 
@@ -176,7 +185,8 @@ def propose(
     `box` is `window_landscape(landscape, window)`, `width` the landscape's width, `share` the window's
     share of the landscape's ignitions. `earlier`: the window's earlier, smaller proposal (landscape flat
     indices) of this plan; a trained policy continues it instead of placing its cells again (`is_dqn`;
-    `DQNPolicy.rollout`'s prefix), other planners plan afresh.
+    `DQNPolicy.rollout`'s prefix), other planners plan afresh. A cost limit in `options` (`max_cost`) is the
+    window's share of the plan's, and the proposal records it as `requested_cost`.
     """
     from fuelbreak.planning.planners import is_dqn, plan_cells
 
@@ -184,9 +194,10 @@ def propose(
     legal = int((box.treatable & core).sum())
     requested = min(int(requested), legal)
     wseed = window_seed(seed, window.index)
+    cost = float(options["max_cost"]) if options.get("max_cost") is not None else math.inf
     if requested < 1:
         empty = np.zeros(0, dtype=np.int64)
-        return Proposal(window.index, 0, empty, np.zeros(1, dtype=np.int64), np.zeros(1))
+        return Proposal(window.index, 0, empty, np.zeros(1, dtype=np.int64), np.zeros(1), cost)
     options = dict(options)
     if earlier is not None and 0 < len(earlier) < requested and is_dqn(method):
         options["prefix"] = window.to_box(earlier, width)
@@ -194,7 +205,7 @@ def propose(
     cells = cells[core.ravel()[cells] & box.treatable.ravel()[cells]]
     weights = loss_weights(box, options.get("objective", "area"))  # None: burned cells
     points, saved = gain_curve(box, core, weather, cells, gain_fires, wseed, weights)
-    return Proposal(window.index, requested, window.to_landscape(cells, width), points, saved * share)
+    return Proposal(window.index, requested, window.to_landscape(cells, width), points, saved * share, cost)
 
 
 def gain_curve(
@@ -226,39 +237,74 @@ def gain_curve(
     return points, np.array(saved)
 
 
-def upper_hull(points: np.ndarray, saved: np.ndarray) -> list[tuple[int, int, float]]:
-    """Segments (start, end, gain per cell) of the concave upper hull of a gain curve, in order."""
-    hull = [(int(points[0]), float(saved[0]))]
-    for k, s in zip(points[1:], saved[1:], strict=True):
-        hull.append((int(k), float(s)))
+def upper_hull(
+    points: np.ndarray, saved: np.ndarray, spent: np.ndarray | None = None
+) -> list[tuple[int, int, float]]:
+    """Segments (start, end, gain per cell) of the concave upper hull of a gain curve, in order.
+
+    With `spent` (the cost of each prefix in `points`), the hull is of the gain against the cost, and a
+    segment's slope is its gain per unit cost (a segment that costs nothing is the steepest).
+    """
+    x = np.asarray(points if spent is None else spent, dtype=np.float64)
+    hull = [(0, float(x[0]), float(saved[0]))]
+    for j in range(1, len(points)):
+        hull.append((j, float(x[j]), float(saved[j])))
         while len(hull) >= 3:
-            (k0, s0), (k1, s1), (k2, s2) = hull[-3:]
-            if (s1 - s0) * (k2 - k1) <= (s2 - s1) * (k1 - k0):  # the middle point is not above the chord
+            (_, x0, s0), (_, x1, s1), (_, x2, s2) = hull[-3:]
+            if (s1 - s0) * (x2 - x1) <= (s2 - s1) * (x1 - x0):  # the middle point is not above the chord
                 del hull[-2]
             else:
                 break
-    return [(k0, k1, (s1 - s0) / (k1 - k0)) for (k0, s0), (k1, s1) in zip(hull[:-1], hull[1:], strict=True)]
+    out = []
+    for (j0, x0, s0), (j1, x1, s1) in zip(hull[:-1], hull[1:], strict=True):
+        slope = (s1 - s0) / (x1 - x0) if x1 > x0 else math.inf
+        out.append((int(points[j0]), int(points[j1]), slope))
+    return out
 
 
-def merge(proposals: list[Proposal], budget: int) -> tuple[np.ndarray, dict[int, int]]:
+def merge(
+    proposals: list[Proposal], budget: int, costs: np.ndarray | None = None, max_cost: float | None = None
+) -> tuple[np.ndarray, dict[int, int]]:
     """The plan: `budget` cells (or all proposed, when fewer), the steepest hull segments of all windows first.
+
+    With `costs` (each landscape cell's treatment cost, flat) and `max_cost`, the segments are ranked by
+    gain per unit cost and the plan's summed cost stays within `max_cost`: a segment that no longer fits
+    gives the longest prefix that does, and its window gives no more cells (a window's cells stay a
+    prefix of its proposal); the other windows' segments may still fill what is left.
 
     Returns the cells in placement order and how many of each window's proposal were taken.
     """
+    by_index = {p.index: p for p in proposals}
     segments = []
     for p in proposals:
-        for start, end, slope in upper_hull(p.points, p.saved):
+        spent = None if costs is None else prefix_costs(p, costs)
+        for start, end, slope in upper_hull(p.points, p.saved, spent):
             segments.append((-slope, p.index, start, end))
     segments.sort()
-    by_index = {p.index: p for p in proposals}
     taken = dict.fromkeys(by_index, 0)
+    closed: set[int] = set()
     parts, left = [], int(budget)
+    money = math.inf if max_cost is None or costs is None else float(max_cost)
     for _, index, start, end in segments:
         if left <= 0:
             break
-        n = min(end - start, left)
-        parts.append(by_index[index].cells[start : start + n])
-        taken[index] = start + n
-        left -= n
+        if index in closed:
+            continue
+        part = by_index[index].cells[start : start + min(end - start, left)]
+        if costs is not None:
+            fits = int(np.searchsorted(np.cumsum(costs[part]), money, side="right"))
+            if fits < len(part):
+                part = part[:fits]
+                closed.add(index)
+            money -= float(costs[part].sum())
+        parts.append(part)
+        taken[index] = start + len(part)
+        left -= len(part)
     cells = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return cells.astype(np.int64), taken
+
+
+def prefix_costs(proposal: Proposal, costs: np.ndarray) -> np.ndarray:
+    """The summed cost of each prefix of `proposal.points` (costs: each landscape cell's, flat)."""
+    total = np.concatenate([[0.0], np.cumsum(costs[proposal.cells])])
+    return total[proposal.points]
