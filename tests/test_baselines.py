@@ -194,6 +194,27 @@ def test_domirank_on_a_directed_acyclic_graph_uses_the_gershgorin_scale():
     np.testing.assert_allclose(gamma, (1 / 3) * a @ (1 - gamma), atol=1e-12)
 
 
+def test_domirank_on_a_large_graph_takes_the_gershgorin_bound_without_arpack(monkeypatch):
+    """Above LARGE_GRAPH nodes ARPACK is not asked (it took minutes to hours on a landscape's windows):
+    a path, whose lambda_N is -2 cos(pi / (n + 1)), gets 1 / max out-strength = 1/2 instead; the same path
+    one node under the limit still asks ARPACK. (The limit is lowered here so that ARPACK's answer is quick.)"""
+    import importlib
+
+    dr = importlib.import_module("fuelbreak.baselines.domirank")  # the package exports a function of that name
+    assert dr.LARGE_GRAPH >= 10_000  # a 100 x 100 tile keeps ARPACK's sigma
+
+    def path(n):
+        return sp.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], format="csr")
+
+    calls = []
+    real = dr.spla.eigs
+    monkeypatch.setattr(dr.spla, "eigs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(dr, "LARGE_GRAPH", 100)
+    assert admissible_sigma(path(101)) == 0.5 and not calls
+    # ARPACK's eigenvalue: above the bound's 1/2, near the exact 1 / (2 cos(pi / 101)) (it stops at about -1.996)
+    assert 0.5 < admissible_sigma(path(100)) < 0.502 and calls
+
+
 def test_fire_tree_bound_covers_every_saving():
     """A break at c saves at most bound[c] cells of a fire, and exactly c alone when bound[c] is 1."""
     tile = patchy_tile()
