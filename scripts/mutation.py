@@ -82,6 +82,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         [C + "test_evaluation_scores_the_known_best_plan_exactly_and_random_far_below",
          M, "tests/test_evaluation.py", "tests/test_objective.py"],
     ),  # fmt: skip
+    "planning.windows": ("src/fuelbreak/planning/windows.py", ["tests/test_planning_windows.py"]),
     "baselines.common": ("src/fuelbreak/baselines/common.py", ["tests/test_baselines.py", "tests/test_objective.py"]),
     "agents.policy": (
         "src/fuelbreak/agents/policy.py",
