@@ -365,12 +365,15 @@ def warm_start(model: QNet, ckpt: Checkpoint, channels: list[str]) -> None:
     grown = {id(layer.weight) for layer in model.first_layers() if layer is not None}
     saved = old.state_dict()
     state = {}
-    for (name, tensor), param in zip(model.state_dict().items(), model.state_dict(keep_vars=True).values()):
+    for name, param in model.state_dict(keep_vars=True).items():
         start = saved[name]
-        if start.shape != tensor.shape:
+        if start.shape != param.shape:
             if id(param) not in grown:  # only the input-linear layers may differ, and only in inputs
-                raise CheckpointError(f"checkpoint {ckpt.path}: weight {name!r} is {tuple(start.shape)}, the run's {tuple(tensor.shape)}")
-            start = torch.cat([start, start.new_zeros((start.shape[0], tensor.shape[1] - start.shape[1], *start.shape[2:]))], 1)
+                raise CheckpointError(
+                    f"checkpoint {ckpt.path}: weight {name!r} is {tuple(start.shape)}, the run's {tuple(param.shape)}"
+                )
+            extra = start.new_zeros((start.shape[0], param.shape[1] - start.shape[1], *start.shape[2:]))
+            start = torch.cat([start, extra], 1)
         state[name] = start
     model.load_state_dict(state)
 
