@@ -93,7 +93,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "agents.checkpoint": (
         "src/fuelbreak/agents/checkpoint.py",
         [C + "test_a_loaded_policy_plans_with_the_weights_in_its_file", "tests/test_checkpoint.py", M,
-         "tests/test_planner_channels.py"],
+         "tests/test_planner_channels.py", "tests/test_train.py::test_training_writes_the_run_and_picks_best_by_validation"],
     ),
     "agents.episode_replay": (
         "src/fuelbreak/agents/episode_replay.py",

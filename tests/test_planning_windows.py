@@ -39,6 +39,22 @@ def test_windows_cover_the_landscape_once_and_their_boxes_hold_the_halo():
         split_windows((50, 50), 4, 0)
 
 
+def test_a_windows_cells_go_to_its_box_and_back():
+    """Flat landscape indices and flat box indices of a window away from the origin (the policy's earlier
+    proposal goes to its box this way): each cell lands on the same row and column, and back."""
+    shape = (70, 90)
+    w = split_windows(shape, 30, 6)[4]  # the middle window: its box starts at row 24, column 24
+    r0, r1, c0, c1 = w.core
+    rows, cols = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+    cells = (rows * shape[1] + cols).ravel()
+    box = w.to_box(cells, shape[1])
+    bh, bw = w.box_shape
+    np.testing.assert_array_equal(box // bw, rows.ravel() - w.box[0])
+    np.testing.assert_array_equal(box % bw, cols.ravel() - w.box[2])
+    assert box.min() >= 0 and box.max() < bh * bw
+    np.testing.assert_array_equal(w.to_landscape(box, shape[1]), cells)
+
+
 def test_a_box_excludes_its_halo_and_keeps_the_landscapes_exclusions():
     land = synthetic_tile(60, seed=1)
     exclude = np.zeros(land.shape, dtype=np.float32)
