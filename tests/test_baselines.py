@@ -195,7 +195,7 @@ def test_domirank_on_a_directed_acyclic_graph_uses_the_gershgorin_scale():
 
 
 def test_domirank_on_a_large_graph_takes_the_gershgorin_bound_without_arpack(monkeypatch):
-    """Above LARGE_GRAPH nodes ARPACK is not asked (it took minutes to hours on a landscape's windows):
+    """Above LARGE_GRAPH nodes ARPACK is not asked (it took minutes on each of a landscape's windows):
     a path, whose lambda_N is -2 cos(pi / (n + 1)), gets 1 / max out-strength = 1/2 instead; the same path
     one node under the limit still asks ARPACK. (The limit is lowered here so that ARPACK's answer is quick.)"""
     import importlib

@@ -275,6 +275,7 @@ def test_a_run_started_from_a_checkpoint_begins_with_its_weights_and_zero_for_ne
         train(tiny(tmp_path, "wide", "run.total_env_steps=6", "model.hparams.width=4", *extra), progress=False)
     with pytest.raises(CheckpointError, match="does not exist"):
         train(tiny(tmp_path, "gone", "dqn.init=" + str(tmp_path / "none.pt")), progress=False)
+    assert not (tmp_path / "gone").exists()  # refused before the run folder was made
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):

@@ -31,6 +31,7 @@ import torch
 
 from fuelbreak import __version__
 from fuelbreak.agents.checkpoint import (
+    Checkpoint,
     capture_rng_state,
     check_channels,
     load_checkpoint,
@@ -148,7 +149,7 @@ class Run:
         venv: FuelBreakVectorEnv,
         stop: dict,
         progress: bool,
-        fresh: bool = True,
+        init: Checkpoint | None = None,
     ):
         self.cfg, self.files, self.venv, self.stop, self.progress = cfg, files, venv, stop, progress
         self.k, self.n_envs = cfg.env.cells_per_step, cfg.run.n_envs
@@ -160,10 +161,9 @@ class Run:
         device = resolve_device(cfg.run.device)
         model = build_model(cfg.model.type, len(obs_channels(cfg)), **cfg.model.hparams)
         self.init_sha256 = None
-        if fresh and cfg.dqn.init:  # a resumed run takes its weights from last.pt
-            path = init_path(cfg.dqn.init)
-            warm_start(model, load_checkpoint(path), obs_channels(cfg))
-            self.init_sha256 = sha256_of(path)
+        if init is not None:  # `dqn.init`, on a fresh run (a resumed one takes its weights from last.pt)
+            warm_start(model, init, obs_channels(cfg))
+            self.init_sha256 = sha256_of(init.path)
         model = model.to(device)
         self.state = State(episode_index=[0] * self.n_envs)
         self.replay = make_replay(cfg, venv)
@@ -410,6 +410,8 @@ def train(
     t_launch = time.monotonic()
     if max_seconds is None and cfg.run.time_limit_s > 0:
         max_seconds = cfg.run.time_limit_s
+    # the weights to start from, read before the run folder is made: a missing or corrupt file leaves nothing
+    init = load_checkpoint(init_path(cfg.dqn.init)) if cfg.dqn.init and not resume else None
     files = RunFiles(Path(cfg.run.outdir))
     if resume and not files.last.exists():
         raise CheckpointError(f"cannot resume {files.root}: {files.last} does not exist")
@@ -437,7 +439,7 @@ def train(
     run = None
     looping = False
     try:
-        run = Run(cfg, files, venv, stop, progress, fresh=not resume)
+        run = Run(cfg, files, venv, stop, progress, init)
         if resume:
             run.resume()
         else:

@@ -16,11 +16,12 @@ lambda_N the eigenvalue of A with the most negative real part; `sigma` is given 
 admissible maximum (found with ARPACK; when A has no eigenvalue of negative real part, or ARPACK does
 not converge, 1 / max out-strength is used, a Gershgorin lower bound on the admissible maximum). On a
 graph of more than `LARGE_GRAPH` nodes (a window of a whole landscape) the bound is used directly:
-there ARPACK's search for the smallest real part took from a second to hours a graph (64 windows of a
-2000 x 2000 landscape, 62,500 nodes each: 80 and 146 s without converging in 2,000 iterations, and
-once converged to -19.1 where shift-invert found -22.7), and it ran on every batch. The bound gives
-a lower sigma (1 / 90-160 against 1 / 19-30 on those windows, a fraction of about 0.01 where 0.05 is
-asked), within the range over which the flow graph's plans did not change (below). Low
+there ARPACK's search for the smallest real part took from a second to minutes a graph, with a limit
+of 20 x n iterations that allowed hours (windows of a 2000 x 2000 landscape, 62,500 nodes each: 80
+and 146 s without converging in 2,000 iterations, and once converged to -19.1 where shift-invert
+found -22.7), and it ran on every batch. The bound gives a lower sigma (1 / 90-160 against
+1 / 21-30 on those windows, a fraction of about 0.01 where 0.05 is asked), within the range over
+which the flow graph's plans did not change (below). Low
 sigma ranks nodes by their out-strength; high sigma makes neighbours compete, so that of two linked
 strong nodes only one stays dominant.
 
