@@ -64,3 +64,5 @@ def test_bad_input_exits_with_a_code_and_names_it(tmp_path, capsys):
     assert "norun" in capsys.readouterr().err
     assert main(["train", "dqn.nosuchkey=1", "--outdir", str(tmp_path / "r")]) == 2
     assert "nosuchkey" in capsys.readouterr().err
+    assert main(["train", f"dqn.init={tmp_path / 'none.pt'}", "--outdir", str(tmp_path / "w")]) == 3
+    assert "none.pt does not exist" in capsys.readouterr().err and not (tmp_path / "w").exists()

@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, _overrides(args))
     from fuelbreak.outputs import add_note
 
+    if cfg.dqn.init and not args.resume:  # a missing or corrupt file stops before the run folder is made
+        from fuelbreak.agents.checkpoint import load_checkpoint
+        from fuelbreak.agents.train import init_path
+
+        load_checkpoint(init_path(cfg.dqn.init))
     record_weather(cfg)
     last = Path(cfg.run.outdir) / "checkpoints" / "last.pt"
     # Said if a second Ctrl-C stops training at once (the first one saves a checkpoint and returns).
