@@ -372,9 +372,8 @@ def test_a_split_plan_under_a_cost_limit_buys_where_a_unit_of_cost_saves_most():
     opts = {"n_fires": 16}
     free = plan_landscape("tree_greedy", land, WEATHER, 20, 3, opts, **kw)
     assert free.taken == {0: 0, 1: 20}
-    for method in ("tree_greedy", "burn_probability"):
-        paid = plan_landscape(method, land, WEATHER, 20, 3, {**opts, "max_cost": 30.0}, **kw) if method == "tree_greedy" \
-            else plan_landscape(method, land, WEATHER, 20, 3, {"max_cost": 30.0}, **kw)  # fmt: skip
+    for method, options in (("tree_greedy", opts), ("burn_probability", {})):
+        paid = plan_landscape(method, land, WEATHER, 20, 3, {**options, "max_cost": 30.0}, **kw)
         spent = float(cost.ravel()[paid.cells].sum())
         assert spent <= 30.0 and len(np.unique(paid.cells)) == len(paid.cells) <= 20, method
         assert paid.taken[1] <= 1 and paid.taken[0] >= 10, (method, paid.taken)
