@@ -268,15 +268,16 @@ def plan_landscape(
         w.index: min(caps[w.index], math.ceil(oversupply * budget * shares[w.index]) + 1) for w in windows
     }
     reuse = reuse and costs is None  # a policy continues no proposal under a cost limit
+    keep = None
+    done: dict[int, Proposal] = {}
 
     def window_options(i: int) -> dict:
-        return options if grid is None else {**options, "max_cost": cost_requests[i]}
+        return options if costs is None else {**options, "max_cost": cost_requests[i]}
 
     def stale(i: int) -> bool:
         """Whether window i has no proposal yet, or one made for less than it is asked for now."""
         return i not in done or done[i].requested < requests[i] or done[i].requested_cost < cost_requests[i]
-    keep = None
-    done: dict[int, Proposal] = {}
+
     if state is not None:
         request = {
             "method": method,
